@@ -1,0 +1,129 @@
+//! A dense layer's three products with their epilogues, on the CPU.
+
+use super::{column_sums, matmul, matmul_a_bt, matmul_at_b, CHUNK};
+use crate::Activation;
+use rayon::prelude::*;
+
+/// In place: y[i,j] = act(y[i,j] + b[j]) for y [rows, n].
+pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {
+    y.par_chunks_mut(n * CHUNK).for_each(|rows| {
+        for row in rows.chunks_exact_mut(n) {
+            for (v, &bj) in row.iter_mut().zip(b) {
+                let z = *v + bj;
+                *v = match act {
+                    Activation::Identity => z,
+                    Activation::Relu => z.max(0.0),
+                    Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                };
+            }
+        }
+    });
+}
+
+/// Y[m,n] = act(X[m,k]·W[k,n] + b).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    act: Activation,
+) {
+    let y = &mut y[..m * n];
+    matmul(x, w, y, m, k, n);
+    bias_activation(y, b, n, act);
+}
+
+/// dX[m,k] = dY[m,n]·Wᵀ, zeroed where the previous layer's ReLU output
+/// `mask` [m,k] was not positive (so dX is the pre-activation gradient).
+pub fn dense_backward_input(
+    dy: &[f32],
+    w: &[f32],
+    mask: Option<&[f32]>,
+    dx: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    let dx = &mut dx[..m * k];
+    matmul_a_bt(dy, w, dx, m, n, k);
+    if let Some(mask) = mask {
+        dx.par_chunks_mut(k * CHUNK)
+            .zip(mask[..m * k].par_chunks(k * CHUNK))
+            .for_each(|(d, a)| {
+                for (d, &a) in d.iter_mut().zip(a) {
+                    if a <= 0.0 {
+                        *d = 0.0;
+                    }
+                }
+            });
+    }
+}
+
+/// dW[k,n] = Xᵀ·dY and db[n] = column sums of dY.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward_params(
+    x: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    matmul_at_b(x, dy, dw, m, k, n);
+    column_sums(dy, db, m, n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::test_util::{random, SHAPES};
+    use crate::reference::{self, relative_error};
+
+    const TOL: f64 = 1e-5;
+
+    #[test]
+    fn forward_epilogues_match_reference() {
+        for (tag, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let tag = 100 + tag as u64 * 10;
+            let x = random(m * k, tag);
+            let w = random(k * n, tag + 1);
+            let b = random(n, tag + 2);
+            for act in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+                let mut y = vec![f32::NAN; m * n];
+                dense_forward(&x, &w, &b, &mut y, m, k, n, act);
+                let r = reference::dense_forward(&x, &w, Some(&b), m, k, n, act);
+                let e = relative_error(&y, &r);
+                assert!(e < TOL, "{act:?} {m}x{k}x{n}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn backward_matches_reference() {
+        for (tag, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let tag = 200 + tag as u64 * 10;
+            let x = random(m * k, tag);
+            let w = random(k * n, tag + 1);
+            let dy = random(m * n, tag + 2);
+            let mask = random(m * k, tag + 3);
+
+            let mut dx = vec![f32::NAN; m * k];
+            dense_backward_input(&dy, &w, Some(&mask), &mut dx, m, n, k);
+            let r = reference::dense_backward_input(&dy, &w, Some(&mask), m, n, k);
+            assert!(relative_error(&dx, &r) < TOL, "dx {m}x{k}x{n}");
+            assert!(dx.iter().zip(&mask).all(|(d, a)| *a > 0.0 || *d == 0.0));
+
+            let (mut dw, mut db) = (vec![f32::NAN; k * n], vec![f32::NAN; n]);
+            dense_backward_params(&x, &dy, &mut dw, &mut db, m, k, n);
+            let r = reference::dense_backward_weight(&x, &dy, m, k, n);
+            assert!(relative_error(&dw, &r) < TOL, "dw {m}x{k}x{n}");
+            let r = reference::column_sums(&dy, m, n);
+            assert!(relative_error(&db, &r) < TOL, "db {m}x{k}x{n}");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Row-major matrix products on top of the `gemm` crate. Transposes are
+//! expressed through strides, so nothing is copied.
+
+use gemm::{gemm, Parallelism};
+
+/// Below this many multiply-adds threading costs more than it saves.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
+    if m * n * k >= PARALLEL_MIN_WORK {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// C[m,n] = A·B where A is m×k with strides (a_rs, a_cs) and B is k×n with
+/// strides (b_rs, b_cs); C is dense row-major and overwritten.
+#[allow(clippy::too_many_arguments)]
+fn strided(
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert!(c.len() >= m * n, "output too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return;
+    }
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "lhs too small");
+    assert!(b.len() > (k - 1) * b_rs + (n - 1) * b_cs, "rhs too small");
+    // SAFETY: the asserts above bound every index the strides reach, and `c`
+    // is exclusively borrowed and does not alias `a` or `b`.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(m, n, k),
+        );
+    }
+}
+
+/// C[m,n] = A[m,k]·B[k,n].
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    strided(a, (k, 1), b, (n, 1), c, m, k, n);
+}
+
+/// C[m,k] = A[m,n]·B[k,n]ᵀ  (dX = dY·Wᵀ).
+pub fn matmul_a_bt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
+    strided(a, (n, 1), b, (1, n), c, m, n, k);
+}
+
+/// C[k,n] = A[m,k]ᵀ·B[m,n]  (dW = Xᵀ·dY).
+pub fn matmul_at_b(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    strided(a, (1, k), b, (n, 1), c, k, m, n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::test_util::{random, SHAPES};
+    use crate::reference::{self, relative_error};
+    use crate::Activation;
+
+    // fp32 products of length ≤ 784 against float64: well under 1e-5.
+    const TOL: f64 = 1e-5;
+
+    #[test]
+    fn products_match_float64_reference() {
+        for (tag, &(m, k, n)) in SHAPES.iter().enumerate() {
+            let tag = tag as u64 * 10;
+            let x = random(m * k, tag);
+            let w = random(k * n, tag + 1);
+            let dy = random(m * n, tag + 2);
+
+            let mut y = vec![f32::NAN; m * n];
+            matmul(&x, &w, &mut y, m, k, n);
+            let r = reference::dense_forward(&x, &w, None, m, k, n, Activation::Identity);
+            assert!(relative_error(&y, &r) < TOL, "matmul {m}x{k}x{n}");
+
+            let mut dx = vec![f32::NAN; m * k];
+            matmul_a_bt(&dy, &w, &mut dx, m, n, k);
+            let r = reference::dense_backward_input(&dy, &w, None, m, n, k);
+            assert!(relative_error(&dx, &r) < TOL, "a_bt {m}x{k}x{n}");
+
+            let mut dw = vec![f32::NAN; k * n];
+            matmul_at_b(&x, &dy, &mut dw, m, k, n);
+            let r = reference::dense_backward_weight(&x, &dy, m, k, n);
+            assert!(relative_error(&dw, &r) < TOL, "at_b {m}x{k}x{n}");
+        }
+    }
+}

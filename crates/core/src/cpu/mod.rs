@@ -1,0 +1,45 @@
+//! The CPU implementation of every op: the fallback device and the reference
+//! path that the GPU is checked against end to end. Matrix products go
+//! through the `gemm` crate (AVX-512 where present, all cores via rayon);
+//! elementwise ops and reductions are split into fixed-size chunks whose
+//! results combine in a fixed order, so results do not depend on the number
+//! of threads.
+
+mod adam;
+mod dense;
+mod loss;
+mod matmul;
+mod reduce;
+
+pub use adam::adam_step;
+pub use dense::{bias_activation, dense_backward_input, dense_backward_params, dense_forward};
+pub use loss::bce_logits;
+pub use matmul::{matmul, matmul_a_bt, matmul_at_b};
+pub use reduce::column_sums;
+
+/// Rows (or elements / 1024) per parallel chunk: fixed, for determinism.
+pub(crate) const CHUNK: usize = 64;
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use crate::rng::{Purpose, Rng};
+
+    /// Fresh random values in [-1, 1): each call a different stream.
+    pub fn random(len: usize, tag: u64) -> Vec<f32> {
+        let mut rng = Rng::new(0xC0FFEE, Purpose::Test, tag);
+        (0..len).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
+    }
+
+    /// Awkward shapes: ones, primes, and sizes around tile boundaries.
+    pub const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (1, 7, 3),
+        (5, 1, 9),
+        (17, 33, 65),
+        (64, 64, 64),
+        (257, 131, 67),
+        (300, 784, 128),
+        (256, 32, 64),
+        (129, 128, 784),
+    ];
+}

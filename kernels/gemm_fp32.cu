@@ -1,0 +1,215 @@
+// Dense-layer GEMMs in plain FP32 (FFMA), the exact-precision path.
+//
+// Self-contained: no #include. Compiled at run time by NVRTC with
+//   --std=c++17 -arch=compute_80|compute_90 --fmad=true
+//
+// Layouts (row-major, fp32): X [M,K], W [K,N], bias [N], Y/dY [M,N], dX [M,K].
+// Every kernel computes one 64x64 output tile per block with 256 threads
+// (16x16 threads, each a 4x4 register micro-tile), BK = 16, two shared-memory
+// stages filled through registers (the next tile's global loads are in flight
+// while the current tile is multiplied). Each output element is summed by one
+// thread in a fixed k order: results are deterministic.
+//
+// Launch (see kernels/README.md): blockDim = (256,1,1), no dynamic smem,
+//   gemm_fwd_f32: grid = (ceil(N/64), ceil(M/64), 1)
+//   gemm_dx_f32 : grid = (ceil(K/64), ceil(M/64), 1)
+//   gemm_dw_f32 : grid = (ceil(N/64), ceil(K/64), splits)
+
+#define F32_BM 64
+#define F32_BN 64
+#define F32_BK 16
+#define F32_THREADS 256
+#define F32_LDS (F32_BM + 4)  // smem row stride (floats); keeps float4 reads aligned
+
+// Operand tile loader. An operand is viewed as rows x reduction:
+//   KC = true : element (row, k) at p[row*ld + k]   (reduction index contiguous)
+//   KC = false: element (row, k) at p[k*ld + row]   (row index contiguous)
+// The tile is F32_BM rows x F32_BK k, 1024 elements, 4 per thread. The thread
+// mapping follows the contiguous index so a warp's loads are coalesced.
+template <bool KC>
+__device__ __forceinline__ void f32_tile_index(int e, int& i, int& kk) {
+    if (KC) { kk = e & (F32_BK - 1); i = e >> 4; }
+    else    { i = e & (F32_BM - 1);  kk = e >> 6; }
+}
+
+template <bool KC>
+__device__ __forceinline__ void f32_load(const float* __restrict__ p, int ld, int row0, int rows,
+                                         int k0, int kend, float (&r)[4], int tid) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        int i, kk;
+        f32_tile_index<KC>(tid + q * F32_THREADS, i, kk);
+        const int gi = row0 + i, gk = k0 + kk;
+        float v = 0.0f;
+        if (gi < rows && gk < kend)
+            v = KC ? p[(size_t)gi * ld + gk] : p[(size_t)gk * ld + gi];
+        r[q] = v;
+    }
+}
+
+template <bool KC>
+__device__ __forceinline__ void f32_store(float (*s)[F32_LDS], const float (&r)[4], int tid) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        int i, kk;
+        f32_tile_index<KC>(tid + q * F32_THREADS, i, kk);
+        s[kk][i] = r[q];
+    }
+}
+
+// acc[a][b] = sum_{k in [kbeg,kend)} A(m0+ty*4+a, k) * B(n0+tx*4+b, k)
+template <bool AKC, bool BKC>
+__device__ __forceinline__ void f32_mainloop(const float* __restrict__ A, int lda, int arows,
+                                             const float* __restrict__ B, int ldb, int brows,
+                                             int m0, int n0, int kbeg, int kend,
+                                             float (&acc)[4][4]) {
+    __shared__ __align__(16) float As[2][F32_BK][F32_LDS];
+    __shared__ __align__(16) float Bs[2][F32_BK][F32_LDS];
+
+    const int tid = threadIdx.x;
+    const int ty = tid >> 4, tx = tid & 15;
+#pragma unroll
+    for (int a = 0; a < 4; ++a)
+#pragma unroll
+        for (int b = 0; b < 4; ++b) acc[a][b] = 0.0f;
+
+    const int ntiles = kend > kbeg ? (kend - kbeg + F32_BK - 1) / F32_BK : 0;
+    if (ntiles == 0) return;
+
+    float ra[4], rb[4];
+    f32_load<AKC>(A, lda, m0, arows, kbeg, kend, ra, tid);
+    f32_load<BKC>(B, ldb, n0, brows, kbeg, kend, rb, tid);
+    f32_store<AKC>(As[0], ra, tid);
+    f32_store<BKC>(Bs[0], rb, tid);
+    __syncthreads();
+
+    for (int t = 0; t < ntiles; ++t) {
+        const int cur = t & 1;
+        const bool more = t + 1 < ntiles;
+        if (more) {
+            const int k0 = kbeg + (t + 1) * F32_BK;
+            f32_load<AKC>(A, lda, m0, arows, k0, kend, ra, tid);
+            f32_load<BKC>(B, ldb, n0, brows, k0, kend, rb, tid);
+        }
+#pragma unroll
+        for (int kk = 0; kk < F32_BK; ++kk) {
+            const float4 a4 = *reinterpret_cast<const float4*>(&As[cur][kk][ty * 4]);
+            const float4 b4 = *reinterpret_cast<const float4*>(&Bs[cur][kk][tx * 4]);
+            const float av[4] = {a4.x, a4.y, a4.z, a4.w};
+            const float bv[4] = {b4.x, b4.y, b4.z, b4.w};
+#pragma unroll
+            for (int a = 0; a < 4; ++a)
+#pragma unroll
+                for (int b = 0; b < 4; ++b) acc[a][b] = fmaf(av[a], bv[b], acc[a][b]);
+        }
+        if (more) {
+            f32_store<AKC>(As[cur ^ 1], ra, tid);
+            f32_store<BKC>(Bs[cur ^ 1], rb, tid);
+        }
+        __syncthreads();
+    }
+}
+
+__device__ __forceinline__ float f32_act(float z, int act) {
+    if (act == 1) return fmaxf(z, 0.0f);
+    if (act == 2) return 1.0f / (1.0f + expf(-z));
+    return z;
+}
+
+// Stores two horizontally adjacent outputs C[row][col], C[row][col+1] of a
+// [rows, cols] matrix (col+1 may be out of range); float2 when legal.
+__device__ __forceinline__ void f32_store_pair(float* __restrict__ C, int cols, int row, int col,
+                                               float v0, float v1) {
+    float* p = C + (size_t)row * cols + col;
+    if ((cols & 1) == 0 && col + 1 < cols) {
+        *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+    } else {
+        if (col < cols) p[0] = v0;
+        if (col + 1 < cols) p[1] = v1;
+    }
+}
+
+// Y[M,N] = act(X[M,K] . W[K,N] + bias)
+extern "C" __global__ void __launch_bounds__(F32_THREADS)
+gemm_fwd_f32(const float* __restrict__ X, const float* __restrict__ W,
+             const float* __restrict__ bias, float* __restrict__ Y,
+             int M, int N, int K, int act) {
+    const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;
+    float acc[4][4];
+    // A(row=m, k) = X[m*K + k]; B(row=n, k) = W[k*N + n]
+    f32_mainloop<true, false>(X, K, M, W, N, N, m0, n0, 0, K, acc);
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int row = m0 + ty * 4 + a;
+        if (row >= M) continue;
+#pragma unroll
+        for (int b = 0; b < 4; b += 2) {
+            const int col = n0 + tx * 4 + b;
+            if (col >= N) continue;
+            float v0 = acc[a][b], v1 = acc[a][b + 1];
+            if (bias != nullptr) {
+                v0 += bias[col];
+                if (col + 1 < N) v1 += bias[col + 1];
+            }
+            f32_store_pair(Y, N, row, col, f32_act(v0, act), f32_act(v1, act));
+        }
+    }
+}
+
+// dX[M,K] = dY[M,N] . W^T, then dX = mask > 0 ? dX : 0 when mask != nullptr.
+extern "C" __global__ void __launch_bounds__(F32_THREADS)
+gemm_dx_f32(const float* __restrict__ dY, const float* __restrict__ W,
+            const float* __restrict__ mask, float* __restrict__ dX,
+            int M, int N, int K) {
+    const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;  // n0 indexes K
+    float acc[4][4];
+    // A(row=m, r) = dY[m*N + r]; B(row=k, r) = W[k*N + r]; reduction r over N
+    f32_mainloop<true, true>(dY, N, M, W, N, K, m0, n0, 0, N, acc);
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int row = m0 + ty * 4 + a;
+        if (row >= M) continue;
+#pragma unroll
+        for (int b = 0; b < 4; b += 2) {
+            const int col = n0 + tx * 4 + b;
+            if (col >= K) continue;
+            float v0 = acc[a][b], v1 = acc[a][b + 1];
+            if (mask != nullptr) {
+                const float* mp = mask + (size_t)row * K + col;
+                if (!(mp[0] > 0.0f)) v0 = 0.0f;
+                if (col + 1 < K && !(mp[1] > 0.0f)) v1 = 0.0f;
+            }
+            f32_store_pair(dX, K, row, col, v0, v1);
+        }
+    }
+}
+
+// partial[s][K][N] = X[r0:r1, :]^T . dY[r0:r1, :], s = blockIdx.z,
+// r0 = s*rows_per_split, r1 = min(M, r0 + rows_per_split). Empty splits write zeros.
+extern "C" __global__ void __launch_bounds__(F32_THREADS)
+gemm_dw_f32(const float* __restrict__ X, const float* __restrict__ dY,
+            float* __restrict__ partial, int M, int N, int K, int rows_per_split) {
+    const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;  // m0 indexes K
+    const int s = blockIdx.z;
+    const long long r0l = (long long)s * rows_per_split;
+    const int r0 = r0l < M ? (int)r0l : M;
+    const int r1 = (long long)r0 + rows_per_split < M ? r0 + rows_per_split : M;
+    float acc[4][4];
+    // A(row=k, r) = X[r*K + k]; B(row=n, r) = dY[r*N + n]; reduction r over rows
+    f32_mainloop<false, false>(X, K, K, dY, N, N, m0, n0, r0, r1, acc);
+    float* out = partial + (size_t)s * K * N;
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int row = m0 + ty * 4 + a;
+        if (row >= K) continue;
+#pragma unroll
+        for (int b = 0; b < 4; b += 2) {
+            const int col = n0 + tx * 4 + b;
+            if (col >= N) continue;
+            f32_store_pair(out, N, row, col, acc[a][b], acc[a][b + 1]);
+        }
+    }
+}
