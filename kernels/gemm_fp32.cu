@@ -24,37 +24,35 @@
 // Operand tile loader. An operand is viewed as rows x reduction:
 //   KC = true : element (row, k) at p[row*ld + k]   (reduction index contiguous)
 //   KC = false: element (row, k) at p[k*ld + row]   (row index contiguous)
-// The tile is F32_BM rows x F32_BK k, 1024 elements, 4 per thread. The thread
-// mapping follows the contiguous index so a warp's loads are coalesced.
+// The tile is 64 rows x 16 k, 4 elements per thread; the thread map follows
+// the contiguous index so a warp's loads are coalesced:
+//   KC : ib = tid>>4, kb = tid&15;  r[q] = (ib + 16q, kb)
+//   !KC: ib = tid&63, kb = tid>>6;  r[q] = (ib, kb + 4q)
+// ptr -> element (ib, kb) of the current tile; rrem / krem = rows / k left
+// from (ib, kb). Out-of-range elements read as 0.
 template <bool KC>
-__device__ __forceinline__ void f32_tile_index(int e, int& i, int& kk) {
-    if (KC) { kk = e & (F32_BK - 1); i = e >> 4; }
-    else    { i = e & (F32_BM - 1);  kk = e >> 6; }
+__device__ __forceinline__ void f32_base(int tid, int& ib, int& kb) {
+    if (KC) { ib = tid >> 4; kb = tid & 15; }
+    else    { ib = tid & 63; kb = tid >> 6; }
 }
 
 template <bool KC>
-__device__ __forceinline__ void f32_load(const float* __restrict__ p, int ld, int row0, int rows,
-                                         int k0, int kend, float (&r)[4], int tid) {
+__device__ __forceinline__ void f32_load(const float* __restrict__ ptr, int ld, int rrem, int krem,
+                                         float (&r)[4]) {
+    const size_t step = KC ? (size_t)16 * ld : (size_t)4 * ld;
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
-        int i, kk;
-        f32_tile_index<KC>(tid + q * F32_THREADS, i, kk);
-        const int gi = row0 + i, gk = k0 + kk;
-        float v = 0.0f;
-        if (gi < rows && gk < kend)
-            v = KC ? p[(size_t)gi * ld + gk] : p[(size_t)gk * ld + gi];
-        r[q] = v;
+        const bool ok = KC ? (krem > 0 && 16 * q < rrem) : (rrem > 0 && 4 * q < krem);
+        r[q] = ok ? ptr[0] : 0.0f;
+        ptr += step;
     }
 }
 
+// s -> element [kb][ib] of the stage
 template <bool KC>
-__device__ __forceinline__ void f32_store(float (*s)[F32_LDS], const float (&r)[4], int tid) {
+__device__ __forceinline__ void f32_store(float* __restrict__ s, const float (&r)[4]) {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-        int i, kk;
-        f32_tile_index<KC>(tid + q * F32_THREADS, i, kk);
-        s[kk][i] = r[q];
-    }
+    for (int q = 0; q < 4; ++q) s[KC ? 16 * q : 4 * q * F32_LDS] = r[q];
 }
 
 // acc[a][b] = sum_{k in [kbeg,kend)} A(m0+ty*4+a, k) * B(n0+tx*4+b, k)
@@ -76,20 +74,35 @@ __device__ __forceinline__ void f32_mainloop(const float* __restrict__ A, int ld
     const int ntiles = kend > kbeg ? (kend - kbeg + F32_BK - 1) / F32_BK : 0;
     if (ntiles == 0) return;
 
+    int aib, akb, bib, bkb;
+    f32_base<AKC>(tid, aib, akb);
+    f32_base<BKC>(tid, bib, bkb);
+    const float* pa = AKC ? A + (size_t)(m0 + aib) * lda + (kbeg + akb) : A + (size_t)(kbeg + akb) * lda + (m0 + aib);
+    const float* pb = BKC ? B + (size_t)(n0 + bib) * ldb + (kbeg + bkb) : B + (size_t)(kbeg + bkb) * ldb + (n0 + bib);
+    const size_t astep = AKC ? (size_t)F32_BK : (size_t)F32_BK * lda;
+    const size_t bstep = BKC ? (size_t)F32_BK : (size_t)F32_BK * ldb;
+    const int arrem = arows - m0 - aib, brrem = brows - n0 - bib;
+    int akrem = kend - kbeg - akb, bkrem = kend - kbeg - bkb;
+    const int sa = akb * F32_LDS + aib, sb = bkb * F32_LDS + bib;
+    float* as = &As[0][0][0];
+    float* bs = &Bs[0][0][0];
+    constexpr int STAGE = F32_BK * F32_LDS;
+
     float ra[4], rb[4];
-    f32_load<AKC>(A, lda, m0, arows, kbeg, kend, ra, tid);
-    f32_load<BKC>(B, ldb, n0, brows, kbeg, kend, rb, tid);
-    f32_store<AKC>(As[0], ra, tid);
-    f32_store<BKC>(Bs[0], rb, tid);
+    f32_load<AKC>(pa, lda, arrem, akrem, ra);
+    f32_load<BKC>(pb, ldb, brrem, bkrem, rb);
+    f32_store<AKC>(as + sa, ra);
+    f32_store<BKC>(bs + sb, rb);
     __syncthreads();
 
     for (int t = 0; t < ntiles; ++t) {
         const int cur = t & 1;
         const bool more = t + 1 < ntiles;
         if (more) {
-            const int k0 = kbeg + (t + 1) * F32_BK;
-            f32_load<AKC>(A, lda, m0, arows, k0, kend, ra, tid);
-            f32_load<BKC>(B, ldb, n0, brows, k0, kend, rb, tid);
+            pa += astep; pb += bstep;
+            akrem -= F32_BK; bkrem -= F32_BK;
+            f32_load<AKC>(pa, lda, arrem, akrem, ra);
+            f32_load<BKC>(pb, ldb, brrem, bkrem, rb);
         }
 #pragma unroll
         for (int kk = 0; kk < F32_BK; ++kk) {
@@ -103,8 +116,9 @@ __device__ __forceinline__ void f32_mainloop(const float* __restrict__ A, int ld
                 for (int b = 0; b < 4; ++b) acc[a][b] = fmaf(av[a], bv[b], acc[a][b]);
         }
         if (more) {
-            f32_store<AKC>(As[cur ^ 1], ra, tid);
-            f32_store<BKC>(Bs[cur ^ 1], rb, tid);
+            const int nxt = (cur ^ 1) * STAGE;
+            f32_store<AKC>(as + nxt + sa, ra);
+            f32_store<BKC>(bs + nxt + sb, rb);
         }
         __syncthreads();
     }

@@ -62,71 +62,100 @@ __device__ __forceinline__ void tc_mma_bf16(float (&c)[4], const unsigned (&a)[4
 
 // Operand view: rows x reduction. KC = true: element (row, k) at p[row*ld + k];
 // KC = false: at p[k*ld + row]. Both operands are stored in shared memory as
-// S[row][k] (k contiguous), which is the layout the m16n8 fragments want for
-// A (row-major) and for B (col-major, i.e. S[n][k]).
+// S[row][k] (k contiguous), the layout the m16n8 fragments want for A
+// (row-major) and for B (col-major, i.e. S[n][k]).
 //
-// Index maps, e = tid + q*128:
-//  tf32 (64 rows x 32 k, 16 elements/thread):
-//   KC : k = e & 31, row = e >> 5            (a warp reads 128 contiguous bytes)
-//   !KC: row = (e&7) | ((e>>5)&7)<<3, k = ((e>>3)&3) | (e>>8)<<2
-//        (a warp reads 4 rows x 32 contiguous bytes; smem stores conflict-free)
-//  bf16 (64 rows x 16 k-pairs, 8 pairs/thread; pair p holds k = 2p, 2p+1):
-//   KC : p = e & 15, row = e >> 4
-//   !KC: row = (e&7) | ((e>>5)&7)<<3, p = ((e>>3)&3) | (e>>8)<<2
+// Thread -> element maps (the thread's base (ib, kb) is fixed; per-register
+// offsets are compile-time constants, so a tile load is a few pointer adds):
+//  tf32 (64 rows x 32 k, 16 elements per thread):
+//   KC : ib = tid>>5, kb = tid&31;               r[q]      = (ib + 4q,     kb)
+//        (a warp reads one row's 128 contiguous bytes)
+//   !KC: ib = (tid&7) | ((tid>>5)&3)<<3, kb = (tid>>3)&3;
+//                                                r[2j + h] = (ib + 32h,    kb + 4j)
+//        (a warp reads 4 k-rows x 32 contiguous bytes; smem stores conflict-free)
+//  bf16 (64 rows x 16 k-pairs, 8 pairs per thread; a pair is k, k+1 -> one 32-bit word):
+//   KC : ib = tid>>4, kb = 2*(tid&15);           pair q    = (ib + 8q,     kb)
+//   !KC: ib as tf32 !KC, kb = 2*((tid>>3)&3);    pair 2j+h = (ib + 32h,    kb + 8j)
+// Shared rows are padded (36 / 20 words) so fragment loads are conflict-free.
 template <int PREC, bool KC>
-__device__ __forceinline__ void tc_index(int e, int& i, int& kk) {
-    if (PREC == PREC_TF32) {
-        if (KC) { kk = e & 31; i = e >> 5; }
-        else    { i = (e & 7) | (((e >> 5) & 7) << 3); kk = ((e >> 3) & 3) | ((e >> 8) << 2); }
+__device__ __forceinline__ void tc_base(int tid, int& ib, int& kb) {
+    if (KC) {
+        if (PREC == PREC_TF32) { ib = tid >> 5; kb = tid & 31; }
+        else                   { ib = tid >> 4; kb = 2 * (tid & 15); }
     } else {
-        if (KC) { kk = e & 15; i = e >> 4; }
-        else    { i = (e & 7) | (((e >> 5) & 7) << 3); kk = ((e >> 3) & 3) | ((e >> 8) << 2); }
+        ib = (tid & 7) | (((tid >> 5) & 3) << 3);
+        kb = PREC == PREC_TF32 ? ((tid >> 3) & 3) : 2 * ((tid >> 3) & 3);
     }
 }
 
-__device__ __forceinline__ float tc_ld(const float* __restrict__ p, int ld, bool kc, int gi, int gk,
-                                       int rows, int kend) {
-    if (gi < rows && gk < kend) return kc ? p[(size_t)gi * ld + gk] : p[(size_t)gk * ld + gi];
-    return 0.0f;
-}
-
-// Staging registers: 16 fp32 per operand and thread (tf32: 16 elements; bf16: 8 pairs).
+// ptr -> element (ib, kb) of the current tile; rrem = rows left from ib;
+// krem = reduction indices left from kb. Out-of-range elements read as 0.
 template <int PREC, bool KC>
-__device__ __forceinline__ void tc_load(const float* __restrict__ p, int ld, int row0, int rows,
-                                        int k0, int kend, float (&r)[16], int tid) {
-    if (PREC == PREC_TF32) {
+__device__ __forceinline__ void tc_load(const float* __restrict__ ptr, int ld, int rrem, int krem,
+                                        float (&r)[16]) {
+    if (PREC == PREC_TF32 && KC) {
+        const bool kok = krem > 0;
+        const size_t step = (size_t)4 * ld;
 #pragma unroll
         for (int q = 0; q < 16; ++q) {
-            int i, kk;
-            tc_index<PREC, KC>(tid + q * TC_THREADS, i, kk);
-            r[q] = tc_ld(p, ld, KC, row0 + i, k0 + kk, rows, kend);
+            r[q] = (kok && 4 * q < rrem) ? ptr[0] : 0.0f;
+            ptr += step;
         }
-    } else {
+    } else if (PREC == PREC_TF32) {
+        const bool r0ok = rrem > 0, r1ok = rrem > 32;
+        const size_t step = (size_t)4 * ld;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            const bool kok = 4 * j < krem;
+            r[2 * j]     = (kok && r0ok) ? ptr[0] : 0.0f;
+            r[2 * j + 1] = (kok && r1ok) ? ptr[32] : 0.0f;
+            ptr += step;
+        }
+    } else if (KC) {
+        const bool k0ok = krem > 0, k1ok = krem > 1;
+        const size_t step = (size_t)8 * ld;
 #pragma unroll
         for (int q = 0; q < 8; ++q) {
-            int i, kp;
-            tc_index<PREC, KC>(tid + q * TC_THREADS, i, kp);
-            r[2 * q]     = tc_ld(p, ld, KC, row0 + i, k0 + 2 * kp,     rows, kend);
-            r[2 * q + 1] = tc_ld(p, ld, KC, row0 + i, k0 + 2 * kp + 1, rows, kend);
+            const bool rok = 8 * q < rrem;
+            r[2 * q]     = (rok && k0ok) ? ptr[0] : 0.0f;
+            r[2 * q + 1] = (rok && k1ok) ? ptr[1] : 0.0f;
+            ptr += step;
+        }
+    } else {
+        const bool r0ok = rrem > 0, r1ok = rrem > 32;
+        const size_t step = (size_t)8 * ld;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const bool k0ok = 8 * j < krem, k1ok = 8 * j + 1 < krem;
+            r[4 * j]     = (r0ok && k0ok) ? ptr[0] : 0.0f;
+            r[4 * j + 1] = (r0ok && k1ok) ? ptr[ld] : 0.0f;
+            r[4 * j + 2] = (r1ok && k0ok) ? ptr[32] : 0.0f;
+            r[4 * j + 3] = (r1ok && k1ok) ? ptr[ld + 32] : 0.0f;
+            ptr += step;
         }
     }
 }
 
+// s -> word (ib, kb) of the stage (tf32: word kb; bf16: word kb/2).
 template <int PREC, bool KC>
-__device__ __forceinline__ void tc_store(unsigned* __restrict__ s, const float (&r)[16], int tid) {
-    if (PREC == PREC_TF32) {
+__device__ __forceinline__ void tc_store(unsigned* __restrict__ s, const float (&r)[16]) {
+    if (PREC == PREC_TF32 && KC) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q) {
-            int i, kk;
-            tc_index<PREC, KC>(tid + q * TC_THREADS, i, kk);
-            s[i * TC_LDS_TF32 + kk] = tc_to_tf32(r[q]);
+        for (int q = 0; q < 16; ++q) s[4 * q * TC_LDS_TF32] = tc_to_tf32(r[q]);
+    } else if (PREC == PREC_TF32) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            s[4 * j] = tc_to_tf32(r[2 * j]);
+            s[32 * TC_LDS_TF32 + 4 * j] = tc_to_tf32(r[2 * j + 1]);
         }
+    } else if (KC) {
+#pragma unroll
+        for (int q = 0; q < 8; ++q) s[8 * q * TC_LDS_BF16] = tc_to_bf16x2(r[2 * q], r[2 * q + 1]);
     } else {
 #pragma unroll
-        for (int q = 0; q < 8; ++q) {
-            int i, kp;
-            tc_index<PREC, KC>(tid + q * TC_THREADS, i, kp);
-            s[i * TC_LDS_BF16 + kp] = tc_to_bf16x2(r[2 * q], r[2 * q + 1]);
+        for (int j = 0; j < 4; ++j) {
+            s[4 * j] = tc_to_bf16x2(r[4 * j], r[4 * j + 1]);
+            s[32 * TC_LDS_BF16 + 4 * j] = tc_to_bf16x2(r[4 * j + 2], r[4 * j + 3]);
         }
     }
 }
@@ -189,26 +218,39 @@ __device__ __forceinline__ void tc_mainloop(const float* __restrict__ A, int lda
     const int ntiles = kend > kbeg ? (kend - kbeg + TC_BK - 1) / TC_BK : 0;
     if (ntiles == 0) return;
 
+    int aib, akb, bib, bkb;
+    tc_base<PREC, AKC>(tid, aib, akb);
+    tc_base<PREC, BKC>(tid, bib, bkb);
+    const float* pa = AKC ? A + (size_t)(m0 + aib) * lda + (kbeg + akb) : A + (size_t)(kbeg + akb) * lda + (m0 + aib);
+    const float* pb = BKC ? B + (size_t)(n0 + bib) * ldb + (kbeg + bkb) : B + (size_t)(kbeg + bkb) * ldb + (n0 + bib);
+    const size_t astep = AKC ? (size_t)TC_BK : (size_t)TC_BK * lda;
+    const size_t bstep = BKC ? (size_t)TC_BK : (size_t)TC_BK * ldb;
+    const int arrem = arows - m0 - aib, brrem = brows - n0 - bib;
+    int akrem = kend - kbeg - akb, bkrem = kend - kbeg - bkb;
+    constexpr int WPR = PREC == PREC_TF32 ? 1 : 2;  // k elements per smem word
+    const int sa = aib * LDS + akb / WPR, sb = bib * LDS + bkb / WPR;
+
     float ra[16], rb[16];
-    tc_load<PREC, AKC>(A, lda, m0, arows, kbeg, kend, ra, tid);
-    tc_load<PREC, BKC>(B, ldb, n0, brows, kbeg, kend, rb, tid);
-    tc_store<PREC, AKC>(As, ra, tid);
-    tc_store<PREC, BKC>(Bs, rb, tid);
+    tc_load<PREC, AKC>(pa, lda, arrem, akrem, ra);
+    tc_load<PREC, BKC>(pb, ldb, brrem, bkrem, rb);
+    tc_store<PREC, AKC>(As + sa, ra);
+    tc_store<PREC, BKC>(Bs + sb, rb);
     __syncthreads();
 
     for (int t = 0; t < ntiles; ++t) {
         const int cur = (t & 1) * STAGE;
         const bool more = t + 1 < ntiles;
         if (more) {
-            const int k0 = kbeg + (t + 1) * TC_BK;
-            tc_load<PREC, AKC>(A, lda, m0, arows, k0, kend, ra, tid);
-            tc_load<PREC, BKC>(B, ldb, n0, brows, k0, kend, rb, tid);
+            pa += astep; pb += bstep;
+            akrem -= TC_BK; bkrem -= TC_BK;
+            tc_load<PREC, AKC>(pa, lda, arrem, akrem, ra);
+            tc_load<PREC, BKC>(pb, ldb, brrem, bkrem, rb);
         }
         tc_compute<PREC>(As + cur, Bs + cur, acc, wm, wn, lane);
         if (more) {
             const int nxt = STAGE - cur;
-            tc_store<PREC, AKC>(As + nxt, ra, tid);
-            tc_store<PREC, BKC>(Bs + nxt, rb, tid);
+            tc_store<PREC, AKC>(As + nxt + sa, ra);
+            tc_store<PREC, BKC>(Bs + nxt + sb, rb);
         }
         __syncthreads();
     }

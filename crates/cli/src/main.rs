@@ -1,1 +1,54 @@
-fn main() {}
+//! `dae`: train, inspect and benchmark dense autoencoders on the CPU or GPU.
+
+mod args;
+mod commands;
+mod device;
+mod figure;
+mod npy_out;
+mod progress;
+mod run_dir;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "dae", version, about = "Dense deep autoencoders on our own CUDA kernels, with an exact CPU path")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an autoencoder (defaults: the lab's deep AE on Fashion-MNIST, 20 epochs, batch 256)
+    Train(commands::train::TrainArgs),
+    /// Print Keras-style summaries of the autoencoder and its encoder
+    Summary(commands::summary::SummaryArgs),
+    /// Write the codes (and labels) of a split to .npy using a trained run's encoder
+    Encode(commands::encode::EncodeArgs),
+    /// Report a trained run's reconstruction loss on a split, overall and per class
+    Eval(commands::eval::EvalArgs),
+    /// Draw originals, codes and reconstructions of random test images from a trained run
+    Figure(commands::figure::FigureArgs),
+    /// Measure training throughput (a benchmark, not a test)
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Summary(a) => commands::summary::run(a),
+        Command::Encode(a) => commands::encode::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Figure(a) => commands::figure::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

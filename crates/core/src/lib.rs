@@ -2,8 +2,11 @@
 //! references, the seeded RNG, and (behind `cuda`) the GPU kernels' launchers.
 
 pub mod cpu;
+pub mod cuda;
 pub mod reference;
 pub mod rng;
+
+pub use cuda::cuda_status;
 
 /// Activation applied in a dense layer's epilogue. The numeric codes match the
 /// `act` argument of the CUDA kernels.

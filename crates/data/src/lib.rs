@@ -1,1 +1,14 @@
+//! Datasets for dae: IDX files (gzip'd or raw, checksummed), `.npy`/`.npz`
+//! arrays, held in memory as u8 or f32 and gathered into f32 batches.
 
+mod checksum;
+mod dataset;
+mod idx;
+mod npy;
+mod source;
+
+pub use checksum::{sha256_hex, KNOWN_FILES};
+pub use dataset::{Dataset, Pixels};
+pub use idx::{read_idx, write_idx_gz, IdxArray};
+pub use npy::{read_array, NpyArray};
+pub use source::{load, DataSplits, FASHION_CLASSES};

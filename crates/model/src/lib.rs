@@ -1,1 +1,19 @@
+//! The dense autoencoder: its architecture, parameters, training loop and
+//! checkpoints, independent of the device that runs the math. A device is a
+//! [`Backend`]; the CPU one lives here, the CUDA one beside it.
 
+mod arch;
+mod backend;
+pub mod checkpoint;
+mod cpu;
+mod fit;
+mod state;
+mod summary;
+
+pub use arch::{Architecture, Layer};
+pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};
+pub use checkpoint::Checkpoint;
+pub use cpu::CpuBackend;
+pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
+pub use state::TrainState;
+pub use summary::{format_summary, group_digits, SummaryTable};

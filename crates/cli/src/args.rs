@@ -1,0 +1,103 @@
+//! Flags shared by several subcommands, and resolving them.
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use dae_data::DataSplits;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceChoice {
+    /// CUDA when a driver and GPU are found, else the CPU
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Dataset: a directory of IDX files (gzip'd or raw), an .npz with
+    /// x_train/x_test[/y_train/y_test], or an .npy of training samples
+    /// [default: the shipped data/fashion-mnist]
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Validation samples (.npy) for an .npy --data; without it the last 10% are held out
+    #[arg(long, value_name = "FILE")]
+    pub val_data: Option<PathBuf>,
+}
+
+/// Where the shipped Fashion-MNIST lives: beside the working directory, or
+/// above the binary (target/release/dae → repo root), or where DAE_DATA says.
+pub fn default_data_dir() -> Result<PathBuf> {
+    let mut tried = Vec::new();
+    if let Ok(env) = std::env::var("DAE_DATA") {
+        return Ok(PathBuf::from(env));
+    }
+    let mut candidates = vec![PathBuf::from("data/fashion-mnist")];
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(4) {
+            candidates.push(dir.join("data/fashion-mnist"));
+        }
+    }
+    for c in candidates {
+        if c.is_dir() {
+            return Ok(c);
+        }
+        tried.push(c.display().to_string());
+    }
+    bail!(
+        "no --data given and the shipped data/fashion-mnist was not found (looked in {}); \
+         pass --data DIR or set DAE_DATA",
+        tried.join(", ")
+    )
+}
+
+impl DataArgs {
+    pub fn path(&self) -> Result<PathBuf> {
+        match &self.data {
+            Some(p) => Ok(p.clone()),
+            None => default_data_dir(),
+        }
+    }
+
+    pub fn load(&self) -> Result<DataSplits> {
+        let path = self.path()?;
+        dae_data::load(&path, self.val_data.as_deref())
+    }
+}
+
+/// Encoder widths as given by `--layers 128,64,32`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Widths(pub Vec<usize>);
+
+/// `--layers` as a clap value parser.
+pub fn parse_layers(s: &str) -> Result<Widths, String> {
+    dae_model::Architecture::parse_layers(s)
+        .map(Widths)
+        .map_err(|e| format!("{e}").trim_start_matches("--layers: ").to_string())
+}
+
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("'{s}' is not a positive integer")),
+    }
+}
+
+/// Fails early, with the directory named, when `dir` cannot be written.
+pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {}: exists and is not a directory", dir.display());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("--out {}: cannot create directory ({e})", dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| anyhow::anyhow!("--out {}: directory is not writable ({e})", dir.display()))?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `dae figure`, and the figure every training run writes.
+
+use crate::args::{DataArgs, DeviceChoice};
+use crate::commands::train::parse_image_shape;
+use crate::device::create_backend;
+use crate::figure::{guess_image_shape, render, FigureData};
+use crate::run_dir::RunDir;
+use anyhow::Result;
+use clap::Args;
+use dae_core::rng::{Purpose, Rng};
+use dae_data::DataSplits;
+use dae_model::{Architecture, Backend};
+use std::path::{Path, PathBuf};
+
+/// Images in the figure, as in the lab.
+const SAMPLES: usize = 10;
+
+#[derive(Args, Debug)]
+pub struct FigureArgs {
+    /// Run directory written by `dae train`
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Seed choosing the test images [default: the run's seed]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output PNG [default: RUN_DIR/figure.png]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Image (height,width) when the data is flat
+    #[arg(long, value_name = "H,W")]
+    pub image_shape: Option<String>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// Draws `SAMPLES` seeded random test images, their codes and reconstructions.
+pub fn write_figure(
+    backend: &mut dyn Backend,
+    splits: &DataSplits,
+    arch: &Architecture,
+    seed: u64,
+    image_shape: Option<(usize, usize)>,
+    path: &Path,
+) -> Result<()> {
+    let test = &splits.test;
+    let rows: Vec<u32> = Rng::new(seed, Purpose::Sample, 0)
+        .sample_indices(test.rows, SAMPLES)
+        .into_iter()
+        .map(|r| r as u32)
+        .collect();
+    let mut originals = vec![0.0; rows.len() * test.dim];
+    test.gather(&rows, &mut originals);
+    let codes = backend.encode(test, &rows)?;
+    let reconstructions = backend.reconstruct(test, &rows)?;
+    let titles = rows
+        .iter()
+        .map(|&r| match test.label(r as usize) {
+            Some(l) => splits.class_name(l),
+            None => format!("#{r}"),
+        })
+        .collect();
+    let image = image_shape
+        .or(test.image_shape)
+        .unwrap_or_else(|| guess_image_shape(test.dim));
+    render(
+        &FigureData {
+            image,
+            originals: &originals,
+            codes: &codes,
+            reconstructions: &reconstructions,
+            code_dim: arch.code_dim(),
+            titles,
+        },
+        path,
+    )
+}
+
+pub fn run(a: FigureArgs) -> Result<()> {
+    let run = RunDir::new(&a.run);
+    let ck = run.load_checkpoint()?;
+    let splits = a.data.load()?;
+    crate::commands::eval::check_fits(&ck, &run, splits.train.dim)?;
+    let image_shape = parse_image_shape(&a.image_shape, ck.arch.input_dim)?;
+    let mut backend = create_backend(a.device, &ck.arch, &ck.config, ck.state.clone(), true)?;
+    let out = a.out.unwrap_or_else(|| run.figure());
+    write_figure(backend.as_mut(), &splits, &ck.arch, a.seed.unwrap_or(ck.config.seed), image_shape, &out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}

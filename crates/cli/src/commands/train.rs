@@ -1,0 +1,274 @@
+//! `dae train`: the lab's training run, or any other architecture/dataset.
+
+use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice};
+use crate::commands::figure::write_figure;
+use crate::device::create_backend;
+use crate::progress::{thousands, Progress};
+use crate::run_dir::RunDir;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use dae_model::{
+    fit, format_summary, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History,
+    StepObserver, SummaryTable, TrainConfig, TrainState,
+};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Precision {
+    Fp32,
+    Tf32,
+    Bf16,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Device to train on
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Epochs in total (with --resume: train on until this many) [default: 20]
+    #[arg(long, value_parser = positive)]
+    pub epochs: Option<usize>,
+    /// Samples per step; the last step of an epoch takes the remainder [default: 256]
+    #[arg(long, value_parser = positive)]
+    pub batch: Option<usize>,
+    /// Seed of the weight init, the shuffles and the figure's samples [default: 42]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Encoder widths; the decoder mirrors them [default: 128,64,32]
+    #[arg(long, value_parser = parse_layers)]
+    pub layers: Option<crate::args::Widths>,
+    /// Adam learning rate [default: 0.001]
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Run directory for the checkpoint, history and figure [default: runs/ae-<layers>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory (its settings, optimizer state and position)
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Replace a run already in --out instead of refusing
+    #[arg(long)]
+    pub force: bool,
+    /// Image (height,width) for the figure when the data is flat
+    #[arg(long, value_name = "H,W")]
+    pub image_shape: Option<String>,
+    /// No progress output (errors and the final result only)
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Reports progress and checkpoints after every epoch.
+struct Observer<'a> {
+    progress: Progress,
+    run: &'a RunDir,
+    arch: &'a Architecture,
+    config: &'a TrainConfig,
+    data: &'a str,
+    train_seconds: f64,
+}
+
+impl StepObserver for Observer<'_> {
+    fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>) {
+        self.progress.step(step, samples_done, loss);
+    }
+}
+
+impl FitObserver for Observer<'_> {
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        self.progress.epoch_start(epoch, epochs, steps);
+    }
+
+    fn on_epoch_end(&mut self, s: &EpochStats, history: &History, backend: &mut dyn Backend) -> Result<()> {
+        self.train_seconds += s.train_seconds;
+        let ck = Checkpoint {
+            arch: self.arch.clone(),
+            config: self.config.clone(),
+            state: backend.state()?,
+            history: history.clone(),
+            data: self.data.to_string(),
+        };
+        ck.save(&self.run.checkpoint())?;
+        self.run.save_history(history)?;
+        self.progress.epoch_end(&format!(
+            "Epoch {}/{} - {} steps - {:.2}s - {} samples/s - loss: {:.4} - val_loss: {:.4}",
+            s.epoch,
+            s.epochs,
+            s.steps,
+            s.train_seconds,
+            thousands(s.samples_per_second),
+            s.loss,
+            s.val_loss
+        ));
+        Ok(())
+    }
+}
+
+pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(usize, usize)>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
+    match parts[..] {
+        [Ok(h), Ok(w)] if h * w == dim => Ok(Some((h, w))),
+        [Ok(h), Ok(w)] => bail!("--image-shape {h},{w} has {} pixels but samples have {dim}", h * w),
+        _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
+    }
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    // Settings: from the flags, or from the run being resumed.
+    let (run, mut config, encoder, resumed) = match &a.resume {
+        Some(dir) => {
+            let run = RunDir::new(dir);
+            let ck = run.load_checkpoint()?;
+            let mut config = ck.config.clone();
+            for (flag, given, stored) in [
+                ("--batch", a.batch.map(|v| v as u64), ck.config.batch as u64),
+                ("--seed", a.seed, ck.config.seed),
+            ] {
+                if given.is_some_and(|g| g != stored) {
+                    bail!("{flag} {} differs from the resumed run's {stored}", given.unwrap());
+                }
+            }
+            if a.layers.as_ref().is_some_and(|l| l.0 != ck.arch.encoder) {
+                bail!("--layers differs from the resumed run's {}", ck.arch.describe());
+            }
+            if let Some(e) = a.epochs {
+                config.epochs = e;
+            }
+            if ck.history.epochs_done() >= config.epochs {
+                bail!(
+                    "{} has already trained {} epochs; pass --epochs N (N > {}) to continue",
+                    dir.display(),
+                    ck.history.epochs_done(),
+                    ck.history.epochs_done()
+                );
+            }
+            (run, config, ck.arch.encoder.clone(), Some(ck))
+        }
+        None => {
+            let lab = TrainConfig::lab();
+            let encoder = a.layers.clone().map_or(vec![128, 64, 32], |l| l.0);
+            let config = TrainConfig {
+                epochs: a.epochs.unwrap_or(lab.epochs),
+                batch: a.batch.unwrap_or(lab.batch),
+                seed: a.seed.unwrap_or(lab.seed),
+                lr: a.lr.unwrap_or(lab.lr),
+                precision: a.precision.map_or(lab.precision.clone(), |p| p.name().to_string()),
+                ..lab
+            };
+            let name = encoder.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
+            let dir = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/ae-{name}")));
+            let run = RunDir::new(&dir);
+            if run.checkpoint().exists() && !a.force {
+                bail!(
+                    "--out {}: already holds a trained run; pass --resume {} to continue it, \
+                     --force to replace it, or another --out",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            (run, config, encoder, None)
+        }
+    };
+    if !(config.lr.is_finite() && config.lr > 0.0) {
+        bail!("--lr must be a positive number, got {}", config.lr);
+    }
+    if let (Some(_), Some(p)) = (&resumed, a.precision) {
+        config.precision = p.name().to_string();
+    }
+    ensure_writable_dir(&run.path)?;
+
+    let splits = a.data.load()?;
+    let arch = Architecture::new(splits.train.dim, encoder)?;
+    if let Some(ck) = &resumed {
+        if ck.arch != arch {
+            bail!(
+                "{}: checkpoint architecture {} does not fit this data ({} values per sample)",
+                run.checkpoint().display(),
+                ck.arch.describe(),
+                splits.train.dim
+            );
+        }
+    }
+    let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
+
+    let progress = Progress::new(a.quiet);
+    if !progress.quiet() {
+        println!("data: {}", splits.description);
+        println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
+        println!("{}", format_summary(&SummaryTable::encoder(&arch)));
+    }
+    let (state, mut history) = match resumed {
+        Some(ck) => (ck.state, ck.history),
+        None => (TrainState::initialize(&arch, config.seed), History::default()),
+    };
+    let mut backend = create_backend(a.device, &arch, &config, state, a.quiet)?;
+    if !progress.quiet() {
+        println!(
+            "training on {}: {} epochs from epoch {}, batch {}, {} steps/epoch, seed {}, {}",
+            backend.device(),
+            config.epochs,
+            history.epochs_done() + 1,
+            config.batch,
+            config.steps_per_epoch(splits.train.rows),
+            config.seed,
+            config.precision
+        );
+    }
+    let started = Instant::now();
+    let mut observer = Observer {
+        progress,
+        run: &run,
+        arch: &arch,
+        config: &config,
+        data: &splits.description,
+        train_seconds: 0.0,
+    };
+    fit(backend.as_mut(), &splits.train, &splits.test, &config, &mut history, &mut observer)?;
+    let train_seconds = observer.train_seconds;
+
+    let figure = run.figure();
+    write_figure(backend.as_mut(), &splits, &arch, config.seed, image_shape, &figure)?;
+    let final_val = *history.val_loss.last().unwrap();
+    run.save_json(
+        "run.json",
+        &json!({
+            "device": backend.device(),
+            "architecture": arch.describe(),
+            "params": arch.param_count(),
+            "encoder_params": arch.encoder_param_count(),
+            "settings": &config,
+            "data": &splits.description,
+            "epochs_trained_now": history.epochs_done(),
+            "train_seconds_this_invocation": train_seconds,
+            "wall_seconds_this_invocation": started.elapsed().as_secs_f64(),
+            "final_loss": history.loss.last(),
+            "final_val_loss": final_val,
+        }),
+    )?;
+    println!(
+        "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, history.json, history.csv, figure.png, run.json)",
+        history.epochs_done(),
+        history.loss.last().unwrap(),
+        final_val,
+        train_seconds,
+        run.path.display()
+    );
+    Ok(())
+}

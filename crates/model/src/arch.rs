@@ -1,0 +1,165 @@
+//! The dense stack: an encoder of given widths and the mirrored decoder.
+
+use anyhow::{bail, Result};
+use dae_core::Activation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    pub input_dim: usize,
+    /// Encoder widths, outermost first; the last is the code size.
+    pub encoder: Vec<usize>,
+}
+
+/// One dense layer: W [fan_in, fan_out] (Keras' kernel layout) and b [fan_out],
+/// stored at `weight_offset` / `bias_offset` in the flat parameter buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub name: String,
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub activation: Activation,
+    pub weight_offset: usize,
+    pub bias_offset: usize,
+}
+
+impl Layer {
+    pub fn param_count(&self) -> usize {
+        self.fan_in * self.fan_out + self.fan_out
+    }
+}
+
+impl Architecture {
+    pub fn new(input_dim: usize, encoder: Vec<usize>) -> Result<Self> {
+        if input_dim == 0 {
+            bail!("input width must be positive");
+        }
+        if encoder.is_empty() {
+            bail!("--layers: the encoder needs at least one layer (e.g. --layers 128,64,32)");
+        }
+        if let Some(w) = encoder.iter().find(|&&w| w == 0) {
+            bail!("--layers: layer width {w} must be positive");
+        }
+        Ok(Architecture { input_dim, encoder })
+    }
+
+    /// Parses `--layers 128,64,32`.
+    pub fn parse_layers(spec: &str) -> Result<Vec<usize>> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            bail!("--layers: empty layer list (e.g. --layers 128,64,32)");
+        }
+        spec.split(',')
+            .map(|w| match w.trim().parse::<usize>() {
+                Ok(0) => bail!("--layers: layer width 0 in '{spec}' must be positive"),
+                Ok(v) => Ok(v),
+                Err(_) => bail!("--layers: '{}' in '{spec}' is not a positive integer", w.trim()),
+            })
+            .collect()
+    }
+
+    /// All widths from input to output: [in, e1, …, ek, …, e1, in].
+    pub fn widths(&self) -> Vec<usize> {
+        let mut w = vec![self.input_dim];
+        w.extend(&self.encoder);
+        w.extend(self.encoder.iter().rev().skip(1));
+        w.push(self.input_dim);
+        w
+    }
+
+    pub fn layers(&self) -> Vec<Layer> {
+        let widths = self.widths();
+        let k = self.encoder.len();
+        let count = widths.len() - 1;
+        let mut offset = 0;
+        (0..count)
+            .map(|i| {
+                let (fan_in, fan_out) = (widths[i], widths[i + 1]);
+                let name = if i < k {
+                    format!("encoder_{}", i + 1)
+                } else {
+                    format!("decoder_{}", i - k + 1)
+                };
+                let activation = if i + 1 == count {
+                    Activation::Sigmoid
+                } else {
+                    Activation::Relu
+                };
+                let layer = Layer {
+                    name,
+                    fan_in,
+                    fan_out,
+                    activation,
+                    weight_offset: offset,
+                    bias_offset: offset + fan_in * fan_out,
+                };
+                offset += layer.param_count();
+                layer
+            })
+            .collect()
+    }
+
+    pub fn encoder_layer_count(&self) -> usize {
+        self.encoder.len()
+    }
+
+    pub fn code_dim(&self) -> usize {
+        *self.encoder.last().unwrap()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layers().iter().map(Layer::param_count).sum()
+    }
+
+    pub fn encoder_param_count(&self) -> usize {
+        self.layers()[..self.encoder.len()]
+            .iter()
+            .map(Layer::param_count)
+            .sum()
+    }
+
+    /// Widest layer (input included): sizes the backward pass's buffers.
+    pub fn max_width(&self) -> usize {
+        *self.widths().iter().max().unwrap()
+    }
+
+    /// "784-128-64-32-64-128-784".
+    pub fn describe(&self) -> String {
+        self.widths()
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_architecture_counts() {
+        let a = Architecture::new(784, vec![128, 64, 32]).unwrap();
+        assert_eq!(a.widths(), [784, 128, 64, 32, 64, 128, 784]);
+        assert_eq!(a.encoder_param_count(), 100_480 + 8_256 + 2_080);
+        assert_eq!(a.encoder_param_count(), 110_816);
+        assert_eq!(a.param_count(), 222_384);
+        let l = a.layers();
+        assert_eq!(l.len(), 6);
+        assert_eq!(l[5].activation, Activation::Sigmoid);
+        assert!(l[..5].iter().all(|l| l.activation == Activation::Relu));
+        assert_eq!(l[1].weight_offset, 100_480);
+        let simple = Architecture::new(784, vec![32]).unwrap();
+        assert_eq!(simple.widths(), [784, 32, 784]);
+        assert_eq!(simple.param_count(), 784 * 32 + 32 + 32 * 784 + 784);
+    }
+
+    #[test]
+    fn layer_specs_are_validated() {
+        assert_eq!(Architecture::parse_layers("128, 64,32").unwrap(), [128, 64, 32]);
+        for bad in ["", "128,,32", "0", "a,b", "-3"] {
+            assert!(Architecture::parse_layers(bad).is_err(), "{bad:?}");
+        }
+        assert!(Architecture::new(784, vec![]).is_err());
+    }
+}

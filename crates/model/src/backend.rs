@@ -1,0 +1,55 @@
+//! What a device must do to train and use the model.
+
+use crate::TrainState;
+use anyhow::Result;
+use dae_data::Dataset;
+
+/// Training met a non-finite loss at this 1-based step of the epoch.
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub step: usize,
+}
+
+impl std::fmt::Display for NonFiniteLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "non-finite loss at step {}", self.step)
+    }
+}
+
+impl std::error::Error for NonFiniteLoss {}
+
+/// Told after each step; `loss` is the running mean when the device knows it
+/// without a synchronisation (the GPU reads its loss back once per epoch).
+pub trait StepObserver {
+    fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>);
+}
+
+/// Reconstruction loss on a split.
+pub struct Evaluation {
+    /// Mean binary cross-entropy over all elements.
+    pub loss: f64,
+    /// Mean binary cross-entropy of each row.
+    pub row_loss: Vec<f64>,
+}
+
+pub trait Backend {
+    /// Human-readable device name, e.g. "cpu (2 threads)".
+    fn device(&self) -> String;
+    fn load_state(&mut self, state: &TrainState) -> Result<()>;
+    fn state(&mut self) -> Result<TrainState>;
+    /// One epoch of mini-batch steps over `data` in the order `perm`, the
+    /// last batch partial; returns the sample-weighted mean of the batch
+    /// losses (what Keras reports as the epoch's `loss`).
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        perm: &[u32],
+        batch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<f64>;
+    fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation>;
+    /// Codes [rows.len(), code_dim] of the given rows.
+    fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>>;
+    /// Reconstructions (sigmoid outputs) [rows.len(), input_dim].
+    fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>>;
+}

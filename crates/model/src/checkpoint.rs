@@ -1,0 +1,155 @@
+//! Checkpoints as safetensors: each layer's kernel [in, out] and bias [out]
+//! (Keras layout; a PyTorch nn.Linear weight is the kernel transposed), the
+//! Adam moments as flat tensors, and the architecture, settings, step and
+//! history as JSON in the header's metadata.
+
+use crate::{Architecture, History, TrainConfig, TrainState};
+use anyhow::{anyhow, bail, Context, Result};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+const FORMAT: &str = "dae-checkpoint-1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub arch: Architecture,
+    pub config: TrainConfig,
+    pub state: TrainState,
+    pub history: History,
+    /// Where the training data came from.
+    pub data: String,
+}
+
+fn f32_bytes(v: &[f32]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+impl Checkpoint {
+    fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut tensors: Vec<(String, TensorView)> = Vec::new();
+        let p = &self.state.params;
+        for l in self.arch.layers() {
+            let w = &p[l.weight_offset..l.bias_offset];
+            let b = &p[l.bias_offset..l.bias_offset + l.fan_out];
+            tensors.push((
+                format!("{}.kernel", l.name),
+                TensorView::new(Dtype::F32, vec![l.fan_in, l.fan_out], f32_bytes(w))?,
+            ));
+            tensors.push((
+                format!("{}.bias", l.name),
+                TensorView::new(Dtype::F32, vec![l.fan_out], f32_bytes(b))?,
+            ));
+        }
+        let n = p.len();
+        tensors.push(("optimizer.m".into(), TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.m))?));
+        tensors.push(("optimizer.v".into(), TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.v))?));
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("architecture".to_string(), serde_json::to_string(&self.arch)?),
+            ("layers".to_string(), self.arch.describe()),
+            ("training".to_string(), serde_json::to_string(&self.config)?),
+            ("step".to_string(), self.state.step.to_string()),
+            ("epoch".to_string(), self.history.epochs_done().to_string()),
+            ("history".to_string(), serde_json::to_string(&self.history)?),
+            ("data".to_string(), self.data.clone()),
+        ]);
+        Ok(safetensors::serialize(tensors, Some(meta))?)
+    }
+
+    /// Writes to a temporary file beside `path`, then renames it over
+    /// `path`: a crash never leaves a torn checkpoint.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        write_atomically(path, &bytes)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+        Self::from_bytes(&bytes).with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("{e}"))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("{e}"))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |k: &str| meta.get(k).ok_or_else(|| anyhow!("metadata lacks '{k}'"));
+        if get("format")? != FORMAT {
+            bail!("format '{}' is not {FORMAT}", get("format")?);
+        }
+        let arch: Architecture = serde_json::from_str(get("architecture")?)?;
+        let arch = Architecture::new(arch.input_dim, arch.encoder)?;
+        let config: TrainConfig = serde_json::from_str(get("training")?)?;
+        let history: History = serde_json::from_str(get("history")?)?;
+        let step: u64 = get("step")?.parse().context("metadata 'step'")?;
+        let total = arch.param_count();
+        let read = |name: &str, shape: &[usize], out: &mut Vec<f32>| -> Result<()> {
+            let t = st.tensor(name).map_err(|_| anyhow!("missing tensor '{name}'"))?;
+            if t.dtype() != Dtype::F32 || t.shape() != shape {
+                bail!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape());
+            }
+            out.extend(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+            Ok(())
+        };
+        let mut params = Vec::with_capacity(total);
+        for l in arch.layers() {
+            read(&format!("{}.kernel", l.name), &[l.fan_in, l.fan_out], &mut params)?;
+            read(&format!("{}.bias", l.name), &[l.fan_out], &mut params)?;
+        }
+        let (mut m, mut v) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        read("optimizer.m", &[total], &mut m)?;
+        read("optimizer.v", &[total], &mut v)?;
+        Ok(Checkpoint {
+            arch,
+            config,
+            state: TrainState { params, m, v, step },
+            history,
+            data: meta.get("data").cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory and a
+/// rename, so readers see the old file or the new one, never a torn one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("{}: write failed", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow!("{}: cannot replace ({})", path.display(), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_architecture_check() {
+        let arch = Architecture::new(20, vec![7, 3]).unwrap();
+        let mut state = TrainState::initialize(&arch, 3);
+        state.m[5] = 0.25;
+        state.v[9] = 0.5;
+        state.step = 17;
+        let ck = Checkpoint {
+            arch,
+            config: TrainConfig::lab(),
+            state,
+            history: History { loss: vec![0.5, 0.4], val_loss: vec![0.45, 0.41] },
+            data: "synthetic".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ck.safetensors");
+        ck.save(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+
+        std::fs::write(&path, b"garbage").unwrap();
+        let err = format!("{:#}", Checkpoint::load(&path).unwrap_err());
+        assert!(err.contains("ck.safetensors") && err.contains("not a valid"), "{err}");
+    }
+}

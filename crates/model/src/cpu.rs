@@ -1,0 +1,212 @@
+//! The CPU backend: forward, backward and Adam over preallocated buffers.
+
+use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use anyhow::{bail, Result};
+use dae_core::{cpu, Activation, AdamConfig};
+use dae_data::Dataset;
+
+/// Rows per forward pass when evaluating, encoding or reconstructing.
+const INFERENCE_BATCH: usize = 1024;
+
+pub struct CpuBackend {
+    arch: Architecture,
+    layers: Vec<Layer>,
+    adam: AdamConfig,
+    state: TrainState,
+    /// Rows the buffers below hold.
+    capacity: usize,
+    input: Vec<f32>,
+    /// Each layer's output; the last layer's holds logits (sigmoid is fused
+    /// into the loss).
+    outputs: Vec<Vec<f32>>,
+    /// Ping-pong buffers for pre-activation gradients.
+    delta: [Vec<f32>; 2],
+    grads: Vec<f32>,
+}
+
+impl CpuBackend {
+    pub fn new(arch: &Architecture, adam: AdamConfig, state: TrainState) -> Result<Self> {
+        if state.params.len() != arch.param_count() {
+            bail!(
+                "state has {} parameters, architecture {} needs {}",
+                state.params.len(),
+                arch.describe(),
+                arch.param_count()
+            );
+        }
+        Ok(CpuBackend {
+            layers: arch.layers(),
+            arch: arch.clone(),
+            adam,
+            grads: vec![0.0; state.params.len()],
+            state,
+            capacity: 0,
+            input: Vec::new(),
+            outputs: Vec::new(),
+            delta: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Grows the buffers to hold `rows` rows (never shrinks: no allocation
+    /// in the steady state).
+    fn reserve(&mut self, rows: usize) {
+        if rows <= self.capacity {
+            return;
+        }
+        self.capacity = rows;
+        self.input = vec![0.0; rows * self.arch.input_dim];
+        self.outputs = self
+            .layers
+            .iter()
+            .map(|l| vec![0.0; rows * l.fan_out])
+            .collect();
+        let widest = rows * self.arch.max_width();
+        self.delta = [vec![0.0; widest], vec![0.0; widest]];
+    }
+
+    /// Forward through the first `layer_count` layers of `self.input[..rows]`.
+    fn forward(&mut self, rows: usize, layer_count: usize) {
+        let params = &self.state.params;
+        for (i, layer) in self.layers[..layer_count].iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let x = if i == 0 { &self.input } else { &before[i - 1] };
+            let w = &params[layer.weight_offset..layer.bias_offset];
+            let b = &params[layer.bias_offset..layer.bias_offset + layer.fan_out];
+            let act = match layer.activation {
+                Activation::Sigmoid => Activation::Identity,
+                a => a,
+            };
+            cpu::dense_forward(x, w, b, &mut rest[0], rows, layer.fan_in, layer.fan_out, act);
+        }
+    }
+
+    /// One optimizer step on the given rows; returns the batch's mean loss.
+    fn train_step(&mut self, data: &Dataset, rows: &[u32]) -> f64 {
+        let n = rows.len();
+        let dim = self.arch.input_dim;
+        data.gather(rows, &mut self.input);
+        self.forward(n, self.layers.len());
+
+        let count = n * dim;
+        let logits = &self.outputs[self.layers.len() - 1][..count];
+        let scale = 1.0 / count as f32;
+        let loss_sum = cpu::bce_logits(logits, &self.input[..count], &mut self.delta[0], scale);
+
+        let mut current = 0;
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            let (dw, rest) = self.grads[layer.weight_offset..].split_at_mut(layer.bias_offset - layer.weight_offset);
+            let x = if i == 0 { &self.input } else { &self.outputs[i - 1] };
+            let (d0, d1) = self.delta.split_at_mut(1);
+            let (dz, dx) = if current == 0 { (&d0[0], &mut d1[0]) } else { (&d1[0], &mut d0[0]) };
+            cpu::dense_backward_params(x, dz, dw, &mut rest[..layer.fan_out], n, layer.fan_in, layer.fan_out);
+            if i > 0 {
+                let w = &self.state.params[layer.weight_offset..layer.bias_offset];
+                let mask = &self.outputs[i - 1];
+                cpu::dense_backward_input(dz, w, Some(mask), dx, n, layer.fan_out, layer.fan_in);
+                current = 1 - current;
+            }
+        }
+
+        let s = &mut self.state;
+        s.step += 1;
+        cpu::adam_step(&mut s.params, &self.grads, &mut s.m, &mut s.v, s.step, &self.adam);
+        loss_sum / count as f64
+    }
+
+    /// Runs `f` on each inference chunk of `rows` after a forward pass
+    /// through `layer_count` layers; `f` gets (chunk rows, layer output).
+    fn inference(
+        &mut self,
+        data: &Dataset,
+        rows: &[u32],
+        layer_count: usize,
+        mut f: impl FnMut(&[u32], &[f32], &[f32]),
+    ) {
+        self.reserve(INFERENCE_BATCH.min(rows.len().max(1)));
+        for chunk in rows.chunks(self.capacity) {
+            data.gather(chunk, &mut self.input);
+            self.forward(chunk.len(), layer_count);
+            f(chunk, &self.input, &self.outputs[layer_count - 1]);
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn device(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn load_state(&mut self, state: &TrainState) -> Result<()> {
+        if state.params.len() != self.state.params.len() {
+            bail!("state size {} does not match the model's {}", state.params.len(), self.state.params.len());
+        }
+        self.state = state.clone();
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        Ok(self.state.clone())
+    }
+
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        perm: &[u32],
+        batch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<f64> {
+        self.reserve(batch.min(perm.len()));
+        let mut weighted = 0.0;
+        let mut done = 0;
+        for (step, rows) in perm.chunks(batch).enumerate() {
+            let loss = self.train_step(data, rows);
+            if !loss.is_finite() {
+                return Err(NonFiniteLoss { step: step + 1 }.into());
+            }
+            weighted += loss * rows.len() as f64;
+            done += rows.len();
+            observer.on_step(step + 1, done, Some(weighted / done as f64));
+        }
+        Ok(weighted / done.max(1) as f64)
+    }
+
+    fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        let dim = self.arch.input_dim;
+        let all: Vec<u32> = (0..data.rows as u32).collect();
+        let mut row_loss = Vec::with_capacity(data.rows);
+        let mut scratch = vec![0.0f32; dim];
+        let last = self.layers.len();
+        self.inference(data, &all, last, |chunk, input, logits| {
+            for r in 0..chunk.len() {
+                let span = r * dim..(r + 1) * dim;
+                let sum = cpu::bce_logits(&logits[span.clone()], &input[span], &mut scratch, 1.0);
+                row_loss.push(sum / dim as f64);
+            }
+        });
+        let loss = row_loss.iter().sum::<f64>() / row_loss.len().max(1) as f64;
+        Ok(Evaluation { loss, row_loss })
+    }
+
+    fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
+        let code = self.arch.code_dim();
+        let mut out = Vec::with_capacity(rows.len() * code);
+        let k = self.arch.encoder_layer_count();
+        self.inference(data, rows, k, |chunk, _, codes| {
+            out.extend_from_slice(&codes[..chunk.len() * code]);
+        });
+        Ok(out)
+    }
+
+    fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
+        let dim = self.arch.input_dim;
+        let mut out = Vec::with_capacity(rows.len() * dim);
+        let zero_bias = vec![0.0f32; dim];
+        let last = self.layers.len();
+        self.inference(data, rows, last, |chunk, _, logits| {
+            let start = out.len();
+            out.extend_from_slice(&logits[..chunk.len() * dim]);
+            cpu::bias_activation(&mut out[start..], &zero_bias, dim, Activation::Sigmoid);
+        });
+        Ok(out)
+    }
+}

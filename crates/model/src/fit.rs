@@ -1,0 +1,149 @@
+//! The epoch loop shared by every device.
+
+use crate::{Backend, NonFiniteLoss, StepObserver};
+use anyhow::{bail, Result};
+use dae_core::rng::epoch_permutation;
+use dae_core::AdamConfig;
+use dae_data::Dataset;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// The training settings recorded in every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+    pub precision: String,
+}
+
+impl TrainConfig {
+    /// The lab's settings: 20 epochs, batch 256, Keras' Adam.
+    pub fn lab() -> Self {
+        let adam = AdamConfig::default();
+        TrainConfig {
+            epochs: 20,
+            batch: 256,
+            seed: 42,
+            lr: adam.lr,
+            beta1: adam.beta1,
+            beta2: adam.beta2,
+            epsilon: adam.eps,
+            precision: "fp32".into(),
+        }
+    }
+
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.epsilon,
+        }
+    }
+
+    pub fn steps_per_epoch(&self, rows: usize) -> usize {
+        rows.div_ceil(self.batch)
+    }
+}
+
+/// Per-epoch losses, named as Keras' History names them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub loss: Vec<f64>,
+    pub val_loss: Vec<f64>,
+}
+
+impl History {
+    pub fn epochs_done(&self) -> usize {
+        self.loss.len()
+    }
+
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("epoch,loss,val_loss\n");
+        for (i, (l, v)) in self.loss.iter().zip(&self.val_loss).enumerate() {
+            s += &format!("{},{l},{v}\n", i + 1);
+        }
+        s
+    }
+}
+
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    pub steps: usize,
+    pub loss: f64,
+    pub val_loss: f64,
+    /// Training time of the epoch (validation excluded).
+    pub train_seconds: f64,
+    pub samples_per_second: f64,
+}
+
+pub trait FitObserver: StepObserver {
+    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize);
+    /// After each epoch, with the history including it: the place to
+    /// checkpoint. An error stops training.
+    fn on_epoch_end(
+        &mut self,
+        stats: &EpochStats,
+        history: &History,
+        backend: &mut dyn Backend,
+    ) -> Result<()>;
+}
+
+/// Trains from `history.epochs_done()` up to `cfg.epochs`, validating on
+/// `validation` after each epoch. The shuffle of each epoch depends only on
+/// the seed and the epoch, so a resumed run continues exactly.
+pub fn fit(
+    backend: &mut dyn Backend,
+    train: &Dataset,
+    validation: &Dataset,
+    cfg: &TrainConfig,
+    history: &mut History,
+    observer: &mut dyn FitObserver,
+) -> Result<()> {
+    if cfg.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let steps = cfg.steps_per_epoch(train.rows);
+    for epoch in history.epochs_done()..cfg.epochs {
+        observer.on_epoch_start(epoch + 1, cfg.epochs, steps);
+        let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
+        let start = Instant::now();
+        let loss = backend
+            .train_epoch(train, &perm, cfg.batch, observer)
+            .map_err(|e| match e.downcast_ref::<NonFiniteLoss>() {
+                Some(nf) => anyhow::anyhow!(
+                    "training diverged: non-finite loss at epoch {}, step {} of {steps}; \
+                     the last good checkpoint (epoch {}) is kept",
+                    epoch + 1,
+                    nf.step,
+                    epoch
+                ),
+                None => e,
+            })?;
+        let train_seconds = start.elapsed().as_secs_f64();
+        let val_loss = backend.evaluate(validation)?.loss;
+        if !val_loss.is_finite() {
+            bail!("training diverged: non-finite validation loss after epoch {}", epoch + 1);
+        }
+        history.loss.push(loss);
+        history.val_loss.push(val_loss);
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            epochs: cfg.epochs,
+            steps,
+            loss,
+            val_loss,
+            train_seconds,
+            samples_per_second: train.rows as f64 / train_seconds.max(1e-9),
+        };
+        observer.on_epoch_end(&stats, history, backend)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Compile-check the CUDA kernels in kernels/*.cu without a GPU.
+
+For each source file and each target (compute_80 / sm_80, compute_90 / sm_90):
+  1. NVRTC (loaded with ctypes from the nvidia-cuda-nvrtc wheel) compiles it to
+     PTX with exactly the options the Rust launcher uses:
+         --std=c++17 -arch=compute_XX --fmad=true
+  2. ptxas (from the nvidia-cuda-nvcc wheel) assembles the PTX with -v, and the
+     per-kernel resource report is parsed: registers, shared memory, stack
+     frame, spill stores/loads, local memory.
+
+Fails (exit 1) on any compile/assemble error, any spill, any nonzero stack
+frame or local memory, any source with an #include, or a kernel of the
+contract missing from the PTX (`.entry name`).
+
+Usage: check_kernels.py [--kernels DIR] [--json OUT.json] [--site-packages DIR]
+"""
+
+import argparse
+import ctypes
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+ARCHS = (80, 90)
+
+# The launch contract: every kernel the Rust side looks up by name, per file.
+CONTRACT = {
+    "gemm_fp32.cu": ["gemm_fwd_f32", "gemm_dx_f32", "gemm_dw_f32"],
+    "gemm_tc.cu": [
+        "gemm_fwd_tf32", "gemm_dx_tf32", "gemm_dw_tf32",
+        "gemm_fwd_bf16", "gemm_dx_bf16", "gemm_dw_bf16",
+    ],
+    "reduce.cu": ["reduce_splits", "bias_grad"],
+    "loss.cu": ["bce_logits", "loss_accumulate"],
+    "adam.cu": ["adam_step", "step_increment"],
+    "data.cu": ["gather_u8", "gather_f32", "gather_u8_dev", "gather_f32_dev", "offset_advance"],
+}
+
+
+def nvrtc_options(arch):
+    return ["--std=c++17", f"-arch=compute_{arch}", "--fmad=true"]
+
+
+def site_dirs(extra):
+    dirs = list(extra)
+    for key in ("purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p and p not in dirs:
+            dirs.append(p)
+    for p in sys.path:
+        if p.endswith("site-packages") and p not in dirs:
+            dirs.append(p)
+    return dirs
+
+
+def find_one(dirs, patterns, what):
+    for d in dirs:
+        for pat in patterns:
+            hits = sorted(glob.glob(os.path.join(d, pat), recursive=True))
+            hits = [h for h in hits if os.path.isfile(h)]
+            if hits:
+                return hits[0]
+    sys.exit(f"error: {what} not found under {dirs} (patterns {patterns}); "
+             "run .ci/check-kernels.sh, which installs the CUDA wheels")
+
+
+class Nvrtc:
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        L = self.lib
+        L.nvrtcGetErrorString.restype = ctypes.c_char_p
+        L.nvrtcGetErrorString.argtypes = [ctypes.c_int]
+        L.nvrtcVersion.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
+        L.nvrtcCreateProgram.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p,
+            ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p)]
+        L.nvrtcCompileProgram.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        L.nvrtcGetProgramLogSize.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+        L.nvrtcGetProgramLog.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        L.nvrtcGetPTXSize.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+        L.nvrtcGetPTX.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        L.nvrtcDestroyProgram.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+
+    def version(self):
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        self._check(self.lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
+        return major.value, minor.value
+
+    def _check(self, rc, what):
+        if rc != 0:
+            raise RuntimeError(f"{what}: {self.lib.nvrtcGetErrorString(rc).decode()}")
+
+    def compile(self, source, name, options):
+        """Returns (ok, ptx, log)."""
+        prog = ctypes.c_void_p()
+        self._check(self.lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(),
+                                                0, None, None), "nvrtcCreateProgram")
+        try:
+            opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+            rc = self.lib.nvrtcCompileProgram(prog, len(options), opts)
+            size = ctypes.c_size_t()
+            self._check(self.lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size)), "log size")
+            buf = ctypes.create_string_buffer(size.value)
+            self._check(self.lib.nvrtcGetProgramLog(prog, buf), "log")
+            log = buf.value.decode(errors="replace").strip()
+            if rc != 0:
+                return False, None, f"{self.lib.nvrtcGetErrorString(rc).decode()}\n{log}"
+            self._check(self.lib.nvrtcGetPTXSize(prog, ctypes.byref(size)), "ptx size")
+            buf = ctypes.create_string_buffer(size.value)
+            self._check(self.lib.nvrtcGetPTX(prog, buf), "ptx")
+            return True, buf.value.decode(), log
+        finally:
+            self.lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+RE_FUNC = re.compile(r"Function properties for (\S+)")
+RE_COMPILING = re.compile(r"Compiling entry function '([^']+)'")
+RE_FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+RE_USED = re.compile(r"Used (\d+) registers")
+RE_SMEM = re.compile(r"(\d+) bytes smem")
+RE_LMEM = re.compile(r"(\d+) bytes lmem")
+
+
+def parse_ptxas(log):
+    """Per-entry resources from `ptxas -v` output."""
+    kernels = {}
+    cur = None
+    for line in log.splitlines():
+        m = RE_COMPILING.search(line)
+        if m:
+            cur = kernels.setdefault(m.group(1), {})
+            continue
+        m = RE_FUNC.search(line)
+        if m:
+            cur = kernels.setdefault(m.group(1), {})
+            continue
+        if cur is None:
+            continue
+        m = RE_FRAME.search(line)
+        if m:
+            cur["stack"], cur["spill_st"], cur["spill_ld"] = map(int, m.groups())
+        m = RE_USED.search(line)
+        if m:
+            cur["regs"] = int(m.group(1))
+            s = RE_SMEM.search(line)
+            cur["smem"] = int(s.group(1)) if s else 0
+            l = RE_LMEM.search(line)
+            cur["lmem"] = int(l.group(1)) if l else 0
+    return kernels
+
+
+def entries(ptx):
+    return re.findall(r"\.entry\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(", ptx)
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernels", default=os.path.join(root, "kernels"))
+    ap.add_argument("--json", help="write the resource table here as JSON")
+    ap.add_argument("--site-packages", action="append", default=[],
+                    help="extra directory to search for the nvidia wheels")
+    ap.add_argument("--keep", help="directory to keep the PTX and ptxas logs in")
+    args = ap.parse_args()
+
+    dirs = site_dirs(args.site_packages)
+    nvrtc_path = find_one(dirs, ["nvidia/cu*/lib/libnvrtc.so*", "nvidia/cuda_nvrtc/lib/libnvrtc.so*",
+                                 "nvidia/**/libnvrtc.so*"], "libnvrtc")
+    ptxas = find_one(dirs, ["nvidia/cu*/bin/ptxas", "nvidia/cuda_nvcc/bin/ptxas", "nvidia/**/bin/ptxas"],
+                     "ptxas")
+    # libnvrtc dlopen()s libnvrtc-builtins by soname at compile time; the wheel's
+    # lib folder is not on the loader path, so load it first (RTLD_GLOBAL).
+    libdir = os.path.dirname(nvrtc_path)
+    for b in sorted(glob.glob(os.path.join(libdir, "libnvrtc-builtins.so*"))):
+        ctypes.CDLL(b, mode=ctypes.RTLD_GLOBAL)
+    nvrtc = Nvrtc(nvrtc_path)
+    major, minor = nvrtc.version()
+    print(f"nvrtc: {nvrtc_path} (version {major}.{minor})")
+    pv = subprocess.run([ptxas, "--version"], capture_output=True, text=True)
+    print(f"ptxas: {ptxas} ({pv.stdout.strip().splitlines()[-1] if pv.stdout.strip() else '?'})")
+
+    sources = sorted(glob.glob(os.path.join(args.kernels, "*.cu")))
+    if not sources:
+        sys.exit(f"error: no kernels/*.cu under {args.kernels}")
+    errors = []
+    rows = []
+    seen = {}
+    keep = args.keep or tempfile.mkdtemp(prefix="dae-kernels-")
+    os.makedirs(keep, exist_ok=True)
+
+    for path in sources:
+        fname = os.path.basename(path)
+        src = open(path, encoding="utf-8").read()
+        if re.search(r"^\s*#\s*include\b", src, re.M):
+            errors.append(f"{fname}: contains #include (kernels must be self-contained)")
+        for arch in ARCHS:
+            opts = nvrtc_options(arch)
+            ok, ptx, log = nvrtc.compile(src, fname, opts)
+            if not ok:
+                errors.append(f"{fname} compute_{arch}: NVRTC failed")
+                print(f"--- NVRTC log {fname} compute_{arch} ({' '.join(opts)}):\n{log}\n---")
+                continue
+            if log:
+                print(f"--- NVRTC log {fname} compute_{arch}:\n{log}\n---")
+            stem = f"{os.path.splitext(fname)[0]}.sm_{arch}"
+            ptx_path = os.path.join(keep, stem + ".ptx")
+            with open(ptx_path, "w") as f:
+                f.write(ptx)
+            names = entries(ptx)
+            for n in names:
+                seen.setdefault(n, set()).add((fname, arch))
+            cubin = os.path.join(keep, stem + ".cubin")
+            r = subprocess.run([ptxas, f"-arch=sm_{arch}", "-v", "-warn-spills", "-warn-lmem-usage",
+                                ptx_path, "-o", cubin], capture_output=True, text=True)
+            plog = r.stdout + r.stderr
+            with open(os.path.join(keep, stem + ".ptxas.log"), "w") as f:
+                f.write(plog)
+            if r.returncode != 0:
+                errors.append(f"{fname} sm_{arch}: ptxas failed")
+                print(f"--- ptxas log {fname} sm_{arch}:\n{plog}\n---")
+                continue
+            for line in plog.splitlines():
+                if "warning" in line.lower():
+                    print(f"ptxas {fname} sm_{arch}: {line.strip()}")
+            res = parse_ptxas(plog)
+            for n in names:
+                k = res.get(n)
+                if k is None or "regs" not in k:
+                    errors.append(f"{fname} sm_{arch} {n}: no resource report from ptxas")
+                    continue
+                row = {"file": fname, "kernel": n, "arch": f"sm_{arch}", "regs": k["regs"],
+                       "smem": k.get("smem", 0), "stack": k.get("stack", 0),
+                       "spill_stores": k.get("spill_st", 0), "spill_loads": k.get("spill_ld", 0),
+                       "lmem": k.get("lmem", 0)}
+                rows.append(row)
+                if row["spill_stores"] or row["spill_loads"]:
+                    errors.append(f"{fname} sm_{arch} {n}: register spills "
+                                  f"({row['spill_stores']} B stores, {row['spill_loads']} B loads)")
+                if row["stack"] or row["lmem"]:
+                    errors.append(f"{fname} sm_{arch} {n}: stack frame {row['stack']} B, lmem {row['lmem']} B")
+
+    for fname, names in CONTRACT.items():
+        for n in names:
+            for arch in ARCHS:
+                if (fname, arch) not in seen.get(n, set()):
+                    errors.append(f"contract kernel {n} missing from {fname} (compute_{arch})")
+
+    hdr = ("file", "kernel", "arch", "regs", "smem", "stack", "spills")
+    table = [(r["file"], r["kernel"], r["arch"], str(r["regs"]), str(r["smem"]), str(r["stack"]),
+              f"{r['spill_stores']}/{r['spill_loads']}") for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(hdr)]
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(hdr, widths)))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print(f"\n(smem: static bytes per block; spills: store/load bytes; artifacts in {keep})")
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"nvrtc_version": f"{major}.{minor}", "options": nvrtc_options("XX"),
+                       "kernels": rows, "errors": errors}, f, indent=2)
+        print(f"wrote {args.json}")
+
+    if errors:
+        print(f"\nFAILED: {len(errors)} problem(s)")
+        for e in errors:
+            print(f"  - {e}")
+        return 1
+    print(f"\nkernel check: {len(rows)} kernel builds OK, no spills, no stack frame")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
