@@ -82,6 +82,17 @@ impl CpuBackend {
 
     /// One optimizer step on the given rows; returns the batch's mean loss.
     fn train_step(&mut self, data: &Dataset, rows: &[u32]) -> f64 {
+        let loss = self.compute_gradients(data, rows);
+        let s = &mut self.state;
+        s.step += 1;
+        cpu::adam_step(&mut s.params, &self.grads, &mut s.m, &mut s.v, s.step, &self.adam);
+        loss
+    }
+
+    /// Mean loss of the given rows and its gradient with respect to every
+    /// parameter (left in `self.grads`), without updating anything.
+    fn compute_gradients(&mut self, data: &Dataset, rows: &[u32]) -> f64 {
+        self.reserve(rows.len());
         let n = rows.len();
         let dim = self.arch.input_dim;
         data.gather(rows, &mut self.input);
@@ -107,10 +118,13 @@ impl CpuBackend {
             }
         }
 
-        let s = &mut self.state;
-        s.step += 1;
-        cpu::adam_step(&mut s.params, &self.grads, &mut s.m, &mut s.v, s.step, &self.adam);
         loss_sum / count as f64
+    }
+
+    /// The mean loss on `rows` and its gradient, for checks.
+    pub fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> (f64, Vec<f32>) {
+        let loss = self.compute_gradients(data, rows);
+        (loss, self.grads.clone())
     }
 
     /// Runs `f` on each inference chunk of `rows` after a forward pass
