@@ -1,33 +1,78 @@
 //! Fused sigmoid + binary cross-entropy from the logits.
 
+use super::fastmath::{exp_nonpositive, ln_1p_unit};
 use rayon::prelude::*;
 
 const ELEMS_PER_CHUNK: usize = 16 * 1024;
+/// Independent partial sums per block: lets the loop vectorise without
+/// reassociating floats, so the result does not depend on the SIMD width.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn element(z: f32, t: f32, grad_scale: f32) -> (f32, f32) {
+    let e = exp_nonpositive(-z.abs());
+    let loss = z.max(0.0) - z * t + ln_1p_unit(e);
+    // sigmoid from the same e^−|z|: no overflow for any z.
+    let r = 1.0 / (1.0 + e);
+    let s = if z >= 0.0 { r } else { e * r };
+    (loss, (s - t) * grad_scale)
+}
+
+#[inline(always)]
+fn chunk_body(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
+    let mut acc = [0.0f32; LANES];
+    let mut zc = z.chunks_exact(LANES);
+    let mut tc = t.chunks_exact(LANES);
+    let mut dc = dz.chunks_exact_mut(LANES);
+    for ((z, t), d) in (&mut zc).zip(&mut tc).zip(&mut dc) {
+        for j in 0..LANES {
+            let (l, g) = element(z[j], t[j], grad_scale);
+            acc[j] += l;
+            d[j] = g;
+        }
+    }
+    let (zr, tr, dr) = (zc.remainder(), tc.remainder(), dc.into_remainder());
+    for j in 0..zr.len() {
+        let (l, g) = element(zr[j], tr[j], grad_scale);
+        acc[j] += l;
+        dr[j] = g;
+    }
+    acc.iter().map(|&a| a as f64).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn chunk_avx512(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
+    chunk_body(z, t, dz, grad_scale)
+}
+
+fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the function was compiled for.
+        // No FMA contraction happens without fast-math flags, so both paths
+        // give the same bits.
+        return unsafe { chunk_avx512(z, t, dz, grad_scale) };
+    }
+    chunk_body(z, t, dz, grad_scale)
+}
 
 /// Writes dz = (sigmoid(z) − t)·grad_scale and returns Σ bce(sigmoid(z), t),
-/// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Per-chunk sums in f64,
-/// added in chunk order.
+/// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Chunk sums in f64,
+/// added in chunk order: the same bits on any thread count.
 pub fn bce_logits(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
     assert!(z.len() == t.len() && dz.len() >= z.len(), "length mismatch");
+    if z.len() <= ELEMS_PER_CHUNK {
+        return chunk(z, t, &mut dz[..z.len()], grad_scale);
+    }
     let partials: Vec<f64> = z
         .par_chunks(ELEMS_PER_CHUNK)
         .zip(t.par_chunks(ELEMS_PER_CHUNK))
         .zip(dz[..z.len()].par_chunks_mut(ELEMS_PER_CHUNK))
-        .map(|((z, t), dz)| {
-            let mut sum = 0.0f64;
-            for ((&z, &t), d) in z.iter().zip(t).zip(dz.iter_mut()) {
-                let e = (-z.abs()).exp();
-                sum += (z.max(0.0) - z * t + e.ln_1p()) as f64;
-                // sigmoid from the same e^−|z|: no overflow for any z.
-                let s = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-                *d = (s - t) * grad_scale;
-            }
-            sum
-        })
+        .map(|((z, t), dz)| chunk(z, t, dz, grad_scale))
         .collect();
     partials.iter().sum()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

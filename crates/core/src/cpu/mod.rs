@@ -7,6 +7,7 @@
 
 mod adam;
 mod dense;
+mod fastmath;
 mod loss;
 mod matmul;
 mod reduce;
