@@ -23,7 +23,8 @@ pub fn create_backend(
         DeviceChoice::Cpu => Ok(Box::new(CpuBackend::new(arch, cfg.adam(), state)?)),
         DeviceChoice::Cuda => bail!(
             "--device cuda: {}",
-            dae_core::cuda_status().unwrap_err_or("the CUDA training path is not built into this version yet")
+            dae_core::cuda_status()
+                .unwrap_err_or("the CUDA training path is not built into this version yet")
         ),
         DeviceChoice::Auto => {
             if let Err(why) = dae_core::cuda_status() {

@@ -111,7 +111,10 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
     let mut c = Canvas::new(width, height, 255);
     let rows_y = [top, top + ih + gap, top + ih + gap + code_h + gap];
     let row_h = [ih, code_h, ih];
-    for (label, (y, rh)) in ["original", "code", "reconstruction"].iter().zip(rows_y.iter().zip(row_h)) {
+    for (label, (y, rh)) in ["original", "code", "reconstruction"]
+        .iter()
+        .zip(rows_y.iter().zip(row_h))
+    {
         c.text(4, y + rh / 2 - GLYPH / 2, label, left - 4, 0);
     }
     let code_max = data.codes.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
@@ -127,14 +130,28 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
             }
             out
         };
-        c.grid(x, rows_y[0], &upscale(&data.originals[i * dim..(i + 1) * dim]), ih, iw, 1);
+        c.grid(
+            x,
+            rows_y[0],
+            &upscale(&data.originals[i * dim..(i + 1) * dim]),
+            ih,
+            iw,
+            1,
+        );
         let code: Vec<f32> = data.codes[i * data.code_dim..(i + 1) * data.code_dim]
             .iter()
             .map(|v| v / code_max)
             .collect();
         let cx = left + i * column + (column - code_cols * cell) / 2;
         c.grid(cx, rows_y[1], &code, code_rows, code_cols, cell);
-        c.grid(x, rows_y[2], &upscale(&data.reconstructions[i * dim..(i + 1) * dim]), ih, iw, 1);
+        c.grid(
+            x,
+            rows_y[2],
+            &upscale(&data.reconstructions[i * dim..(i + 1) * dim]),
+            ih,
+            iw,
+            1,
+        );
     }
     write_atomically(path, &c.png()?)
 }

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "dae", version, about = "Dense deep autoencoders on our own CUDA kernels, with an exact CPU path")]
+#[command(
+    name = "dae",
+    version,
+    about = "Dense deep autoencoders on our own CUDA kernels, with an exact CPU path"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,7 +6,11 @@ use npyz::WriterBuilder;
 use std::path::Path;
 
 /// Writes `data` as a row-major array of `shape`.
-pub fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[usize], data: &[T]) -> Result<()> {
+pub fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
     let mut bytes = Vec::new();
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let mut writer = npyz::WriteOptions::<T>::new()

@@ -43,7 +43,8 @@ impl Progress {
     pub fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
         self.started = Instant::now();
         if let Mode::Bar = self.mode {
-            let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {msg}",
@@ -59,7 +60,7 @@ impl Progress {
     pub fn step(&mut self, step: usize, samples_done: usize, loss: Option<f64>) {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
-            if step % MESSAGE_EVERY == 0 {
+            if step.is_multiple_of(MESSAGE_EVERY) {
                 let rate = samples_done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
                 let loss = loss.map_or(String::new(), |l| format!("loss: {l:.4} "));
                 bar.set_message(format!("{loss}{} samples/s", thousands(rate)));

@@ -111,7 +111,11 @@ pub fn adam(
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
     let alpha = cfg.lr as f64 * (1.0 - b2.powi(t as i32)).sqrt() / (1.0 - b1.powi(t as i32));
-    let mut out = (vec![0.0; params.len()], vec![0.0; m.len()], vec![0.0; v.len()]);
+    let mut out = (
+        vec![0.0; params.len()],
+        vec![0.0; m.len()],
+        vec![0.0; v.len()],
+    );
     for i in 0..params.len() {
         let g = grads[i] as f64;
         let mi = b1 * m[i] as f64 + (1.0 - b1) * g;

@@ -83,8 +83,8 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 /// Writes an unsigned-byte IDX file, gzip'd (used by tests and tools to
 /// produce small datasets in the MNIST layout).
 pub fn write_idx_gz(path: &Path, dims: &[usize], data: &[u8]) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
     let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut header = vec![0u8, 0, 0x08, dims.len() as u8];
     for &d in dims {

@@ -25,7 +25,8 @@ fn convert<T: npyz::Deserialize, U>(
 
 /// Parses one `.npy` image held in memory; `what` names it in errors.
 pub fn read_array(bytes: &[u8], what: &str) -> Result<NpyArray> {
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| anyhow!("{what}: not a valid .npy array ({e})"))?;
+    let npy =
+        npyz::NpyFile::new(bytes).map_err(|e| anyhow!("{what}: not a valid .npy array ({e})"))?;
     if npy.order() == npyz::Order::Fortran {
         bail!("{what}: Fortran-ordered arrays are not supported (save with np.ascontiguousarray)");
     }

@@ -52,10 +52,20 @@ pub fn load(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if path.is_dir() {
         if validation.is_some() {
-            bail!("--val-data: an IDX directory brings its own test split");
+            bail!(
+                "--val-data: {} is an IDX directory, which brings its own test split",
+                path.display()
+            );
         }
         load_idx_dir(path)
     } else if ext == "npz" {
+        if let Some(v) = validation {
+            bail!(
+                "--val-data {}: {} is an .npz archive, which brings its own x_test split",
+                v.display(),
+                path.display()
+            );
+        }
         load_npz(path)
     } else if ext == "npy" {
         load_npy(path, validation)
@@ -87,20 +97,37 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
 fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
     let sums = read_sums(dir)?;
     let mut known = Vec::new();
+    let mut checked = 0;
     let mut split = |images: &str, labels: &str, name: &str| -> Result<Dataset> {
         let mut arrays = Vec::new();
         for stem in [images, labels] {
             let path = find_file(dir, stem)?;
             let array = read_idx(&path)?;
-            if let Some(expected) = sums.get(stem) {
-                if *expected != array.sha256 {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let uncompressed = file_name.trim_end_matches(".gz");
+            // SHA256SUMS may list the decompressed file (as ours does) or
+            // the file as stored (as `sha256sum *.gz` writes it).
+            let (expected, actual, what) = if let Some(e) = sums.get(uncompressed).or(sums.get(stem)) {
+                (Some(e), array.sha256.clone(), "the decompressed data")
+            } else if let Some(e) = sums.get(&file_name) {
+                let stored = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                (Some(e), crate::sha256_hex(&stored), "the file")
+            } else {
+                (None, String::new(), "")
+            };
+            if let Some(expected) = expected {
+                if *expected != actual {
                     bail!(
-                        "{}: checksum mismatch: SHA-256 of the decompressed data is {}, \
+                        "{}: checksum mismatch: SHA-256 of {what} is {actual}, \
                          SHA256SUMS says {expected}",
                         path.display(),
-                        array.sha256
                     );
                 }
+                checked += 1;
             }
             known.push(known_dataset(&array.sha256));
             arrays.push((path, array));
@@ -142,7 +169,11 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
             image_shape: Some((h, w)),
         })
     };
-    let train = split("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "train")?;
+    let train = split(
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "train",
+    )?;
     let test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "test")?;
     if train.dim != test.dim {
         bail!(
@@ -160,8 +191,10 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
     };
     let verified = if fashion {
         ", checksums verified"
-    } else if !sums.is_empty() {
+    } else if checked == 4 {
         ", SHA256SUMS verified"
+    } else if checked > 0 {
+        ", partly verified: SHA256SUMS lists only some of the files"
     } else {
         ""
     };
@@ -181,7 +214,12 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
 }
 
 /// Builds a dataset from a sample array: [n, d], [n, h, w] or [n, h, w, 1].
-fn dataset_from_array(array: NpyArray, labels: Option<NpyArray>, what: &str, name: &str) -> Result<Dataset> {
+fn dataset_from_array(
+    array: NpyArray,
+    labels: Option<NpyArray>,
+    what: &str,
+    name: &str,
+) -> Result<Dataset> {
     let shape = array.shape.clone();
     let (rows, dim, image_shape) = match shape[..] {
         [n, d] => (n, d, None),
@@ -219,7 +257,10 @@ fn dataset_from_array(array: NpyArray, labels: Option<NpyArray>, what: &str, nam
             if l.shape.len() != 1 || values.len() != rows {
                 bail!("{what}: labels of shape {:?} for {rows} samples", l.shape);
             }
-            if let Some(v) = values.iter().find(|&&v| !(0..=u32::MAX as i64).contains(&v)) {
+            if let Some(v) = values
+                .iter()
+                .find(|&&v| !(0..=u32::MAX as i64).contains(&v))
+            {
                 bail!("{what}: label {v} is negative or too large");
             }
             Some(values.into_iter().map(|v| v as u32).collect())
@@ -246,16 +287,25 @@ fn load_npz(path: &Path) -> Result<DataSplits> {
             .map(|i| arrays.swap_remove(i).1)
     };
     let (Some(x_train), Some(x_test)) = (take("x_train"), take("x_test")) else {
-        bail!("{p}: expected arrays x_train and x_test (optionally y_train, y_test); found {names:?}");
+        bail!(
+            "{p}: expected arrays x_train and x_test (optionally y_train, y_test); found {names:?}"
+        );
     };
     let (y_train, y_test) = (take("y_train"), take("y_test"));
     let train = dataset_from_array(x_train, y_train, &format!("{p}: x_train"), "train")?;
     let test = dataset_from_array(x_test, y_test, &format!("{p}: x_test"), "test")?;
     if train.dim != test.dim {
-        bail!("{p}: x_train has {} values per sample but x_test has {}", train.dim, test.dim);
+        bail!(
+            "{p}: x_train has {} values per sample but x_test has {}",
+            train.dim,
+            test.dim
+        );
     }
     Ok(DataSplits {
-        description: format!("{p} (npz): {} train / {} test, {} values each", train.rows, test.rows, train.dim),
+        description: format!(
+            "{p} (npz): {} train / {} test, {} values each",
+            train.rows, test.rows, train.dim
+        ),
         train,
         test,
         class_names: Vec::new(),
@@ -268,25 +318,40 @@ fn load_npy(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
     let (train, test, how) = match validation {
         Some(v) => {
             let vp = v.display().to_string();
-            let test = dataset_from_array(read_npy_file(v)?, None, &vp, "test")?;
+            let array = read_npy_file(v).context("--val-data")?;
+            let test = dataset_from_array(array, None, &format!("--val-data {vp}"), "test")?;
             if test.dim != all.dim {
-                bail!("{vp}: {} values per sample, but {p} has {}", test.dim, all.dim);
+                bail!(
+                    "{vp}: {} values per sample, but {p} has {}",
+                    test.dim,
+                    all.dim
+                );
             }
             (all, test, format!("validation from {vp}"))
         }
         None => {
             let held = ((all.rows as f64) * DEFAULT_VALIDATION_SPLIT).round() as usize;
             if held == 0 || held == all.rows {
-                bail!("{p}: {} samples are too few to hold out a validation split; pass --val-data", all.rows);
+                bail!(
+                    "{p}: {} samples are too few to hold out a validation split; pass --val-data",
+                    all.rows
+                );
             }
             let cut = all.rows - held;
             let train = all.select(&(0..cut).collect::<Vec<_>>(), "train");
             let test = all.select(&(cut..all.rows).collect::<Vec<_>>(), "validation");
-            (train, test, format!("last {held} samples held out for validation"))
+            (
+                train,
+                test,
+                format!("last {held} samples held out for validation"),
+            )
         }
     };
     Ok(DataSplits {
-        description: format!("{p} (npy): {} train / {} validation, {} values each; {how}", train.rows, test.rows, train.dim),
+        description: format!(
+            "{p} (npy): {} train / {} validation, {} values each; {how}",
+            train.rows, test.rows, train.dim
+        ),
         train,
         test,
         class_names: Vec::new(),

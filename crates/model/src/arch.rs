@@ -53,7 +53,10 @@ impl Architecture {
             .map(|w| match w.trim().parse::<usize>() {
                 Ok(0) => bail!("--layers: layer width 0 in '{spec}' must be positive"),
                 Ok(v) => Ok(v),
-                Err(_) => bail!("--layers: '{}' in '{spec}' is not a positive integer", w.trim()),
+                Err(_) => bail!(
+                    "--layers: '{}' in '{spec}' is not a positive integer",
+                    w.trim()
+                ),
             })
             .collect()
     }
@@ -156,7 +159,10 @@ mod tests {
 
     #[test]
     fn layer_specs_are_validated() {
-        assert_eq!(Architecture::parse_layers("128, 64,32").unwrap(), [128, 64, 32]);
+        assert_eq!(
+            Architecture::parse_layers("128, 64,32").unwrap(),
+            [128, 64, 32]
+        );
         for bad in ["", "128,,32", "0", "a,b", "-3"] {
             assert!(Architecture::parse_layers(bad).is_err(), "{bad:?}");
         }

@@ -44,11 +44,20 @@ impl Checkpoint {
             ));
         }
         let n = p.len();
-        tensors.push(("optimizer.m".into(), TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.m))?));
-        tensors.push(("optimizer.v".into(), TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.v))?));
+        tensors.push((
+            "optimizer.m".into(),
+            TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.m))?,
+        ));
+        tensors.push((
+            "optimizer.v".into(),
+            TensorView::new(Dtype::F32, vec![n], f32_bytes(&self.state.v))?,
+        ));
         let meta = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
-            ("architecture".to_string(), serde_json::to_string(&self.arch)?),
+            (
+                "architecture".to_string(),
+                serde_json::to_string(&self.arch)?,
+            ),
             ("layers".to_string(), self.arch.describe()),
             ("training".to_string(), serde_json::to_string(&self.config)?),
             ("step".to_string(), self.state.step.to_string()),
@@ -67,8 +76,10 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
-        Self::from_bytes(&bytes).with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+        Self::from_bytes(&bytes)
+            .with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
@@ -86,16 +97,30 @@ impl Checkpoint {
         let step: u64 = get("step")?.parse().context("metadata 'step'")?;
         let total = arch.param_count();
         let read = |name: &str, shape: &[usize], out: &mut Vec<f32>| -> Result<()> {
-            let t = st.tensor(name).map_err(|_| anyhow!("missing tensor '{name}'"))?;
+            let t = st
+                .tensor(name)
+                .map_err(|_| anyhow!("missing tensor '{name}'"))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape {
-                bail!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", t.dtype(), t.shape());
+                bail!(
+                    "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                );
             }
-            out.extend(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+            out.extend(
+                t.data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+            );
             Ok(())
         };
         let mut params = Vec::with_capacity(total);
         for l in arch.layers() {
-            read(&format!("{}.kernel", l.name), &[l.fan_in, l.fan_out], &mut params)?;
+            read(
+                &format!("{}.kernel", l.name),
+                &[l.fan_in, l.fan_out],
+                &mut params,
+            )?;
             read(&format!("{}.bias", l.name), &[l.fan_out], &mut params)?;
         }
         let (mut m, mut v) = (Vec::with_capacity(total), Vec::with_capacity(total));
@@ -114,7 +139,10 @@ impl Checkpoint {
 /// Writes `bytes` to `path` through a temp file in the same directory and a
 /// rename, so readers see the old file or the new one, never a torn one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
     tmp.write_all(bytes)
@@ -140,7 +168,10 @@ mod tests {
             arch,
             config: TrainConfig::lab(),
             state,
-            history: History { loss: vec![0.5, 0.4], val_loss: vec![0.45, 0.41] },
+            history: History {
+                loss: vec![0.5, 0.4],
+                val_loss: vec![0.45, 0.41],
+            },
             data: "synthetic".into(),
         };
         let dir = tempfile::tempdir().unwrap();
@@ -150,6 +181,9 @@ mod tests {
 
         std::fs::write(&path, b"garbage").unwrap();
         let err = format!("{:#}", Checkpoint::load(&path).unwrap_err());
-        assert!(err.contains("ck.safetensors") && err.contains("not a valid"), "{err}");
+        assert!(
+            err.contains("ck.safetensors") && err.contains("not a valid"),
+            "{err}"
+        );
     }
 }

@@ -76,7 +76,16 @@ impl CpuBackend {
                 Activation::Sigmoid => Activation::Identity,
                 a => a,
             };
-            cpu::dense_forward(x, w, b, &mut rest[0], rows, layer.fan_in, layer.fan_out, act);
+            cpu::dense_forward(
+                x,
+                w,
+                b,
+                &mut rest[0],
+                rows,
+                layer.fan_in,
+                layer.fan_out,
+                act,
+            );
         }
     }
 
@@ -85,7 +94,14 @@ impl CpuBackend {
         let loss = self.compute_gradients(data, rows);
         let s = &mut self.state;
         s.step += 1;
-        cpu::adam_step(&mut s.params, &self.grads, &mut s.m, &mut s.v, s.step, &self.adam);
+        cpu::adam_step(
+            &mut s.params,
+            &self.grads,
+            &mut s.m,
+            &mut s.v,
+            s.step,
+            &self.adam,
+        );
         loss
     }
 
@@ -105,11 +121,28 @@ impl CpuBackend {
 
         let mut current = 0;
         for (i, layer) in self.layers.iter().enumerate().rev() {
-            let (dw, rest) = self.grads[layer.weight_offset..].split_at_mut(layer.bias_offset - layer.weight_offset);
-            let x = if i == 0 { &self.input } else { &self.outputs[i - 1] };
+            let (dw, rest) = self.grads[layer.weight_offset..]
+                .split_at_mut(layer.bias_offset - layer.weight_offset);
+            let x = if i == 0 {
+                &self.input
+            } else {
+                &self.outputs[i - 1]
+            };
             let (d0, d1) = self.delta.split_at_mut(1);
-            let (dz, dx) = if current == 0 { (&d0[0], &mut d1[0]) } else { (&d1[0], &mut d0[0]) };
-            cpu::dense_backward_params(x, dz, dw, &mut rest[..layer.fan_out], n, layer.fan_in, layer.fan_out);
+            let (dz, dx) = if current == 0 {
+                (&d0[0], &mut d1[0])
+            } else {
+                (&d1[0], &mut d0[0])
+            };
+            cpu::dense_backward_params(
+                x,
+                dz,
+                dw,
+                &mut rest[..layer.fan_out],
+                n,
+                layer.fan_in,
+                layer.fan_out,
+            );
             if i > 0 {
                 let w = &self.state.params[layer.weight_offset..layer.bias_offset];
                 let mask = &self.outputs[i - 1];
@@ -152,7 +185,11 @@ impl Backend for CpuBackend {
 
     fn load_state(&mut self, state: &TrainState) -> Result<()> {
         if state.params.len() != self.state.params.len() {
-            bail!("state size {} does not match the model's {}", state.params.len(), self.state.params.len());
+            bail!(
+                "state size {} does not match the model's {}",
+                state.params.len(),
+                self.state.params.len()
+            );
         }
         self.state = state.clone();
         Ok(())

@@ -130,7 +130,10 @@ pub fn fit(
         let train_seconds = start.elapsed().as_secs_f64();
         let val_loss = backend.evaluate(validation)?.loss;
         if !val_loss.is_finite() {
-            bail!("training diverged: non-finite validation loss after epoch {}", epoch + 1);
+            bail!(
+                "training diverged: non-finite validation loss after epoch {}",
+                epoch + 1
+            );
         }
         history.loss.push(loss);
         history.val_loss.push(val_loss);

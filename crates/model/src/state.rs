@@ -51,8 +51,14 @@ mod tests {
             assert!(w.iter().all(|v| v.abs() <= limit));
             let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
             // Uniform(-L, L) has variance L²/3.
-            assert!((var / (limit * limit / 3.0) - 1.0).abs() < 0.1, "{}", l.name);
-            assert!(s.params[l.bias_offset..l.bias_offset + l.fan_out].iter().all(|&b| b == 0.0));
+            assert!(
+                (var / (limit * limit / 3.0) - 1.0).abs() < 0.1,
+                "{}",
+                l.name
+            );
+            assert!(s.params[l.bias_offset..l.bias_offset + l.fan_out]
+                .iter()
+                .all(|&b| b == 0.0));
         }
     }
 }

@@ -46,7 +46,7 @@ pub fn group_digits(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -66,7 +66,10 @@ fn kib(params: usize) -> String {
 pub fn format_summary(table: &SummaryTable) -> String {
     let rule = "─".repeat(70);
     let mut s = format!("Model: \"{}\"\n{rule}\n", table.title);
-    s += &format!("{:<32}{:<24}{:>14}\n", "Layer (type)", "Output Shape", "Param #");
+    s += &format!(
+        "{:<32}{:<24}{:>14}\n",
+        "Layer (type)", "Output Shape", "Param #"
+    );
     s += &format!("{}\n", "═".repeat(70));
     for (i, (name, shape, params)) in table.rows.iter().enumerate() {
         s += &format!("{name:<32}{shape:<24}{:>14}\n", group_digits(*params));
@@ -77,7 +80,11 @@ pub fn format_summary(table: &SummaryTable) -> String {
     s += &format!("{}\n", "═".repeat(70));
     let total = table.total();
     s += &format!(" Total params: {} ({})\n", group_digits(total), kib(total));
-    s += &format!(" Trainable params: {} ({})\n", group_digits(total), kib(total));
+    s += &format!(
+        " Trainable params: {} ({})\n",
+        group_digits(total),
+        kib(total)
+    );
     s += " Non-trainable params: 0 (0.00 B)\n";
     s
 }

@@ -39,7 +39,7 @@ impl StepObserver for Silent {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
@@ -60,7 +60,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "batch", "ms/epoch", "ms/step", "samples/s", "spread"
     );
     for &batch in &a.batch_sizes {
-        let cfg = TrainConfig { batch, ..TrainConfig::lab() };
+        let cfg = TrainConfig {
+            batch,
+            ..TrainConfig::lab()
+        };
         let state = TrainState::initialize(&arch, cfg.seed);
         let mut backend = create_backend(a.device, &arch, &cfg, state, true)?;
         device = backend.device();
@@ -94,14 +97,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "epoch_ms_min": lo, "epoch_ms_max": hi, "repeats": a.repeats,
         }));
     }
-    println!("device: {device}; model {}; {} training samples", arch.describe(), train.rows);
+    println!(
+        "device: {device}; model {}; {} training samples",
+        arch.describe(),
+        train.rows
+    );
     if let Some(path) = a.json {
         let doc = json!({
             "device": device, "architecture": arch.describe(), "samples": train.rows,
             "precision": "fp32", "timer": "host clock around whole epochs",
             "results": results,
         });
-        dae_model::checkpoint::write_atomically(&path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dae_model::checkpoint::write_atomically(
+            &path,
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )?;
     }
     Ok(())
 }

@@ -43,13 +43,22 @@ pub fn run(a: EncodeArgs) -> Result<()> {
         anyhow::bail!("--out {}: expected a .npy file name", out.display());
     }
     write_npy(&out, &[data.rows, ck.arch.code_dim()], &codes)?;
-    println!("wrote {} ({} × {} float32 codes)", out.display(), data.rows, ck.arch.code_dim());
+    println!(
+        "wrote {} ({} × {} float32 codes)",
+        out.display(),
+        data.rows,
+        ck.arch.code_dim()
+    );
     if let Some(labels) = &data.labels {
         let stem = out.file_stem().unwrap().to_string_lossy();
         let label_path = out.with_file_name(format!("{stem}-labels.npy"));
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
         write_npy(&label_path, &[data.rows], &labels)?;
-        println!("wrote {} ({} int64 labels)", label_path.display(), data.rows);
+        println!(
+            "wrote {} ({} int64 labels)",
+            label_path.display(),
+            data.rows
+        );
     }
     Ok(())
 }

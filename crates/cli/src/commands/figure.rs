@@ -85,7 +85,14 @@ pub fn run(a: FigureArgs) -> Result<()> {
     let image_shape = parse_image_shape(&a.image_shape, ck.arch.input_dim)?;
     let mut backend = create_backend(a.device, &ck.arch, &ck.config, ck.state.clone(), true)?;
     let out = a.out.unwrap_or_else(|| run.figure());
-    write_figure(backend.as_mut(), &splits, &ck.arch, a.seed.unwrap_or(ck.config.seed), image_shape, &out)?;
+    write_figure(
+        backend.as_mut(),
+        &splits,
+        &ck.arch,
+        a.seed.unwrap_or(ck.config.seed),
+        image_shape,
+        &out,
+    )?;
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -95,7 +95,12 @@ impl FitObserver for Observer<'_> {
         self.progress.epoch_start(epoch, epochs, steps);
     }
 
-    fn on_epoch_end(&mut self, s: &EpochStats, history: &History, backend: &mut dyn Backend) -> Result<()> {
+    fn on_epoch_end(
+        &mut self,
+        s: &EpochStats,
+        history: &History,
+        backend: &mut dyn Backend,
+    ) -> Result<()> {
         self.train_seconds += s.train_seconds;
         let ck = Checkpoint {
             arch: self.arch.clone(),
@@ -125,7 +130,10 @@ pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(us
     let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
     match parts[..] {
         [Ok(h), Ok(w)] if h * w == dim => Ok(Some((h, w))),
-        [Ok(h), Ok(w)] => bail!("--image-shape {h},{w} has {} pixels but samples have {dim}", h * w),
+        [Ok(h), Ok(w)] => bail!(
+            "--image-shape {h},{w} has {} pixels but samples have {dim}",
+            h * w
+        ),
         _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
     }
 }
@@ -142,11 +150,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 ("--seed", a.seed, ck.config.seed),
             ] {
                 if given.is_some_and(|g| g != stored) {
-                    bail!("{flag} {} differs from the resumed run's {stored}", given.unwrap());
+                    bail!(
+                        "{flag} {} differs from the resumed run's {stored}",
+                        given.unwrap()
+                    );
                 }
             }
             if a.layers.as_ref().is_some_and(|l| l.0 != ck.arch.encoder) {
-                bail!("--layers differs from the resumed run's {}", ck.arch.describe());
+                bail!(
+                    "--layers differs from the resumed run's {}",
+                    ck.arch.describe()
+                );
             }
             if let Some(e) = a.epochs {
                 config.epochs = e;
@@ -169,11 +183,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 batch: a.batch.unwrap_or(lab.batch),
                 seed: a.seed.unwrap_or(lab.seed),
                 lr: a.lr.unwrap_or(lab.lr),
-                precision: a.precision.map_or(lab.precision.clone(), |p| p.name().to_string()),
+                precision: a
+                    .precision
+                    .map_or(lab.precision.clone(), |p| p.name().to_string()),
                 ..lab
             };
-            let name = encoder.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-");
-            let dir = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/ae-{name}")));
+            let name = encoder
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-");
+            let dir = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("runs/ae-{name}")));
             let run = RunDir::new(&dir);
             if run.checkpoint().exists() && !a.force {
                 bail!(
@@ -216,7 +239,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let (state, mut history) = match resumed {
         Some(ck) => (ck.state, ck.history),
-        None => (TrainState::initialize(&arch, config.seed), History::default()),
+        None => (
+            TrainState::initialize(&arch, config.seed),
+            History::default(),
+        ),
     };
     let mut backend = create_backend(a.device, &arch, &config, state, a.quiet)?;
     if !progress.quiet() {
@@ -240,11 +266,25 @@ pub fn run(a: TrainArgs) -> Result<()> {
         data: &splits.description,
         train_seconds: 0.0,
     };
-    fit(backend.as_mut(), &splits.train, &splits.test, &config, &mut history, &mut observer)?;
+    fit(
+        backend.as_mut(),
+        &splits.train,
+        &splits.test,
+        &config,
+        &mut history,
+        &mut observer,
+    )?;
     let train_seconds = observer.train_seconds;
 
     let figure = run.figure();
-    write_figure(backend.as_mut(), &splits, &arch, config.seed, image_shape, &figure)?;
+    write_figure(
+        backend.as_mut(),
+        &splits,
+        &arch,
+        config.seed,
+        image_shape,
+        &figure,
+    )?;
     let final_val = *history.val_loss.last().unwrap();
     run.save_json(
         "run.json",

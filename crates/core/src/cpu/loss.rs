@@ -81,9 +81,18 @@ mod tests {
 
     #[test]
     fn loss_and_gradient_match_reference() {
-        for (tag, len) in [1usize, 7, 1000, 16 * 1024 + 3, 200_704].into_iter().enumerate() {
-            let z: Vec<f32> = random(len, 300 + tag as u64).iter().map(|v| v * 12.0).collect();
-            let t: Vec<f32> = random(len, 350 + tag as u64).iter().map(|v| v.abs()).collect();
+        for (tag, len) in [1usize, 7, 1000, 16 * 1024 + 3, 200_704]
+            .into_iter()
+            .enumerate()
+        {
+            let z: Vec<f32> = random(len, 300 + tag as u64)
+                .iter()
+                .map(|v| v * 12.0)
+                .collect();
+            let t: Vec<f32> = random(len, 350 + tag as u64)
+                .iter()
+                .map(|v| v.abs())
+                .collect();
             let scale = 1.0 / len as f32;
             let mut dz = vec![f32::NAN; len];
             let loss = bce_logits(&z, &t, &mut dz, scale);

@@ -12,8 +12,11 @@ pub fn cuda_status() -> Result<String, String> {
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err("CUDA driver found but no NVRTC library (libnvrtc.so.13); install the CUDA toolkit's NVRTC".into());
     }
-    let ctx = cudarc::driver::CudaContext::new(0).map_err(|e| format!("no usable CUDA device ({e})"))?;
-    let name = ctx.name().map_err(|e| format!("cannot query the CUDA device ({e})"))?;
+    let ctx =
+        cudarc::driver::CudaContext::new(0).map_err(|e| format!("no usable CUDA device ({e})"))?;
+    let name = ctx
+        .name()
+        .map_err(|e| format!("cannot query the CUDA device ({e})"))?;
     let (major, minor) = ctx
         .compute_capability()
         .map_err(|e| format!("cannot query the CUDA device ({e})"))?;
