@@ -1,12 +1,15 @@
 //! `dae`: train, inspect and benchmark dense autoencoders on the CPU or GPU.
 
 mod args;
+mod canvas;
 mod commands;
 mod device;
 mod figure;
 mod npy_out;
+mod plot;
 mod progress;
 mod run_dir;
+mod training;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +37,10 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Draw originals, codes and reconstructions of random test images from a trained run
     Figure(commands::figure::FigureArgs),
+    /// Train several architectures with the same data, seed and schedule, side by side
+    Compare(commands::compare::CompareArgs),
+    /// K-fold cross-validation on the training set
+    Cv(commands::cv::CvArgs),
     /// Measure training throughput (a benchmark, not a test)
     Bench(commands::bench::BenchArgs),
 }
@@ -46,6 +53,8 @@ fn main() -> ExitCode {
         Command::Encode(a) => commands::encode::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Figure(a) => commands::figure::run(a),
+        Command::Compare(a) => commands::compare::run(a),
+        Command::Cv(a) => commands::cv::run(a),
         Command::Bench(a) => commands::bench::run(a),
     };
     match result {

@@ -110,15 +110,16 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
             let uncompressed = file_name.trim_end_matches(".gz");
             // SHA256SUMS may list the decompressed file (as ours does) or
             // the file as stored (as `sha256sum *.gz` writes it).
-            let (expected, actual, what) = if let Some(e) = sums.get(uncompressed).or(sums.get(stem)) {
-                (Some(e), array.sha256.clone(), "the decompressed data")
-            } else if let Some(e) = sums.get(&file_name) {
-                let stored = std::fs::read(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                (Some(e), crate::sha256_hex(&stored), "the file")
-            } else {
-                (None, String::new(), "")
-            };
+            let (expected, actual, what) =
+                if let Some(e) = sums.get(uncompressed).or(sums.get(stem)) {
+                    (Some(e), array.sha256.clone(), "the decompressed data")
+                } else if let Some(e) = sums.get(&file_name) {
+                    let stored = std::fs::read(&path)
+                        .with_context(|| format!("{}: cannot read", path.display()))?;
+                    (Some(e), crate::sha256_hex(&stored), "the file")
+                } else {
+                    (None, String::new(), "")
+                };
             if let Some(expected) = expected {
                 if *expected != actual {
                     bail!(

@@ -3,12 +3,12 @@
 use crate::args::{DataArgs, DeviceChoice};
 use crate::commands::train::parse_image_shape;
 use crate::device::create_backend;
-use crate::figure::{guess_image_shape, render, FigureData};
+use crate::figure::{guess_image_shape, render, FigureData, Row};
 use crate::run_dir::RunDir;
 use anyhow::Result;
 use clap::Args;
 use dae_core::rng::{Purpose, Rng};
-use dae_data::DataSplits;
+use dae_data::{DataSplits, Dataset};
 use dae_model::{Architecture, Backend};
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,25 @@ pub fn write_figure(
     image_shape: Option<(usize, usize)>,
     path: &Path,
 ) -> Result<()> {
+    let (titles, rows, originals) = sample_test_images(splits, seed);
+    let codes = backend.encode(&splits.test, &rows)?;
+    let reconstructions = backend.reconstruct(&splits.test, &rows)?;
+    render(
+        &FigureData {
+            image: image_shape_of(&splits.test, image_shape),
+            titles,
+            rows: vec![
+                Row::Images { label: "original".into(), values: &originals },
+                Row::Codes { label: "code".into(), values: &codes, dim: arch.code_dim() },
+                Row::Images { label: "reconstruction".into(), values: &reconstructions },
+            ],
+        },
+        path,
+    )
+}
+
+/// `SAMPLES` seeded random test rows: their titles, indices and pixels.
+pub fn sample_test_images(splits: &DataSplits, seed: u64) -> (Vec<String>, Vec<u32>, Vec<f32>) {
     let test = &splits.test;
     let rows: Vec<u32> = Rng::new(seed, Purpose::Sample, 0)
         .sample_indices(test.rows, SAMPLES)
@@ -52,8 +71,6 @@ pub fn write_figure(
         .collect();
     let mut originals = vec![0.0; rows.len() * test.dim];
     test.gather(&rows, &mut originals);
-    let codes = backend.encode(test, &rows)?;
-    let reconstructions = backend.reconstruct(test, &rows)?;
     let titles = rows
         .iter()
         .map(|&r| match test.label(r as usize) {
@@ -61,20 +78,12 @@ pub fn write_figure(
             None => format!("#{r}"),
         })
         .collect();
-    let image = image_shape
-        .or(test.image_shape)
-        .unwrap_or_else(|| guess_image_shape(test.dim));
-    render(
-        &FigureData {
-            image,
-            originals: &originals,
-            codes: &codes,
-            reconstructions: &reconstructions,
-            code_dim: arch.code_dim(),
-            titles,
-        },
-        path,
-    )
+    (titles, rows, originals)
+}
+
+/// The image shape to draw: given, from the data, or the nearest square.
+pub fn image_shape_of(data: &Dataset, given: Option<(usize, usize)>) -> (usize, usize) {
+    given.or(data.image_shape).unwrap_or_else(|| guess_image_shape(data.dim))
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {

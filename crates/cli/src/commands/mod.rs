@@ -1,4 +1,6 @@
 pub mod bench;
+pub mod compare;
+pub mod cv;
 pub mod encode;
 pub mod eval;
 pub mod figure;

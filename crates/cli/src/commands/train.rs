@@ -2,15 +2,11 @@
 
 use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
-use crate::device::create_backend;
-use crate::progress::{thousands, Progress};
 use crate::run_dir::RunDir;
+use crate::training::{self, Session, Trained};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use dae_model::{
-    fit, format_summary, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History,
-    StepObserver, SummaryTable, TrainConfig, TrainState,
-};
+use dae_model::{format_summary, Architecture, History, SummaryTable, TrainConfig, TrainState};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -71,57 +67,6 @@ impl Precision {
             Precision::Tf32 => "tf32",
             Precision::Bf16 => "bf16",
         }
-    }
-}
-
-/// Reports progress and checkpoints after every epoch.
-struct Observer<'a> {
-    progress: Progress,
-    run: &'a RunDir,
-    arch: &'a Architecture,
-    config: &'a TrainConfig,
-    data: &'a str,
-    train_seconds: f64,
-}
-
-impl StepObserver for Observer<'_> {
-    fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>) {
-        self.progress.step(step, samples_done, loss);
-    }
-}
-
-impl FitObserver for Observer<'_> {
-    fn on_epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
-        self.progress.epoch_start(epoch, epochs, steps);
-    }
-
-    fn on_epoch_end(
-        &mut self,
-        s: &EpochStats,
-        history: &History,
-        backend: &mut dyn Backend,
-    ) -> Result<()> {
-        self.train_seconds += s.train_seconds;
-        let ck = Checkpoint {
-            arch: self.arch.clone(),
-            config: self.config.clone(),
-            state: backend.state()?,
-            history: history.clone(),
-            data: self.data.to_string(),
-        };
-        ck.save(&self.run.checkpoint())?;
-        self.run.save_history(history)?;
-        self.progress.epoch_end(&format!(
-            "Epoch {}/{} - {} steps - {:.2}s - {} samples/s - loss: {:.4} - val_loss: {:.4}",
-            s.epoch,
-            s.epochs,
-            s.steps,
-            s.train_seconds,
-            thousands(s.samples_per_second),
-            s.loss,
-            s.val_loss
-        ));
-        Ok(())
     }
 }
 
@@ -231,50 +176,30 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
 
-    let progress = Progress::new(a.quiet);
-    if !progress.quiet() {
+    if !a.quiet {
         println!("data: {}", splits.description);
         println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
         println!("{}", format_summary(&SummaryTable::encoder(&arch)));
     }
-    let (state, mut history) = match resumed {
+    let (state, history) = match resumed {
         Some(ck) => (ck.state, ck.history),
-        None => (
-            TrainState::initialize(&arch, config.seed),
-            History::default(),
-        ),
+        None => (TrainState::initialize(&arch, config.seed), History::default()),
     };
-    let mut backend = create_backend(a.device, &arch, &config, state, a.quiet)?;
-    if !progress.quiet() {
-        println!(
-            "training on {}: {} epochs from epoch {}, batch {}, {} steps/epoch, seed {}, {}",
-            backend.device(),
-            config.epochs,
-            history.epochs_done() + 1,
-            config.batch,
-            config.steps_per_epoch(splits.train.rows),
-            config.seed,
-            config.precision
-        );
-    }
     let started = Instant::now();
-    let mut observer = Observer {
-        progress,
+    let session = Session {
         run: &run,
         arch: &arch,
         config: &config,
         data: &splits.description,
-        train_seconds: 0.0,
+        device: a.device,
+        quiet: a.quiet,
+        label: String::new(),
     };
-    fit(
-        backend.as_mut(),
-        &splits.train,
-        &splits.test,
-        &config,
-        &mut history,
-        &mut observer,
-    )?;
-    let train_seconds = observer.train_seconds;
+    let Trained {
+        mut backend,
+        history,
+        train_seconds,
+    } = training::train(&session, state, history, &splits.train, &splits.test)?;
 
     let figure = run.figure();
     write_figure(

@@ -1,0 +1,185 @@
+//! `dae compare`: several architectures trained with the same data, seed and
+//! schedule (the lab's "simple vs deep" exercise), side by side.
+
+use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice, Widths};
+use crate::commands::figure::{image_shape_of, sample_test_images};
+use crate::commands::train::parse_image_shape;
+use crate::figure::{render, FigureData, Row};
+use crate::plot::{self, Chart, Series};
+use crate::run_dir::RunDir;
+use crate::training::{self, Session};
+use anyhow::{bail, Result};
+use clap::Args;
+use dae_model::{group_digits, Architecture, History, TrainConfig, TrainState};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// An architecture to compare; repeat the flag [default: --layers 32 --layers 128,64,32]
+    #[arg(long = "layers", value_parser = parse_layers)]
+    pub layers: Vec<Widths>,
+    #[arg(long, default_value_t = 100, value_parser = positive)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 256, value_parser = positive)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Output directory: one run directory per model plus the comparison
+    #[arg(long, default_value = "runs/compare")]
+    pub out: PathBuf,
+    /// Replace runs already in --out
+    #[arg(long)]
+    pub force: bool,
+    /// Image (height,width) for the figure when the data is flat
+    #[arg(long, value_name = "H,W")]
+    pub image_shape: Option<String>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run_name(encoder: &[usize]) -> String {
+    let w: Vec<String> = encoder.iter().map(|w| w.to_string()).collect();
+    format!("ae-{}", w.join("-"))
+}
+
+pub fn run(a: CompareArgs) -> Result<()> {
+    let layers: Vec<Vec<usize>> = if a.layers.is_empty() {
+        vec![vec![32], vec![128, 64, 32]]
+    } else {
+        a.layers.iter().map(|w| w.0.clone()).collect()
+    };
+    for (i, l) in layers.iter().enumerate() {
+        if layers[..i].contains(l) {
+            bail!("--layers {} is given twice", l.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","));
+        }
+    }
+    if !(a.lr.is_finite() && a.lr > 0.0) {
+        bail!("--lr must be a positive number, got {}", a.lr);
+    }
+    ensure_writable_dir(&a.out)?;
+    let runs: Vec<RunDir> = layers.iter().map(|l| RunDir::new(&a.out.join(run_name(l)))).collect();
+    if let Some(r) = runs.iter().find(|r| r.checkpoint().exists()) {
+        if !a.force {
+            bail!("--out {}: {} already holds a trained run; pass --force to replace it", a.out.display(), r.path.display());
+        }
+    }
+    let splits = a.data.load()?;
+    let image = image_shape_of(&splits.test, parse_image_shape(&a.image_shape, splits.test.dim)?);
+    let config = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        seed: a.seed,
+        lr: a.lr,
+        ..TrainConfig::lab()
+    };
+    if !a.quiet {
+        println!("data: {}", splits.description);
+    }
+    let (titles, rows, originals) = sample_test_images(&splits, a.seed);
+    let mut results = Vec::new();
+    let mut reconstructions = Vec::new();
+    let mut curves = Vec::new();
+    for (encoder, run) in layers.iter().zip(&runs) {
+        ensure_writable_dir(&run.path)?;
+        let arch = Architecture::new(splits.train.dim, encoder.clone())?;
+        let session = Session {
+            run,
+            arch: &arch,
+            config: &config,
+            data: &splits.description,
+            device: a.device,
+            quiet: a.quiet,
+            label: format!("[{}] ", run_name(encoder)),
+        };
+        let state = TrainState::initialize(&arch, config.seed);
+        let mut t = training::train(&session, state, History::default(), &splits.train, &splits.test)?;
+        reconstructions.push((run_name(encoder), t.backend.reconstruct(&splits.test, &rows)?));
+        let h = &t.history;
+        let (best_epoch, best_val) = h
+            .val_loss
+            .iter()
+            .enumerate()
+            .fold((0, f64::MAX), |b, (i, &v)| if v < b.1 { (i + 1, v) } else { b });
+        let best_loss = h.loss.iter().cloned().fold(f64::MAX, f64::min);
+        curves.push(Series {
+            name: run_name(encoder),
+            points: h.val_loss.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+        });
+        results.push(json!({
+            "name": run_name(encoder), "architecture": arch.describe(),
+            "params": arch.param_count(), "encoder_params": arch.encoder_param_count(),
+            "final_loss": h.loss.last(), "final_val_loss": h.val_loss.last(),
+            "best_loss": best_loss, "best_val_loss": best_val, "best_val_epoch": best_epoch,
+            "train_seconds": t.train_seconds, "device": t.backend.device(),
+            "run_dir": run.path, "history": h,
+        }));
+    }
+
+    println!(
+        "\n{:<22}{:>10}{:>12}{:>12}{:>12}{:>12}{:>10}",
+        "model", "params", "loss", "val_loss", "best loss", "best val", "time (s)"
+    );
+    for r in &results {
+        println!(
+            "{:<22}{:>10}{:>12.4}{:>12.4}{:>12.4}{:>8.4} @{:<3}{:>8.1}",
+            r["name"].as_str().unwrap(),
+            group_digits(r["params"].as_u64().unwrap() as usize),
+            r["final_loss"].as_f64().unwrap(),
+            r["final_val_loss"].as_f64().unwrap(),
+            r["best_loss"].as_f64().unwrap(),
+            r["best_val_loss"].as_f64().unwrap(),
+            r["best_val_epoch"].as_u64().unwrap(),
+            r["train_seconds"].as_f64().unwrap(),
+        );
+    }
+    let out = RunDir::new(&a.out);
+    out.save_json(
+        "compare.json",
+        &json!({"data": splits.description, "settings": config, "models": results}),
+    )?;
+    let mut csv = String::from("model,params,final_loss,final_val_loss,best_loss,best_val_loss,best_val_epoch,train_seconds\n");
+    for r in &results {
+        csv += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r["name"].as_str().unwrap(),
+            r["params"],
+            r["final_loss"],
+            r["final_val_loss"],
+            r["best_loss"],
+            r["best_val_loss"],
+            r["best_val_epoch"],
+            r["train_seconds"]
+        );
+    }
+    dae_model::checkpoint::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
+    plot::render(
+        &Chart {
+            title: format!("validation loss, {} epochs, batch {}", a.epochs, a.batch),
+            x_label: "epoch".into(),
+            y_label: "val_loss (BCE)".into(),
+            log_x: false,
+            series: curves,
+        },
+        &a.out.join("val_loss.png"),
+    )?;
+    let mut figure_rows = vec![Row::Images { label: "original".into(), values: &originals }];
+    for (name, values) in &reconstructions {
+        figure_rows.push(Row::Images { label: name.clone(), values });
+    }
+    render(
+        &FigureData { image, titles, rows: figure_rows },
+        &a.out.join("reconstructions.png"),
+    )?;
+    println!(
+        "wrote {}/{{compare.json, compare.csv, val_loss.png, reconstructions.png}} and one run directory per model",
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! `dae cv`: K-fold cross-validation on the training set, per architecture.
+
+use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice, Widths};
+use crate::commands::compare::run_name;
+use crate::run_dir::RunDir;
+use crate::training::{self, Session};
+use anyhow::{bail, Result};
+use clap::Args;
+use dae_model::folds::k_folds;
+use dae_model::{Architecture, History, TrainConfig, TrainState};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct CvArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of folds
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Architecture(s) to cross-validate; repeat to compare [default: 128,64,32]
+    #[arg(long = "layers", value_parser = parse_layers)]
+    pub layers: Vec<Widths>,
+    /// Split folds without regard to labels (default: stratified by class when labels exist)
+    #[arg(long)]
+    pub no_stratify: bool,
+    #[arg(long, default_value_t = 20, value_parser = positive)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 256, value_parser = positive)]
+    pub batch: usize,
+    /// Seed of the folds, the weight init and the shuffles
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Output directory: cv.json, cv.csv and a run directory per fold
+    #[arg(long, default_value = "runs/cv")]
+    pub out: PathBuf,
+    /// Replace runs already in --out
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+pub fn run(a: CvArgs) -> Result<()> {
+    let layers: Vec<Vec<usize>> = if a.layers.is_empty() {
+        vec![vec![128, 64, 32]]
+    } else {
+        a.layers.iter().map(|w| w.0.clone()).collect()
+    };
+    if a.folds < 2 {
+        bail!("--folds {}: cross-validation needs at least 2 folds", a.folds);
+    }
+    if !(a.lr.is_finite() && a.lr > 0.0) {
+        bail!("--lr must be a positive number, got {}", a.lr);
+    }
+    ensure_writable_dir(&a.out)?;
+    let fold_dir = |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
+    for enc in &layers {
+        for f in 0..a.folds {
+            let run = RunDir::new(&fold_dir(enc, f));
+            if run.checkpoint().exists() && !a.force {
+                bail!("--out {}: {} already holds a trained run; pass --force to replace it", a.out.display(), run.path.display());
+            }
+        }
+    }
+    let splits = a.data.load()?;
+    let train = &splits.train;
+    let labels = if a.no_stratify { None } else { train.labels.as_deref() };
+    let folds = k_folds(train.rows, a.folds, labels, a.seed)?;
+    let config = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        seed: a.seed,
+        lr: a.lr,
+        ..TrainConfig::lab()
+    };
+    if !a.quiet {
+        println!(
+            "data: {}\n{}-fold cross-validation on the {} training samples ({}), test set scored by each fold's model",
+            splits.description,
+            a.folds,
+            train.rows,
+            if labels.is_some() { "stratified by class" } else { "not stratified" }
+        );
+    }
+    let mut models = Vec::new();
+    let mut csv = String::from("model,fold,train_rows,val_rows,final_val_loss,best_val_loss,test_loss,train_seconds\n");
+    for enc in &layers {
+        let arch = Architecture::new(train.dim, enc.clone())?;
+        let mut fold_results = Vec::new();
+        for (f, val_rows) in folds.iter().enumerate() {
+            let in_fold = {
+                let mut mark = vec![false; train.rows];
+                val_rows.iter().for_each(|&i| mark[i] = true);
+                mark
+            };
+            let train_rows: Vec<usize> = (0..train.rows).filter(|&i| !in_fold[i]).collect();
+            let fold_train = train.select(&train_rows, "train");
+            let fold_val = train.select(val_rows, "validation");
+            let run = RunDir::new(&fold_dir(enc, f));
+            ensure_writable_dir(&run.path)?;
+            let data = format!("{} [fold {} of {}]", splits.description, f + 1, a.folds);
+            let session = Session {
+                run: &run,
+                arch: &arch,
+                config: &config,
+                data: &data,
+                device: a.device,
+                quiet: a.quiet,
+                label: format!("[{} fold {}/{}] ", run_name(enc), f + 1, a.folds),
+            };
+            let state = TrainState::initialize(&arch, config.seed);
+            let mut t = training::train(&session, state, History::default(), &fold_train, &fold_val)?;
+            let test_loss = t.backend.evaluate(&splits.test)?.loss;
+            let h = &t.history;
+            let final_val = *h.val_loss.last().unwrap();
+            let best_val = h.val_loss.iter().cloned().fold(f64::MAX, f64::min);
+            csv += &format!(
+                "{},{},{},{},{final_val},{best_val},{test_loss},{}\n",
+                run_name(enc),
+                f + 1,
+                fold_train.rows,
+                fold_val.rows,
+                t.train_seconds
+            );
+            fold_results.push(json!({
+                "fold": f + 1, "train_rows": fold_train.rows, "val_rows": fold_val.rows,
+                "final_val_loss": final_val, "best_val_loss": best_val, "test_loss": test_loss,
+                "train_seconds": t.train_seconds, "history": h, "run_dir": run.path,
+            }));
+        }
+        let vals: Vec<f64> = fold_results.iter().map(|r| r["final_val_loss"].as_f64().unwrap()).collect();
+        let tests: Vec<f64> = fold_results.iter().map(|r| r["test_loss"].as_f64().unwrap()).collect();
+        let (vm, vs) = mean_std(&vals);
+        let (tm, ts) = mean_std(&tests);
+        models.push(json!({
+            "name": run_name(enc), "architecture": arch.describe(), "params": arch.param_count(),
+            "val_loss_mean": vm, "val_loss_std": vs, "test_loss_mean": tm, "test_loss_std": ts,
+            "folds": fold_results,
+        }));
+    }
+
+    println!("\n{:<20}{:>6}{:>20}{:>20}", "model", "fold", "val_loss", "test_loss");
+    for m in &models {
+        for f in m["folds"].as_array().unwrap() {
+            println!(
+                "{:<20}{:>6}{:>20.5}{:>20.5}",
+                m["name"].as_str().unwrap(),
+                f["fold"],
+                f["final_val_loss"].as_f64().unwrap(),
+                f["test_loss"].as_f64().unwrap()
+            );
+        }
+        let pm = |m: &serde_json::Value, k: &str| {
+            format!("{:.5} ± {:.5}", m[format!("{k}_mean")].as_f64().unwrap(), m[format!("{k}_std")].as_f64().unwrap())
+        };
+        println!(
+            "{:<20}{:>6}{:>20}{:>20}",
+            m["name"].as_str().unwrap(),
+            "mean",
+            pm(m, "val_loss"),
+            pm(m, "test_loss")
+        );
+    }
+    let out = RunDir::new(&a.out);
+    out.save_json(
+        "cv.json",
+        &json!({
+            "data": splits.description, "folds": a.folds, "stratified": labels.is_some(),
+            "settings": config, "std": "sample standard deviation (n-1)", "models": models,
+        }),
+    )?;
+    dae_model::checkpoint::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
+    println!("wrote {}/cv.json and cv.csv", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,881 @@
+//! The `dae` binary end to end on the CPU: every subcommand on a small real
+//! dataset (the first 2,000 train / 500 test images of the shipped
+//! Fashion-MNIST), reproducibility, resuming, and the errors users meet.
+
+use dae_model::Checkpoint;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const TRAIN_ROWS: usize = 2_000;
+const TEST_ROWS: usize = 500;
+
+// ---------------------------------------------------------------- helpers
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dae-cli-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+}
+
+/// Runs `dae` with `args` in `cwd` (so no default `runs/` lands in the repo).
+fn dae_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dae"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("DAE_DATA")
+        .output()
+        .expect("cannot run the dae binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `dae` and requires success; returns stdout.
+fn ok(cwd: &Path, args: &[&str]) -> String {
+    let out = dae_in(cwd, args);
+    assert!(
+        out.status.success(),
+        "dae {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs `dae` and requires a clean failure: non-zero exit, `error:` first,
+/// no panic, and every needle in stderr. Returns stderr.
+fn fails(cwd: &Path, args: &[&str], needles: &[&str]) -> String {
+    let out = dae_in(cwd, args);
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "dae {args:?} succeeded but should have failed:\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        err.starts_with("error:"),
+        "dae {args:?}: stderr does not start with 'error:':\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "dae {args:?} panicked:\n{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "dae {args:?}: stderr lacks {n:?}:\n{err}");
+    }
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The small real dataset, built once per test process.
+fn small_data() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("small-fashion-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
+        for (prefix, rows) in [("train", TRAIN_ROWS), ("t10k", TEST_ROWS)] {
+            let images =
+                dae_data::read_idx(&shipped.join(format!("{prefix}-images-idx3-ubyte.gz")))
+                    .unwrap();
+            let labels =
+                dae_data::read_idx(&shipped.join(format!("{prefix}-labels-idx1-ubyte.gz")))
+                    .unwrap();
+            assert_eq!(&images.dims[1..], [28, 28]);
+            dae_data::write_idx_gz(
+                &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+                &[rows, 28, 28],
+                &images.data[..rows * 784],
+            )
+            .unwrap();
+            dae_data::write_idx_gz(
+                &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+                &[rows],
+                &labels.data[..rows],
+            )
+            .unwrap();
+        }
+        dir
+    })
+}
+
+/// A 3-epoch run on the small data (seed 1, batch 128), trained once and
+/// shared read-only by the tests below.
+fn trained_run() -> &'static Path {
+    static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, run) = RUN.get_or_init(|| {
+        let tmp = scratch();
+        let run = tmp.path().join("run");
+        train(tmp.path(), &run, &["--epochs", "3", "--seed", "1"]);
+        (tmp, run)
+    });
+    run
+}
+
+/// `dae train` on the small data, quietly on the CPU, batch 128.
+fn train(cwd: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(small_data()),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--batch",
+        "128",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(cwd, &args)
+}
+
+fn history(run: &Path) -> (Vec<f64>, Vec<f64>) {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(run.join("history.json")).unwrap()).unwrap();
+    let list = |k: &str| -> Vec<f64> {
+        v[k].as_array()
+            .unwrap_or_else(|| panic!("history.json lacks list '{k}': {v}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    (list("loss"), list("val_loss"))
+}
+
+/// Width and height of a PNG, after checking its signature and decoding it.
+fn png_dims(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}: no PNG signature",
+        path.display()
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(buf.iter().any(|&p| p < 128) && buf.iter().any(|&p| p > 128));
+    (info.width, info.height)
+}
+
+fn read_npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<T>().unwrap())
+}
+
+fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    let mut w = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut bytes)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------- summary
+
+#[test]
+fn summary_prints_the_lab_counts() {
+    let tmp = scratch();
+    let out = ok(tmp.path(), &["summary"]);
+    assert!(out.contains("Total params: 222,384"), "{out}");
+    assert!(out.contains("Total params: 110,816"), "{out}");
+    assert!(out.contains("Model: \"autoencoder\"") && out.contains("Model: \"encoder\""));
+    for n in ["100,480", "8,256", "2,080", "decoder_3 (Dense)"] {
+        assert!(out.contains(n), "{n}: {out}");
+    }
+
+    // The simple autoencoder: 784-32-784.
+    let out = ok(tmp.path(), &["summary", "--layers", "32"]);
+    assert!(out.contains("Total params: 50,992"), "{out}"); // 784·32+32 + 32·784+784
+    assert!(out.contains("Total params: 25,120"), "{out}"); // 784·32+32
+    assert!(
+        !out.contains("encoder_2") && out.contains("decoder_1 (Dense)"),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------- train
+
+#[test]
+fn train_writes_every_file_and_learns() {
+    let run = trained_run();
+    let names = file_names(run);
+    assert_eq!(
+        names,
+        [
+            "checkpoint.safetensors",
+            "figure.png",
+            "history.csv",
+            "history.json",
+            "run.json"
+        ],
+        "unexpected files (a temp file left behind?)"
+    );
+
+    let (loss, val_loss) = history(run);
+    assert_eq!((loss.len(), val_loss.len()), (3, 3));
+    assert!(loss
+        .iter()
+        .chain(&val_loss)
+        .all(|v| v.is_finite() && *v > 0.0 && *v < 1.0));
+    assert!(
+        loss[0] > loss[1] && loss[1] > loss[2],
+        "loss does not fall: {loss:?}"
+    );
+    assert!(
+        val_loss[0] > val_loss[2],
+        "val_loss does not fall: {val_loss:?}"
+    );
+
+    let csv = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(lines[0], "epoch,loss,val_loss");
+    let row: Vec<f64> = lines[3].split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(row, [3.0, loss[2], val_loss[2]]);
+
+    let (w, h) = png_dims(&run.join("figure.png"));
+    assert!(w > 10 * 28 && h > 2 * 28, "{w}x{h}");
+
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["architecture"], "784-128-64-32-64-128-784");
+    assert_eq!(info["params"], 222_384);
+    assert_eq!(info["encoder_params"], 110_816);
+    assert_eq!(info["epochs_trained_now"], 3);
+    assert_eq!(info["settings"]["batch"], 128);
+    assert_eq!(info["settings"]["seed"], 1);
+    assert_eq!(info["final_val_loss"].as_f64(), Some(val_loss[2]));
+    assert!(
+        info["device"].as_str().unwrap().starts_with("cpu"),
+        "{info}"
+    );
+
+    let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.arch.describe(), "784-128-64-32-64-128-784");
+    assert_eq!(
+        (ck.history.loss.clone(), ck.history.val_loss.clone()),
+        (loss, val_loss)
+    );
+    assert_eq!(ck.state.step, 3 * TRAIN_ROWS.div_ceil(128) as u64);
+    assert_eq!(ck.config.epochs, 3);
+}
+
+#[test]
+fn same_seed_same_history_other_seed_differs() {
+    let tmp = scratch();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    train(tmp.path(), &a, &["--epochs", "3", "--seed", "1"]);
+    train(tmp.path(), &b, &["--epochs", "1", "--seed", "2"]);
+    let same = std::fs::read(a.join("history.json")).unwrap();
+    assert_eq!(
+        same,
+        std::fs::read(trained_run().join("history.json")).unwrap()
+    );
+    assert_eq!(
+        Checkpoint::load(&a.join("checkpoint.safetensors"))
+            .unwrap()
+            .state,
+        Checkpoint::load(&trained_run().join("checkpoint.safetensors"))
+            .unwrap()
+            .state
+    );
+    let (la, va) = history(&a);
+    let (lb, vb) = history(&b);
+    assert_ne!(la[0], lb[0]);
+    assert_ne!(va[0], vb[0]);
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let tmp = scratch();
+    let run = tmp.path().join("resumed");
+    train(tmp.path(), &run, &["--epochs", "1", "--seed", "1"]);
+    assert_eq!(history(&run).0.len(), 1);
+    ok(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "3",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+    );
+    let full = trained_run();
+    assert_eq!(
+        std::fs::read(run.join("history.json")).unwrap(),
+        std::fs::read(full.join("history.json")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(run.join("history.csv")).unwrap(),
+        std::fs::read(full.join("history.csv")).unwrap()
+    );
+    let a = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    let b = Checkpoint::load(&full.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(a.state, b.state);
+    assert_eq!(a.history, b.history);
+    assert_eq!((&a.arch, &a.config), (&b.arch, &b.config));
+    assert_eq!(
+        file_names(&run),
+        file_names(full),
+        "temp files left after resuming?"
+    );
+
+    // Already trained that far.
+    fails(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "3",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &["already trained 3 epochs", "--epochs"],
+    );
+    // Settings that contradict the run.
+    fails(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "4",
+            "--batch",
+            "64",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &["--batch 64", "128"],
+    );
+}
+
+// ---------------------------------------------------------------- encode / eval / figure
+
+#[test]
+fn encode_writes_codes_and_labels() {
+    let tmp = scratch();
+    let codes = tmp.path().join("codes.npy");
+    let out = ok(
+        tmp.path(),
+        &[
+            "encode",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--out",
+            s(&codes),
+        ],
+    );
+    assert!(out.contains("codes.npy"), "{out}");
+    let (shape, values) = read_npy::<f32>(&codes);
+    assert_eq!(shape, [TEST_ROWS as u64, 32]);
+    assert!(
+        values.iter().all(|v| v.is_finite() && *v >= 0.0),
+        "ReLU codes"
+    );
+    assert!(values.iter().any(|&v| v > 0.0));
+    let (shape, labels) = read_npy::<i64>(&tmp.path().join("codes-labels.npy"));
+    assert_eq!(shape, [TEST_ROWS as u64]);
+    let data = dae_data::load(small_data(), None).unwrap();
+    let expect: Vec<i64> = data
+        .test
+        .labels
+        .unwrap()
+        .iter()
+        .map(|&l| l as i64)
+        .collect();
+    assert_eq!(labels, expect);
+
+    // The training split, to another name.
+    let codes = tmp.path().join("train-codes.npy");
+    ok(
+        tmp.path(),
+        &[
+            "encode",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--split",
+            "train",
+            "--out",
+            s(&codes),
+        ],
+    );
+    assert_eq!(read_npy::<f32>(&codes).0, [TRAIN_ROWS as u64, 32]);
+    assert_eq!(
+        read_npy::<i64>(&tmp.path().join("train-codes-labels.npy")).0,
+        [TRAIN_ROWS as u64]
+    );
+    assert_eq!(
+        file_names(tmp.path()),
+        [
+            "codes-labels.npy",
+            "codes.npy",
+            "train-codes-labels.npy",
+            "train-codes.npy"
+        ]
+    );
+
+    fails(
+        tmp.path(),
+        &[
+            "encode",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--out",
+            s(&tmp.path().join("codes.txt")),
+        ],
+        &["--out", "codes.txt", ".npy"],
+    );
+}
+
+#[test]
+fn eval_reports_overall_and_per_class_loss() {
+    let tmp = scratch();
+    let json = tmp.path().join("eval.json");
+    let out = ok(
+        tmp.path(),
+        &[
+            "eval",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--json",
+            s(&json),
+        ],
+    );
+    assert!(out.contains("mean binary cross-entropy"), "{out}");
+    assert!(out.contains(&format!("{TEST_ROWS} samples")), "{out}");
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("label"))
+        .skip(1)
+        .collect();
+    assert_eq!(table.len(), 10, "one row per class expected:\n{out}");
+
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let loss = v["loss"].as_f64().unwrap();
+    let (_, val_loss) = history(trained_run());
+    // The test split is the validation split: the same number, bit for bit.
+    assert_eq!(loss, val_loss[2]);
+    assert_eq!(v["samples"], TEST_ROWS);
+    let per_class = v["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 10);
+    let (mut count, mut weighted) = (0, 0.0);
+    for (i, c) in per_class.iter().enumerate() {
+        assert_eq!(c["label"], i);
+        let n = c["count"].as_u64().unwrap();
+        count += n;
+        weighted += n as f64 * c["loss"].as_f64().unwrap();
+    }
+    assert_eq!(count, TEST_ROWS as u64);
+    assert!((weighted / count as f64 - loss).abs() < 1e-9);
+
+    // The training split too.
+    let out = ok(
+        tmp.path(),
+        &[
+            "eval",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--split",
+            "train",
+        ],
+    );
+    assert!(out.contains(&format!("{TRAIN_ROWS} samples")), "{out}");
+}
+
+#[test]
+fn figure_writes_a_png() {
+    let tmp = scratch();
+    let png = tmp.path().join("fig.png");
+    ok(
+        tmp.path(),
+        &[
+            "figure",
+            "--run",
+            s(trained_run()),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--out",
+            s(&png),
+            "--seed",
+            "5",
+        ],
+    );
+    let dims = png_dims(&png);
+    assert_eq!(dims, png_dims(&trained_run().join("figure.png")));
+    assert_eq!(file_names(tmp.path()), ["fig.png"]);
+}
+
+// ---------------------------------------------------------------- errors
+
+#[test]
+fn bad_flags_are_clean_errors() {
+    let tmp = scratch();
+    let out = tmp.path().join("run");
+    let data = s(small_data());
+    let base = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = ["train", "--data", data, "--device", "cpu", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["--out".to_string(), s(&out).to_string()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--batch", "0"], &["--batch"]),
+        (&["--epochs", "0"], &["--epochs"]),
+        (&["--layers", ""], &["--layers"]),
+        (&["--layers", "0"], &["--layers"]),
+        (&["--layers", "abc"], &["--layers", "abc"]),
+        (&["--layers", "64,,32"], &["--layers"]),
+        (&["--lr=-1", "--epochs", "1"], &["--lr"]),
+        (&["--lr=nan", "--epochs", "1"], &["--lr"]),
+        (
+            &["--epochs", "1", "--image-shape", "20,20"],
+            &["--image-shape", "784"],
+        ),
+        (&["--epochs", "1", "--image-shape", "x"], &["--image-shape"]),
+    ];
+    for (extra, needles) in cases {
+        let args = base(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(tmp.path(), &args, needles);
+    }
+    assert!(!out.join("checkpoint.safetensors").exists());
+    fails(tmp.path(), &["frobnicate"], &["frobnicate"]);
+    fails(tmp.path(), &["summary", "--layers", "32,x"], &["--layers"]);
+    fails(
+        tmp.path(),
+        &["summary", "--input-dim", "0"],
+        &["--input-dim"],
+    );
+}
+
+#[test]
+fn unusable_out_and_data_paths_are_named() {
+    let tmp = scratch();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let data = s(small_data());
+    let common = ["train", "--device", "cpu", "--quiet", "--epochs", "1"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        common.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |extra: &[&str], needles: &[&str]| {
+        let args = with(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(tmp.path(), &args, needles)
+    };
+    run(&["--data", data, "--out", s(&file)], &["--out", "a-file"]);
+    let under = file.join("run");
+    run(&["--data", data, "--out", s(&under)], &["--out", "a-file"]);
+
+    let missing = tmp.path().join("no-such-data");
+    run(
+        &["--data", s(&missing), "--out", s(&tmp.path().join("r1"))],
+        &["no-such-data", "no such file"],
+    );
+
+    // A copy of the data with a damaged gzip member.
+    let bad = tmp.path().join("bad-data");
+    std::fs::create_dir(&bad).unwrap();
+    for e in std::fs::read_dir(small_data()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), bad.join(e.file_name())).unwrap();
+    }
+    let victim = bad.join("t10k-labels-idx1-ubyte.gz");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 4] {
+        *b ^= 0xa5;
+    }
+    std::fs::write(&victim, bytes).unwrap();
+    run(
+        &["--data", s(&bad), "--out", s(&tmp.path().join("r2"))],
+        &["t10k-labels-idx1-ubyte.gz", "gzip"],
+    );
+
+    // Data with NaN.
+    let nan = tmp.path().join("nan.npy");
+    let mut values = vec![0.5f32; 40 * 6];
+    values[7] = f32::NAN;
+    write_npy(&nan, &[40, 6], &values);
+    run(
+        &["--data", s(&nan), "--out", s(&tmp.path().join("r3"))],
+        &["nan.npy", "non-finite"],
+    );
+
+    // No GPU here: --device cuda must say so, not panic.
+    let args = [
+        "train", "--data", data, "--device", "cuda", "--quiet", "--epochs", "1", "--out",
+    ];
+    let mut args: Vec<&str> = args.to_vec();
+    let r4 = tmp.path().join("r4");
+    args.push(s(&r4));
+    fails(tmp.path(), &args, &["--device cuda"]);
+    for sub in ["eval", "encode", "figure"] {
+        fails(
+            tmp.path(),
+            &[
+                sub,
+                "--run",
+                s(trained_run()),
+                "--data",
+                data,
+                "--device",
+                "cuda",
+            ],
+            &["--device cuda"],
+        );
+    }
+
+    // A run dir without a checkpoint.
+    let empty = tmp.path().join("empty-run");
+    std::fs::create_dir(&empty).unwrap();
+    fails(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&empty),
+            "--data",
+            data,
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &["empty-run", "checkpoint"],
+    );
+    for sub in ["eval", "encode", "figure"] {
+        fails(
+            tmp.path(),
+            &[sub, "--run", s(&empty), "--data", data, "--device", "cpu"],
+            &["empty-run", "checkpoint"],
+        );
+    }
+    fails(
+        tmp.path(),
+        &[
+            "eval",
+            "--run",
+            s(&missing),
+            "--data",
+            data,
+            "--device",
+            "cpu",
+        ],
+        &["no-such-data"],
+    );
+    // A checkpoint that is not one.
+    std::fs::write(empty.join("checkpoint.safetensors"), b"not a checkpoint").unwrap();
+    fails(
+        tmp.path(),
+        &[
+            "eval",
+            "--run",
+            s(&empty),
+            "--data",
+            data,
+            "--device",
+            "cpu",
+        ],
+        &["checkpoint.safetensors", "not a valid"],
+    );
+}
+
+#[test]
+fn other_architectures_existing_runs_and_force() {
+    let tmp = scratch();
+    // A run on 50-wide samples.
+    let npy = tmp.path().join("wide50.npy");
+    let values: Vec<u8> = (0..120 * 50).map(|i| (i * 37 % 256) as u8).collect();
+    write_npy(&npy, &[120, 50], &values);
+    let run = tmp.path().join("run50");
+    let train50 = |extra: &[&str]| -> Output {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&npy),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--layers",
+            "16,8",
+            "--batch",
+            "32",
+            "--out",
+            s(&run),
+        ];
+        args.extend_from_slice(extra);
+        dae_in(tmp.path(), &args)
+    };
+    let first = train50(&[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let (w, h) = png_dims(&run.join("figure.png"));
+    assert!(w > 0 && h > 0);
+
+    // The 784-wide data does not fit it.
+    for sub in ["eval", "encode", "figure"] {
+        fails(
+            tmp.path(),
+            &[
+                sub,
+                "--run",
+                s(&run),
+                "--data",
+                s(small_data()),
+                "--device",
+                "cpu",
+            ],
+            &["checkpoint.safetensors", "50-16-8-16-50", "784"],
+        );
+    }
+    fails(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "2",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &["checkpoint.safetensors", "784"],
+    );
+
+    // An existing run is kept unless --force.
+    let before = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let again = train50(&[]);
+    let err = text(&again.stderr);
+    assert!(
+        !again.status.success() && err.starts_with("error:"),
+        "{err}"
+    );
+    assert!(err.contains("--force") && err.contains("run50"), "{err}");
+    assert_eq!(
+        before,
+        std::fs::read(run.join("checkpoint.safetensors")).unwrap()
+    );
+    let forced = train50(&["--force", "--seed", "9"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert_ne!(
+        before,
+        std::fs::read(run.join("checkpoint.safetensors")).unwrap()
+    );
+
+    // --image-shape for flat data: fits, or is refused.
+    let shaped = tmp.path().join("shaped");
+    let out = dae_in(
+        tmp.path(),
+        &[
+            "train",
+            "--data",
+            s(&npy),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--layers",
+            "8",
+            "--out",
+            s(&shaped),
+            "--image-shape",
+            "5,10",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    fails(
+        tmp.path(),
+        &[
+            "figure",
+            "--run",
+            s(&shaped),
+            "--data",
+            s(&npy),
+            "--device",
+            "cpu",
+            "--image-shape",
+            "7,7",
+        ],
+        &["--image-shape", "49", "50"],
+    );
+    assert_eq!(
+        file_names(&run),
+        file_names(&shaped),
+        "both runs hold the same files, nothing else"
+    );
+}
