@@ -41,6 +41,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// K-fold cross-validation on the training set
     Cv(commands::cv::CvArgs),
+    /// Get datasets (MNIST digits) and make high-dimensional ones (upscaled images)
+    Data(commands::data::DataCmd),
     /// Measure training throughput (a benchmark, not a test)
     Bench(commands::bench::BenchArgs),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Figure(a) => commands::figure::run(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Cv(a) => commands::cv::run(a),
+        Command::Data(a) => commands::data::run(a),
         Command::Bench(a) => commands::bench::run(a),
     };
     match result {

@@ -76,13 +76,35 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// This test process's fixture directory (statics are never dropped, so it
+/// cannot be a TempDir); those of earlier runs are removed once stale.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-fixtures");
+        std::fs::create_dir_all(&root).unwrap();
+        for e in std::fs::read_dir(&root).unwrap().flatten() {
+            let age = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a.as_secs() > 600) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = root.join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// The small real dataset, built once per test process.
 fn small_data() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("small-fashion-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fixtures().join("small-fashion");
         std::fs::create_dir_all(&dir).unwrap();
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
         for (prefix, rows) in [("train", TRAIN_ROWS), ("t10k", TEST_ROWS)] {
@@ -113,14 +135,12 @@ fn small_data() -> &'static Path {
 /// A 3-epoch run on the small data (seed 1, batch 128), trained once and
 /// shared read-only by the tests below.
 fn trained_run() -> &'static Path {
-    static RUN: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, run) = RUN.get_or_init(|| {
-        let tmp = scratch();
-        let run = tmp.path().join("run");
-        train(tmp.path(), &run, &["--epochs", "3", "--seed", "1"]);
-        (tmp, run)
-    });
-    run
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let run = fixtures().join("run");
+        train(fixtures(), &run, &["--epochs", "3", "--seed", "1"]);
+        run
+    })
 }
 
 /// `dae train` on the small data, quietly on the CPU, batch 128.
@@ -200,6 +220,27 @@ fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Output files get the mode a plain `File::create` would (0666 less the
+/// umask), not the 0600 of a temp file.
+#[cfg(unix)]
+fn assert_plain_modes(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let probe = dir
+        .join("..")
+        .join(format!("mode-probe-{}", std::process::id()));
+    std::fs::write(&probe, "").unwrap();
+    let want = mode(&probe);
+    std::fs::remove_file(&probe).unwrap();
+    for name in file_names(dir) {
+        let got = mode(&dir.join(&name));
+        assert_eq!(got, want, "{name}: mode {got:o}, expected {want:o}");
+    }
+}
+
+#[cfg(not(unix))]
+fn assert_plain_modes(_: &Path) {}
+
 // ---------------------------------------------------------------- summary
 
 #[test]
@@ -240,6 +281,7 @@ fn train_writes_every_file_and_learns() {
         ],
         "unexpected files (a temp file left behind?)"
     );
+    assert_plain_modes(run);
 
     let (loss, val_loss) = history(run);
     assert_eq!((loss.len(), val_loss.len()), (3, 3));
@@ -321,7 +363,7 @@ fn resume_continues_exactly() {
     let run = tmp.path().join("resumed");
     train(tmp.path(), &run, &["--epochs", "1", "--seed", "1"]);
     assert_eq!(history(&run).0.len(), 1);
-    ok(
+    let out = ok(
         tmp.path(),
         &[
             "train",
@@ -333,9 +375,14 @@ fn resume_continues_exactly() {
             s(small_data()),
             "--device",
             "cpu",
-            "--quiet",
         ],
     );
+    // Not quiet: one line per epoch trained now, starting at epoch 2.
+    assert!(
+        out.contains("Epoch 2/3") && out.contains("Epoch 3/3"),
+        "{out}"
+    );
+    assert!(!out.contains("Epoch 1/3"), "{out}");
     let full = trained_run();
     assert_eq!(
         std::fs::read(run.join("history.json")).unwrap(),
@@ -466,6 +513,7 @@ fn encode_writes_codes_and_labels() {
             "train-codes.npy"
         ]
     );
+    assert_plain_modes(tmp.path());
 
     fails(
         tmp.path(),
@@ -878,4 +926,81 @@ fn other_architectures_existing_runs_and_force() {
         file_names(&shaped),
         "both runs hold the same files, nothing else"
     );
+}
+
+#[test]
+fn eval_on_npz_with_sparse_labels() {
+    use std::io::Write;
+    let tmp = scratch();
+    let npz = tmp.path().join("sparse.npz");
+    let array = |shape: &[u64], data: &[i64]| -> Vec<u8> {
+        let path = tmp.path().join("a.npy");
+        write_npy(&path, shape, data);
+        std::fs::read(&path).unwrap()
+    };
+    let pixels = |n: usize| -> Vec<u8> {
+        let path = tmp.path().join("p.npy");
+        let v: Vec<u8> = (0..n * 6).map(|i| (i * 41 % 256) as u8).collect();
+        write_npy(&path, &[n as u64, 6], &v);
+        std::fs::read(&path).unwrap()
+    };
+    let big = 3_000_000_000i64;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&npz).unwrap());
+    for (name, bytes) in [
+        ("x_train", pixels(40)),
+        ("y_train", array(&[40], &[1; 40])),
+        ("x_test", pixels(6)),
+        ("y_test", array(&[6], &[0, big, 0, 7, 7, 7])),
+    ] {
+        zip.start_file(
+            format!("{name}.npy"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+
+    let run = tmp.path().join("run");
+    ok(
+        tmp.path(),
+        &[
+            "train",
+            "--data",
+            s(&npz),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--layers",
+            "4",
+            "--out",
+            s(&run),
+        ],
+    );
+    let json = tmp.path().join("eval.json");
+    let out = ok(
+        tmp.path(),
+        &[
+            "eval",
+            "--run",
+            s(&run),
+            "--data",
+            s(&npz),
+            "--device",
+            "cpu",
+            "--json",
+            s(&json),
+        ],
+    );
+    assert!(out.contains("3000000000"), "{out}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let per_class: Vec<(u64, u64)> = v["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["label"].as_u64().unwrap(), c["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(per_class, [(0, 2), (7, 3), (big as u64, 1)]);
 }

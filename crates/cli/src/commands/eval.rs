@@ -55,15 +55,17 @@ pub fn run(a: EvalArgs) -> Result<()> {
     );
     let mut per_class = Vec::new();
     if let Some(labels) = &data.labels {
-        let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-        let mut sums = vec![(0usize, 0.0f64); classes];
+        // A map, not a Vec indexed by label: labels from .npy/.npz may be
+        // any u32, and a large one must not allocate billions of slots.
+        let mut sums = std::collections::BTreeMap::<u32, (usize, f64)>::new();
         for (&l, &loss) in labels.iter().zip(&eval.row_loss) {
-            sums[l as usize].0 += 1;
-            sums[l as usize].1 += loss;
+            let e = sums.entry(l).or_default();
+            e.0 += 1;
+            e.1 += loss;
         }
         println!("{:<6}{:<16}{:>8}{:>12}", "label", "class", "count", "loss");
-        for (label, (count, sum)) in sums.iter().enumerate().filter(|(_, (c, _))| *c > 0) {
-            let name = splits.class_name(label as u32);
+        for (&label, (count, sum)) in &sums {
+            let name = splits.class_name(label);
             let mean = sum / *count as f64;
             println!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
             per_class.push(json!({"label": label, "class": name, "count": count, "loss": mean}));

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod compare;
 pub mod cv;
+pub mod data;
 pub mod encode;
 pub mod eval;
 pub mod figure;
