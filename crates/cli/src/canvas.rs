@@ -39,7 +39,15 @@ impl Canvas {
     }
 
     /// A `rows`×`cols` grid of values in [0,1] as gray cells of cell×cell pixels.
-    pub fn gray_grid(&mut self, x: usize, y: usize, values: &[f32], rows: usize, cols: usize, cell: usize) {
+    pub fn gray_grid(
+        &mut self,
+        x: usize,
+        y: usize,
+        values: &[f32],
+        rows: usize,
+        cols: usize,
+        cell: usize,
+    ) {
         for r in 0..rows {
             for c in 0..cols {
                 let v = values.get(r * cols + c).copied().unwrap_or(0.0);

@@ -9,8 +9,15 @@ use std::path::Path;
 
 /// One row of the figure: a labelled set of images, or of codes.
 pub enum Row<'a> {
-    Images { label: String, values: &'a [f32] },
-    Codes { label: String, values: &'a [f32], dim: usize },
+    Images {
+        label: String,
+        values: &'a [f32],
+    },
+    Codes {
+        label: String,
+        values: &'a [f32],
+        dim: usize,
+    },
 }
 
 /// What the figure shows: a column per sample (titled), a row per view.
@@ -80,7 +87,10 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
                     let mut big = vec![0.0; ih * iw];
                     for (r, out) in big.chunks_exact_mut(iw).enumerate() {
                         for (col, o) in out.iter_mut().enumerate() {
-                            *o = img.get((r / scale) * w + col / scale).copied().unwrap_or(0.0);
+                            *o = img
+                                .get((r / scale) * w + col / scale)
+                                .copied()
+                                .unwrap_or(0.0);
                         }
                     }
                     c.gray_grid(left + i * column + (column - iw) / 2, y, &big, ih, iw, 1);
@@ -88,10 +98,20 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
                 Row::Codes { values, dim, .. } => {
                     // ReLU codes are ≥ 0: scale by the largest shown value.
                     let max = values.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
-                    let code: Vec<f32> = values[i * dim..(i + 1) * dim].iter().map(|v| v / max).collect();
+                    let code: Vec<f32> = values[i * dim..(i + 1) * dim]
+                        .iter()
+                        .map(|v| v / max)
+                        .collect();
                     let (rows, cols) = code_grid(*dim);
                     let cell = (iw / cols).clamp(2, 12);
-                    c.gray_grid(left + i * column + (column - cols * cell) / 2, y, &code, rows, cols, cell);
+                    c.gray_grid(
+                        left + i * column + (column - cols * cell) / 2,
+                        y,
+                        &code,
+                        rows,
+                        cols,
+                        cell,
+                    );
                 }
             }
         }

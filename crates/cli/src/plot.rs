@@ -70,19 +70,51 @@ pub fn render(chart: &Chart, path: &Path) -> Result<()> {
         let y = py(yv);
         c.line((left as i64, y), ((w - right) as i64, y), grid, 1);
         let label = fmt_tick(yv, y1 - y0);
-        c.text(left.saturating_sub(label.len() * GLYPH + 4), y as usize - 4, &label, 64, BLACK);
+        c.text(
+            left.saturating_sub(label.len() * GLYPH + 4),
+            y as usize - 4,
+            &label,
+            64,
+            BLACK,
+        );
     }
     for i in 0..=5 {
         let xt = x0 + (x1 - x0) * i as f64 / 5.0;
         let xv = if chart.log_x { 10f64.powf(xt) } else { xt };
         let x = px(xv);
         c.line((x, top as i64), (x, (h - bottom) as i64), grid, 1);
-        let label = if chart.log_x { fmt_tick(xv, xv) } else { fmt_tick(xv, x1 - x0) };
-        c.text((x as usize).saturating_sub(label.len() * GLYPH / 2), h - bottom + 6, &label, 80, BLACK);
+        let label = if chart.log_x {
+            fmt_tick(xv, xv)
+        } else {
+            fmt_tick(xv, x1 - x0)
+        };
+        c.text(
+            (x as usize).saturating_sub(label.len() * GLYPH / 2),
+            h - bottom + 6,
+            &label,
+            80,
+            BLACK,
+        );
     }
-    c.line((left as i64, top as i64), (left as i64, (h - bottom) as i64), BLACK, 1);
-    c.line((left as i64, (h - bottom) as i64), ((w - right) as i64, (h - bottom) as i64), BLACK, 1);
-    c.text(left + (pw as usize) / 2 - chart.x_label.len() * GLYPH / 2, h - 18, &chart.x_label, w, BLACK);
+    c.line(
+        (left as i64, top as i64),
+        (left as i64, (h - bottom) as i64),
+        BLACK,
+        1,
+    );
+    c.line(
+        (left as i64, (h - bottom) as i64),
+        ((w - right) as i64, (h - bottom) as i64),
+        BLACK,
+        1,
+    );
+    c.text(
+        left + (pw as usize) / 2 - chart.x_label.len() * GLYPH / 2,
+        h - 18,
+        &chart.x_label,
+        w,
+        BLACK,
+    );
     c.text(4, top - 16, &chart.y_label, left + 300, BLACK);
     for (i, s) in chart.series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];

@@ -93,9 +93,15 @@ pub fn train(
 ) -> Result<Trained> {
     let (arch, config) = (session.arch, session.config);
     let mut backend = create_backend(session.device, arch, config, state, session.quiet)?;
-    let plan = MemoryPlan::new(arch, config.batch, train.bytes() + validation.bytes());
+    let rows = config.batch.min(train.rows.max(validation.rows));
+    let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes());
     if !session.quiet {
-        println!("{}{} on {}", session.label, plan.describe(), backend.device());
+        println!(
+            "{}{} on {}",
+            session.label,
+            plan.describe(),
+            backend.device()
+        );
     }
     if let Some(free) = backend.available_memory() {
         if plan.total() > free {
@@ -127,7 +133,14 @@ pub fn train(
         progress: Progress::new(session.quiet),
         train_seconds: 0.0,
     };
-    fit(backend.as_mut(), train, validation, config, &mut history, &mut observer)?;
+    fit(
+        backend.as_mut(),
+        train,
+        validation,
+        config,
+        &mut history,
+        &mut observer,
+    )?;
     let train_seconds = observer.train_seconds;
     Ok(Trained {
         backend,

@@ -3,6 +3,63 @@
 
 use crate::{Activation, AdamConfig};
 
+/// Above this many multiply-adds the products use the `gemm` crate's f64
+/// kernel instead of the naive triple loop (which checks it in a test).
+const NAIVE_MAX_WORK: usize = 1 << 24;
+
+/// C[m,n] = A·B in float64 from f32 operands given with (row, column)
+/// strides.
+fn product(
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f64> {
+    let mut c = vec![0.0f64; m * n];
+    if m * n * k <= NAIVE_MAX_WORK {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0;
+                for p in 0..k {
+                    acc += a[i * a_rs + p * a_cs] as f64 * b[p * b_rs + j * b_cs] as f64;
+                }
+                c[i * n + j] = acc;
+            }
+        }
+        return c;
+    }
+    let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+    let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    // SAFETY: strides and sizes describe the given slices; c is m×n.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a64.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b64.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+    c
+}
+
 pub fn activate(z: f64, act: Activation) -> f64 {
     match act {
         Activation::Identity => z,
@@ -21,14 +78,10 @@ pub fn dense_forward(
     n: usize,
     act: Activation,
 ) -> Vec<f64> {
-    let mut y = vec![0.0; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = b.map_or(0.0, |b| b[j] as f64);
-            for p in 0..k {
-                acc += x[i * k + p] as f64 * w[p * n + j] as f64;
-            }
-            y[i * n + j] = activate(acc, act);
+    let mut y = product(x, (k, 1), w, (n, 1), m, k, n);
+    for row in y.chunks_exact_mut(n.max(1)) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = activate(*v + b.map_or(0.0, |b| b[j] as f64), act);
         }
     }
     y
@@ -43,17 +96,12 @@ pub fn dense_backward_input(
     n: usize,
     k: usize,
 ) -> Vec<f64> {
-    let mut dx = vec![0.0; m * k];
-    for i in 0..m {
-        for p in 0..k {
-            if mask.is_some_and(|mask| mask[i * k + p] <= 0.0) {
-                continue;
+    let mut dx = product(dy, (n, 1), w, (1, n), m, n, k);
+    if let Some(mask) = mask {
+        for (d, &a) in dx.iter_mut().zip(mask) {
+            if a <= 0.0 {
+                *d = 0.0;
             }
-            let mut acc = 0.0;
-            for j in 0..n {
-                acc += dy[i * n + j] as f64 * w[p * n + j] as f64;
-            }
-            dx[i * k + p] = acc;
         }
     }
     dx
@@ -61,16 +109,7 @@ pub fn dense_backward_input(
 
 /// dW = Xᵀ·dY for X [m,k], dY [m,n].
 pub fn dense_backward_weight(x: &[f32], dy: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut dw = vec![0.0; k * n];
-    for i in 0..m {
-        for p in 0..k {
-            let xv = x[i * k + p] as f64;
-            for j in 0..n {
-                dw[p * n + j] += xv * dy[i * n + j] as f64;
-            }
-        }
-    }
-    dw
+    product(x, (1, k), dy, (n, 1), k, m, n)
 }
 
 /// Column sums of dY [m,n] (the bias gradient).
@@ -160,4 +199,32 @@ pub fn max_scaled_error(out: &[f32], reference: &[f64]) -> f64 {
             }
         })
         .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, Rng};
+
+    /// The library path of the f64 products agrees with the naive loop.
+    #[test]
+    fn fast_and_naive_products_agree() {
+        let (m, k, n) = (300, 257, 231); // above NAIVE_MAX_WORK
+        assert!(m * k * n > NAIVE_MAX_WORK);
+        let mut rng = Rng::new(9, Purpose::Test, 0);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let fast = product(&a, (k, 1), &b, (n, 1), m, k, n);
+        for &(i, j) in &[(0, 0), (m - 1, n - 1), (123, 45), (299, 0)] {
+            let naive: f64 = (0..k)
+                .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
+                .sum();
+            assert!((fast[i * n + j] - naive).abs() < 1e-12, "({i},{j})");
+        }
+        let t = product(&a, (1, k), &a, (k, 1), k, m, k); // AᵀA, transposed strides
+        let naive: f64 = (0..m)
+            .map(|p| a[p * k + 3] as f64 * a[p * k + 5] as f64)
+            .sum();
+        assert!((t[3 * k + 5] - naive).abs() < 1e-12);
+    }
 }

@@ -136,39 +136,31 @@ impl Checkpoint {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory and a
-/// rename, so readers see the old file or the new one, never a torn one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A temp file in `path`'s directory, to be renamed over `path` once
+/// complete. Created with mode 0666 less the umask (what a plain
+/// File::create gives), not tempfile's private 0600.
+pub fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
-    // NamedTempFile is created 0600; ask for 0666 (less the umask), the mode
-    // a plain File::create gives, so outputs are not private by accident.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder
+    builder
         .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))?;
+        .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory and a
+/// rename, so readers see the old file or the new one, never a torn one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = temp_file_beside(path)?;
     tmp.write_all(bytes)
-        .and_then(|_| make_readable(tmp.as_file()))
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("{}: write failed", path.display()))?;
     tmp.persist(path)
         .map_err(|e| anyhow!("{}: cannot replace ({})", path.display(), e.error))?;
-    Ok(())
-}
-
-/// Temp files are created private (0600); results are ordinary files (0644).
-pub fn make_readable(file: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
     Ok(())
 }
 

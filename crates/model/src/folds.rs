@@ -75,7 +75,13 @@ mod tests {
 
     #[test]
     fn bad_fold_counts_are_refused() {
-        assert!(k_folds(10, 1, None, 0).unwrap_err().to_string().contains("at least 2"));
-        assert!(k_folds(3, 4, None, 0).unwrap_err().to_string().contains("more folds"));
+        assert!(k_folds(10, 1, None, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("at least 2"));
+        assert!(k_folds(3, 4, None, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("more folds"));
     }
 }

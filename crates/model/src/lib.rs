@@ -16,7 +16,7 @@ pub use arch::{Architecture, Layer};
 pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use cpu::CpuBackend;
-pub use memory::MemoryPlan;
 pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
+pub use memory::MemoryPlan;
 pub use state::TrainState;
 pub use summary::{format_summary, group_digits, SummaryTable};

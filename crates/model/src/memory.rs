@@ -74,7 +74,10 @@ mod tests {
         let plan = MemoryPlan::new(&a, 256, 47_040_000);
         assert_eq!(plan.params, 222_384 * 8);
         assert_eq!(plan.optimizer, 222_384 * 8);
-        assert_eq!(plan.activations, 256 * (784 * 2 + 128 * 2 + 64 * 2 + 32 + 2 * 784) * 4);
+        assert_eq!(
+            plan.activations,
+            256 * (784 * 2 + 128 * 2 + 64 * 2 + 32 + 2 * 784) * 4
+        );
         assert!(plan.describe().contains("MiB"));
     }
 }

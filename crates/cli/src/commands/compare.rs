@@ -57,21 +57,37 @@ pub fn run(a: CompareArgs) -> Result<()> {
     };
     for (i, l) in layers.iter().enumerate() {
         if layers[..i].contains(l) {
-            bail!("--layers {} is given twice", l.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(","));
+            bail!(
+                "--layers {} is given twice",
+                l.iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
         }
     }
     if !(a.lr.is_finite() && a.lr > 0.0) {
         bail!("--lr must be a positive number, got {}", a.lr);
     }
     ensure_writable_dir(&a.out)?;
-    let runs: Vec<RunDir> = layers.iter().map(|l| RunDir::new(&a.out.join(run_name(l)))).collect();
+    let runs: Vec<RunDir> = layers
+        .iter()
+        .map(|l| RunDir::new(&a.out.join(run_name(l))))
+        .collect();
     if let Some(r) = runs.iter().find(|r| r.checkpoint().exists()) {
         if !a.force {
-            bail!("--out {}: {} already holds a trained run; pass --force to replace it", a.out.display(), r.path.display());
+            bail!(
+                "--out {}: {} already holds a trained run; pass --force to replace it",
+                a.out.display(),
+                r.path.display()
+            );
         }
     }
     let splits = a.data.load()?;
-    let image = image_shape_of(&splits.test, parse_image_shape(&a.image_shape, splits.test.dim)?);
+    let image = image_shape_of(
+        &splits.test,
+        parse_image_shape(&a.image_shape, splits.test.dim)?,
+    );
     let config = TrainConfig {
         epochs: a.epochs,
         batch: a.batch,
@@ -99,18 +115,31 @@ pub fn run(a: CompareArgs) -> Result<()> {
             label: format!("[{}] ", run_name(encoder)),
         };
         let state = TrainState::initialize(&arch, config.seed);
-        let mut t = training::train(&session, state, History::default(), &splits.train, &splits.test)?;
-        reconstructions.push((run_name(encoder), t.backend.reconstruct(&splits.test, &rows)?));
+        let mut t = training::train(
+            &session,
+            state,
+            History::default(),
+            &splits.train,
+            &splits.test,
+        )?;
+        reconstructions.push((
+            run_name(encoder),
+            t.backend.reconstruct(&splits.test, &rows)?,
+        ));
         let h = &t.history;
-        let (best_epoch, best_val) = h
-            .val_loss
-            .iter()
-            .enumerate()
-            .fold((0, f64::MAX), |b, (i, &v)| if v < b.1 { (i + 1, v) } else { b });
+        let (best_epoch, best_val) = h.val_loss.iter().enumerate().fold(
+            (0, f64::MAX),
+            |b, (i, &v)| if v < b.1 { (i + 1, v) } else { b },
+        );
         let best_loss = h.loss.iter().cloned().fold(f64::MAX, f64::min);
         curves.push(Series {
             name: run_name(encoder),
-            points: h.val_loss.iter().enumerate().map(|(i, &v)| ((i + 1) as f64, v)).collect(),
+            points: h
+                .val_loss
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| ((i + 1) as f64, v))
+                .collect(),
         });
         results.push(json!({
             "name": run_name(encoder), "architecture": arch.describe(),
@@ -169,12 +198,22 @@ pub fn run(a: CompareArgs) -> Result<()> {
         },
         &a.out.join("val_loss.png"),
     )?;
-    let mut figure_rows = vec![Row::Images { label: "original".into(), values: &originals }];
+    let mut figure_rows = vec![Row::Images {
+        label: "original".into(),
+        values: &originals,
+    }];
     for (name, values) in &reconstructions {
-        figure_rows.push(Row::Images { label: name.clone(), values });
+        figure_rows.push(Row::Images {
+            label: name.clone(),
+            values,
+        });
     }
     render(
-        &FigureData { image, titles, rows: figure_rows },
+        &FigureData {
+            image,
+            titles,
+            rows: figure_rows,
+        },
         &a.out.join("reconstructions.png"),
     )?;
     println!(

@@ -63,24 +63,36 @@ pub fn run(a: CvArgs) -> Result<()> {
         a.layers.iter().map(|w| w.0.clone()).collect()
     };
     if a.folds < 2 {
-        bail!("--folds {}: cross-validation needs at least 2 folds", a.folds);
+        bail!(
+            "--folds {}: cross-validation needs at least 2 folds",
+            a.folds
+        );
     }
     if !(a.lr.is_finite() && a.lr > 0.0) {
         bail!("--lr must be a positive number, got {}", a.lr);
     }
     ensure_writable_dir(&a.out)?;
-    let fold_dir = |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
+    let fold_dir =
+        |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
         for f in 0..a.folds {
             let run = RunDir::new(&fold_dir(enc, f));
             if run.checkpoint().exists() && !a.force {
-                bail!("--out {}: {} already holds a trained run; pass --force to replace it", a.out.display(), run.path.display());
+                bail!(
+                    "--out {}: {} already holds a trained run; pass --force to replace it",
+                    a.out.display(),
+                    run.path.display()
+                );
             }
         }
     }
     let splits = a.data.load()?;
     let train = &splits.train;
-    let labels = if a.no_stratify { None } else { train.labels.as_deref() };
+    let labels = if a.no_stratify {
+        None
+    } else {
+        train.labels.as_deref()
+    };
     let folds = k_folds(train.rows, a.folds, labels, a.seed)?;
     let config = TrainConfig {
         epochs: a.epochs,
@@ -99,7 +111,9 @@ pub fn run(a: CvArgs) -> Result<()> {
         );
     }
     let mut models = Vec::new();
-    let mut csv = String::from("model,fold,train_rows,val_rows,final_val_loss,best_val_loss,test_loss,train_seconds\n");
+    let mut csv = String::from(
+        "model,fold,train_rows,val_rows,final_val_loss,best_val_loss,test_loss,train_seconds\n",
+    );
     for enc in &layers {
         let arch = Architecture::new(train.dim, enc.clone())?;
         let mut fold_results = Vec::new();
@@ -125,7 +139,8 @@ pub fn run(a: CvArgs) -> Result<()> {
                 label: format!("[{} fold {}/{}] ", run_name(enc), f + 1, a.folds),
             };
             let state = TrainState::initialize(&arch, config.seed);
-            let mut t = training::train(&session, state, History::default(), &fold_train, &fold_val)?;
+            let mut t =
+                training::train(&session, state, History::default(), &fold_train, &fold_val)?;
             let test_loss = t.backend.evaluate(&splits.test)?.loss;
             let h = &t.history;
             let final_val = *h.val_loss.last().unwrap();
@@ -144,8 +159,14 @@ pub fn run(a: CvArgs) -> Result<()> {
                 "train_seconds": t.train_seconds, "history": h, "run_dir": run.path,
             }));
         }
-        let vals: Vec<f64> = fold_results.iter().map(|r| r["final_val_loss"].as_f64().unwrap()).collect();
-        let tests: Vec<f64> = fold_results.iter().map(|r| r["test_loss"].as_f64().unwrap()).collect();
+        let vals: Vec<f64> = fold_results
+            .iter()
+            .map(|r| r["final_val_loss"].as_f64().unwrap())
+            .collect();
+        let tests: Vec<f64> = fold_results
+            .iter()
+            .map(|r| r["test_loss"].as_f64().unwrap())
+            .collect();
         let (vm, vs) = mean_std(&vals);
         let (tm, ts) = mean_std(&tests);
         models.push(json!({
@@ -155,7 +176,10 @@ pub fn run(a: CvArgs) -> Result<()> {
         }));
     }
 
-    println!("\n{:<20}{:>6}{:>20}{:>20}", "model", "fold", "val_loss", "test_loss");
+    println!(
+        "\n{:<20}{:>6}{:>20}{:>20}",
+        "model", "fold", "val_loss", "test_loss"
+    );
     for m in &models {
         for f in m["folds"].as_array().unwrap() {
             println!(
@@ -167,7 +191,11 @@ pub fn run(a: CvArgs) -> Result<()> {
             );
         }
         let pm = |m: &serde_json::Value, k: &str| {
-            format!("{:.5} ± {:.5}", m[format!("{k}_mean")].as_f64().unwrap(), m[format!("{k}_std")].as_f64().unwrap())
+            format!(
+                "{:.5} ± {:.5}",
+                m[format!("{k}_mean")].as_f64().unwrap(),
+                m[format!("{k}_std")].as_f64().unwrap()
+            )
         };
         println!(
             "{:<20}{:>6}{:>20}{:>20}",

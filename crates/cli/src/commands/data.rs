@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use dae_data::{read_idx, Dataset, Pixels};
 use md5::{Digest, Md5};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct DataCmd {
@@ -48,10 +48,22 @@ const MNIST_MIRRORS: &[&str] = &[
 
 /// MNIST's files with the MD5 of each .gz as published by torchvision.
 const MNIST_FILES: &[(&str, &str)] = &[
-    ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    (
+        "train-images-idx3-ubyte.gz",
+        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    ),
+    (
+        "train-labels-idx1-ubyte.gz",
+        "d53e105ee54ea40749a09fcbcd1e9432",
+    ),
+    (
+        "t10k-images-idx3-ubyte.gz",
+        "9fb629c4189551a2d022fa330f9573f3",
+    ),
+    (
+        "t10k-labels-idx1-ubyte.gz",
+        "ec29112dd5afa0611ce80d1b7f02629c",
+    ),
 ];
 
 /// Largest file accepted from a mirror (MNIST's biggest is 9.9 MB).
@@ -74,14 +86,21 @@ fn download(url: &str) -> Result<Vec<u8>> {
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn fetch(a: FetchArgs) -> Result<()> {
     let KnownDataset::Mnist = a.dataset;
     ensure_writable_dir(&a.out)?;
     let mirrors: Vec<String> = match &a.mirror {
-        Some(m) => vec![if m.ends_with('/') { m.clone() } else { format!("{m}/") }],
+        Some(m) => vec![if m.ends_with('/') {
+            m.clone()
+        } else {
+            format!("{m}/")
+        }],
         None => MNIST_MIRRORS.iter().map(|m| m.to_string()).collect(),
     };
     let mut sums = String::new();
@@ -119,7 +138,11 @@ fn fetch(a: FetchArgs) -> Result<()> {
         println!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
     }
     dae_model::checkpoint::write_atomically(&a.out.join("SHA256SUMS"), sums.as_bytes())?;
-    println!("wrote {}; train with --data {}", a.out.display(), a.out.display());
+    println!(
+        "wrote {}; train with --data {}",
+        a.out.display(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -170,7 +193,9 @@ fn upscaled(d: &Dataset, limit: Option<usize>, size: usize) -> Result<(usize, Ve
     use rayon::prelude::*;
     out.par_chunks_mut(size * size)
         .enumerate()
-        .for_each(|(i, dst)| resize_bilinear(&pixels[i * d.dim..(i + 1) * d.dim], shape, size, dst));
+        .for_each(|(i, dst)| {
+            resize_bilinear(&pixels[i * d.dim..(i + 1) * d.dim], shape, size, dst)
+        });
     Ok((rows, out))
 }
 
@@ -205,21 +230,23 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     let s = a.size as u64;
     let (train_rows, train) = upscaled(&splits.train, a.limit, a.size)?;
     let (test_rows, test) = upscaled(&splits.test, a.limit.map(|l| (l / 6).max(1)), a.size)?;
-    let dir = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("--out {}: cannot create a file in {}", a.out.display(), dir.display()))?;
+    let tmp = dae_model::checkpoint::temp_file_beside(&a.out)
+        .with_context(|| format!("--out {}", a.out.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(tmp.reopen()?));
     npz_entry(&mut zip, "x_train", &[train_rows as u64, s, s], &train)?;
     npz_entry(&mut zip, "x_test", &[test_rows as u64, s, s], &test)?;
-    for (name, d, rows) in [("y_train", &splits.train, train_rows), ("y_test", &splits.test, test_rows)] {
+    for (name, d, rows) in [
+        ("y_train", &splits.train, train_rows),
+        ("y_test", &splits.test, test_rows),
+    ] {
         if let Some(labels) = &d.labels {
             let l: Vec<i64> = labels[..rows].iter().map(|&v| v as i64).collect();
             npz_entry(&mut zip, name, &[rows as u64], &l)?;
         }
     }
     zip.finish()?.flush()?;
-    dae_model::checkpoint::make_readable(tmp.as_file())?;
-    tmp.persist(&a.out).map_err(|e| anyhow!("--out {}: cannot write ({})", a.out.display(), e.error))?;
+    tmp.persist(&a.out)
+        .map_err(|e| anyhow!("--out {}: cannot write ({})", a.out.display(), e.error))?;
     println!(
         "wrote {}: {train_rows} train / {test_rows} test images of {}×{} ({} inputs); train on it with --data {}",
         a.out.display(),

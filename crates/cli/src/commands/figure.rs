@@ -52,9 +52,19 @@ pub fn write_figure(
             image: image_shape_of(&splits.test, image_shape),
             titles,
             rows: vec![
-                Row::Images { label: "original".into(), values: &originals },
-                Row::Codes { label: "code".into(), values: &codes, dim: arch.code_dim() },
-                Row::Images { label: "reconstruction".into(), values: &reconstructions },
+                Row::Images {
+                    label: "original".into(),
+                    values: &originals,
+                },
+                Row::Codes {
+                    label: "code".into(),
+                    values: &codes,
+                    dim: arch.code_dim(),
+                },
+                Row::Images {
+                    label: "reconstruction".into(),
+                    values: &reconstructions,
+                },
             ],
         },
         path,
@@ -83,7 +93,9 @@ pub fn sample_test_images(splits: &DataSplits, seed: u64) -> (Vec<String>, Vec<u
 
 /// The image shape to draw: given, from the data, or the nearest square.
 pub fn image_shape_of(data: &Dataset, given: Option<(usize, usize)>) -> (usize, usize) {
-    given.or(data.image_shape).unwrap_or_else(|| guess_image_shape(data.dim))
+    given
+        .or(data.image_shape)
+        .unwrap_or_else(|| guess_image_shape(data.dim))
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {

@@ -101,6 +101,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     );
                 }
             }
+            if a.lr.is_some_and(|lr| lr != ck.config.lr) {
+                bail!(
+                    "--lr {} differs from the resumed run's {}",
+                    a.lr.unwrap(),
+                    ck.config.lr
+                );
+            }
             if a.layers.as_ref().is_some_and(|l| l.0 != ck.arch.encoder) {
                 bail!(
                     "--layers differs from the resumed run's {}",
@@ -160,8 +167,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let (Some(_), Some(p)) = (&resumed, a.precision) {
         config.precision = p.name().to_string();
     }
-    ensure_writable_dir(&run.path)?;
-
     let splits = a.data.load()?;
     let arch = Architecture::new(splits.train.dim, encoder)?;
     if let Some(ck) = &resumed {
@@ -175,6 +180,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     }
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
+    // After the data and settings check out, so a failed start leaves no empty run directory.
+    ensure_writable_dir(&run.path)?;
 
     if !a.quiet {
         println!("data: {}", splits.description);
@@ -183,7 +190,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let (state, history) = match resumed {
         Some(ck) => (ck.state, ck.history),
-        None => (TrainState::initialize(&arch, config.seed), History::default()),
+        None => (
+            TrainState::initialize(&arch, config.seed),
+            History::default(),
+        ),
     };
     let started = Instant::now();
     let session = Session {

@@ -1,6 +1,57 @@
-//! The CUDA side: finding a usable driver and GPU. cudarc loads libcuda and
+//! The CUDA side: finding a usable driver and GPU, compiling our kernels
+//! with NVRTC (cached on disk), and launching them. cudarc loads libcuda and
 //! libnvrtc at run time, so this builds and runs on machines without CUDA;
 //! cudarc panics when a library is missing, hence the presence checks first.
+
+// pub mod check;
+mod compile;
+mod launch;
+mod memory;
+
+pub use compile::{kernel_sources, nvrtc_version, KERNEL_OPTIONS};
+pub use launch::{Kernels, Offset, SplitPlan, LOSS_BLOCKS};
+pub use memory::DeviceBuffer;
+
+use anyhow::{anyhow, Result};
+use cudarc::driver::{CudaContext, CudaStream};
+use std::sync::Arc;
+
+/// Matrix-product precision: FP32 on the CUDA cores, or tensor-core
+/// operands (TF32, BF16) with FP32 accumulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    Fp32,
+    Tf32,
+    Bf16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Tf32, Precision::Bf16];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| anyhow!("unknown precision '{s}' (fp32, tf32 or bf16)"))
+    }
+
+    /// Suffix of the GEMM kernels' names.
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "f32",
+            Precision::Tf32 => "tf32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
 
 /// Ok(device description) when a CUDA driver, NVRTC and a GPU are usable;
 /// otherwise why not.
@@ -12,8 +63,7 @@ pub fn cuda_status() -> Result<String, String> {
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err("CUDA driver found but no NVRTC library (libnvrtc.so.13); install the CUDA toolkit's NVRTC".into());
     }
-    let ctx =
-        cudarc::driver::CudaContext::new(0).map_err(|e| format!("no usable CUDA device ({e})"))?;
+    let ctx = CudaContext::new(0).map_err(|e| format!("no usable CUDA device ({e})"))?;
     let name = ctx
         .name()
         .map_err(|e| format!("cannot query the CUDA device ({e})"))?;
@@ -21,4 +71,62 @@ pub fn cuda_status() -> Result<String, String> {
         .compute_capability()
         .map_err(|e| format!("cannot query the CUDA device ({e})"))?;
     Ok(format!("{name} (sm_{major}{minor})"))
+}
+
+/// One GPU with our kernels loaded and the stream everything runs on.
+pub struct Gpu {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub kernels: Kernels,
+    pub name: String,
+    pub compute_capability: (i32, i32),
+    pub sm_count: u32,
+}
+
+impl Gpu {
+    /// Opens device 0 and compiles (or loads from the cache) every kernel.
+    pub fn open() -> Result<Self> {
+        cuda_status().map_err(|e| anyhow!(e))?;
+        let ctx = CudaContext::new(0).map_err(|e| anyhow!("cannot open CUDA device 0: {e}"))?;
+        // One stream, no cross-stream hazards: cudarc's per-buffer event
+        // tracking would only add events (and break graph capture).
+        // SAFETY: every launch and copy of dae goes through `stream`.
+        unsafe { ctx.disable_event_tracking() };
+        // Graph capture needs a stream other than the legacy default one.
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| anyhow!("cannot create a CUDA stream: {e}"))?;
+        let name = ctx.name().map_err(|e| anyhow!("{e}"))?;
+        let compute_capability = ctx.compute_capability().map_err(|e| anyhow!("{e}"))?;
+        let sm_count = ctx
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            )
+            .map_err(|e| anyhow!("{e}"))? as u32;
+        let kernels = Kernels::load(&ctx, compute_capability, sm_count)?;
+        Ok(Gpu {
+            ctx,
+            stream,
+            kernels,
+            name,
+            compute_capability,
+            sm_count,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let (major, minor) = self.compute_capability;
+        format!("{} (sm_{major}{minor}, {} SMs)", self.name, self.sm_count)
+    }
+
+    /// (free, total) device memory in bytes.
+    pub fn memory(&self) -> Result<(usize, usize)> {
+        self.ctx.mem_get_info().map_err(|e| anyhow!("{e}"))
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(|e| anyhow!("CUDA error: {e}"))
+    }
 }
