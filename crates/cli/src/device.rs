@@ -1,11 +1,12 @@
 //! Choosing the device a command runs on.
 
 use crate::args::DeviceChoice;
-use anyhow::{bail, Result};
-use dae_model::{Architecture, Backend, CpuBackend, TrainConfig, TrainState};
+use anyhow::{bail, Context, Result};
+use dae_core::cuda::Precision;
+use dae_model::{Architecture, Backend, CpuBackend, CudaBackend, TrainConfig, TrainState};
 
-/// Builds the backend `choice` asks for; `auto` falls back to the CPU and
-/// says why.
+/// Builds the backend `choice` asks for; `auto` takes the GPU when one is
+/// usable and otherwise the CPU, and says which.
 pub fn create_backend(
     choice: DeviceChoice,
     arch: &Architecture,
@@ -13,39 +14,43 @@ pub fn create_backend(
     state: TrainState,
     quiet: bool,
 ) -> Result<Box<dyn Backend>> {
-    if cfg.precision != "fp32" && choice != DeviceChoice::Cuda {
-        // tf32/bf16 are tensor-core formats; the CPU computes in fp32.
-        if choice == DeviceChoice::Cpu {
-            bail!("--precision {}: only the CUDA device has reduced-precision paths; the CPU runs fp32", cfg.precision);
-        }
-    }
+    let precision = Precision::parse(&cfg.precision)?;
+    let cuda = || -> Result<Box<dyn Backend>> {
+        Ok(Box::new(CudaBackend::new(
+            arch,
+            cfg.adam(),
+            precision,
+            cfg.batch,
+            state.clone(),
+        )?))
+    };
     match choice {
-        DeviceChoice::Cpu => Ok(Box::new(CpuBackend::new(arch, cfg.adam(), state)?)),
-        DeviceChoice::Cuda => bail!(
-            "--device cuda: {}",
-            dae_core::cuda_status()
-                .unwrap_err_or("the CUDA training path is not built into this version yet")
-        ),
-        DeviceChoice::Auto => {
+        DeviceChoice::Cuda => {
             if let Err(why) = dae_core::cuda_status() {
-                if !quiet {
-                    eprintln!("device: cpu ({why})");
-                }
+                bail!("--device cuda: {why}");
+            }
+            cuda().context("--device cuda")
+        }
+        DeviceChoice::Cpu => {
+            if precision != Precision::Fp32 {
+                bail!("--precision {}: only the CUDA device has reduced-precision paths; the CPU computes in fp32", cfg.precision);
             }
             Ok(Box::new(CpuBackend::new(arch, cfg.adam(), state)?))
         }
-    }
-}
-
-trait UnwrapErrOr {
-    fn unwrap_err_or(self, default: &str) -> String;
-}
-
-impl UnwrapErrOr for std::result::Result<String, String> {
-    fn unwrap_err_or(self, default: &str) -> String {
-        match self {
-            Err(e) => e,
-            Ok(_) => default.to_string(),
-        }
+        DeviceChoice::Auto => match dae_core::cuda_status() {
+            Ok(_) => cuda(),
+            Err(why) => {
+                if precision != Precision::Fp32 {
+                    bail!(
+                        "--precision {} needs a CUDA device, and {why}",
+                        cfg.precision
+                    );
+                }
+                if !quiet {
+                    eprintln!("device: cpu ({why})");
+                }
+                Ok(Box::new(CpuBackend::new(arch, cfg.adam(), state)?))
+            }
+        },
     }
 }

@@ -43,6 +43,8 @@ enum Command {
     Cv(commands::cv::CvArgs),
     /// Get datasets (MNIST digits) and make high-dimensional ones (upscaled images)
     Data(commands::data::DataCmd),
+    /// GPU kernel regression suite: every kernel and a whole step/epoch against the CPU float64 reference
+    Check(commands::check::CheckArgs),
     /// Measure training throughput (a benchmark, not a test)
     Bench(commands::bench::BenchArgs),
 }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => commands::compare::run(a),
         Command::Cv(a) => commands::cv::run(a),
         Command::Data(a) => commands::data::run(a),
+        Command::Check(a) => commands::check::run(a),
         Command::Bench(a) => commands::bench::run(a),
     };
     match result {

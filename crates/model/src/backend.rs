@@ -4,15 +4,19 @@ use crate::TrainState;
 use anyhow::Result;
 use dae_data::Dataset;
 
-/// Training met a non-finite loss at this 1-based step of the epoch.
+/// Training met a non-finite loss at this 1-based step of the epoch (None
+/// when the device only sees the epoch's sum).
 #[derive(Debug)]
 pub struct NonFiniteLoss {
-    pub step: usize,
+    pub step: Option<usize>,
 }
 
 impl std::fmt::Display for NonFiniteLoss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "non-finite loss at step {}", self.step)
+        match self.step {
+            Some(step) => write!(f, "non-finite loss at step {step}"),
+            None => write!(f, "non-finite loss"),
+        }
     }
 }
 
@@ -28,7 +32,7 @@ pub trait StepObserver {
 pub struct Evaluation {
     /// Mean binary cross-entropy over all elements.
     pub loss: f64,
-    /// Mean binary cross-entropy of each row.
+    /// Mean binary cross-entropy of each row (when asked for).
     pub row_loss: Vec<f64>,
 }
 
@@ -49,9 +53,13 @@ pub trait Backend {
         batch: usize,
         observer: &mut dyn StepObserver,
     ) -> Result<f64>;
-    fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation>;
+    /// Reconstruction loss on `data`; with `per_row`, each row's too.
+    fn evaluate(&mut self, data: &Dataset, per_row: bool) -> Result<Evaluation>;
     /// Codes [rows.len(), code_dim] of the given rows.
     fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>>;
     /// Reconstructions (sigmoid outputs) [rows.len(), input_dim].
     fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>>;
+    /// The mean loss on `rows` and its gradient for every parameter, with
+    /// nothing updated (for checks).
+    fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)>;
 }

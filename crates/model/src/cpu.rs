@@ -154,12 +154,6 @@ impl CpuBackend {
         loss_sum / count as f64
     }
 
-    /// The mean loss on `rows` and its gradient, for checks.
-    pub fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> (f64, Vec<f32>) {
-        let loss = self.compute_gradients(data, rows);
-        (loss, self.grads.clone())
-    }
-
     /// Runs `f` on each inference chunk of `rows` after a forward pass
     /// through `layer_count` layers; `f` gets (chunk rows, layer output).
     fn inference(
@@ -216,7 +210,10 @@ impl Backend for CpuBackend {
         for (step, rows) in perm.chunks(batch).enumerate() {
             let loss = self.train_step(data, rows);
             if !loss.is_finite() {
-                return Err(NonFiniteLoss { step: step + 1 }.into());
+                return Err(NonFiniteLoss {
+                    step: Some(step + 1),
+                }
+                .into());
             }
             weighted += loss * rows.len() as f64;
             done += rows.len();
@@ -225,7 +222,7 @@ impl Backend for CpuBackend {
         Ok(weighted / done.max(1) as f64)
     }
 
-    fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+    fn evaluate(&mut self, data: &Dataset, _per_row: bool) -> Result<Evaluation> {
         let dim = self.arch.input_dim;
         let all: Vec<u32> = (0..data.rows as u32).collect();
         let mut row_loss = Vec::with_capacity(data.rows);
@@ -263,5 +260,10 @@ impl Backend for CpuBackend {
             cpu::bias_activation(&mut out[start..], &zero_bias, dim, Activation::Sigmoid);
         });
         Ok(out)
+    }
+
+    fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)> {
+        let loss = self.compute_gradients(data, rows);
+        Ok((loss, self.grads.clone()))
     }
 }

@@ -119,16 +119,20 @@ pub fn fit(
             .train_epoch(train, &perm, cfg.batch, observer)
             .map_err(|e| match e.downcast_ref::<NonFiniteLoss>() {
                 Some(nf) => anyhow::anyhow!(
-                    "training diverged: non-finite loss at epoch {}, step {} of {steps}; \
+                    "training diverged: non-finite loss at epoch {}, {}; \
                      the last good checkpoint (epoch {}) is kept",
                     epoch + 1,
-                    nf.step,
+                    nf.step.map_or(
+                        "in one of its steps (the GPU sums the epoch's loss on the device)"
+                            .to_string(),
+                        |s| format!("step {s} of {steps}")
+                    ),
                     epoch
                 ),
                 None => e,
             })?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let val_loss = backend.evaluate(validation)?.loss;
+        let val_loss = backend.evaluate(validation, false)?.loss;
         if !val_loss.is_finite() {
             bail!(
                 "training diverged: non-finite validation loss after epoch {}",

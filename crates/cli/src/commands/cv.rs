@@ -141,7 +141,7 @@ pub fn run(a: CvArgs) -> Result<()> {
             let state = TrainState::initialize(&arch, config.seed);
             let mut t =
                 training::train(&session, state, History::default(), &fold_train, &fold_val)?;
-            let test_loss = t.backend.evaluate(&splits.test)?.loss;
+            let test_loss = t.backend.evaluate(&splits.test, false)?.loss;
             let h = &t.history;
             let final_val = *h.val_loss.last().unwrap();
             let best_val = h.val_loss.iter().cloned().fold(f64::MAX, f64::min);

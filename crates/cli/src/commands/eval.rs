@@ -48,7 +48,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         Split::Test => &splits.test,
     };
     let mut backend = create_backend(a.device, &ck.arch, &ck.config, ck.state.clone(), true)?;
-    let eval = backend.evaluate(data)?;
+    let eval = backend.evaluate(data, true)?;
     println!(
         "{} split of {}: {} samples, mean binary cross-entropy {:.6}",
         data.name, splits.description, data.rows, eval.loss

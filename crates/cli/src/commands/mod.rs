@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod check;
 pub mod compare;
 pub mod cv;
 pub mod data;

@@ -3,7 +3,7 @@
 //! libnvrtc at run time, so this builds and runs on machines without CUDA;
 //! cudarc panics when a library is missing, hence the presence checks first.
 
-// pub mod check;
+pub mod check;
 mod compile;
 mod launch;
 mod memory;

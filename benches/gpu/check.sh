@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU check, in one call on a bare GPU node (CUDA driver + toolkit, no
+# Rust, no internet), given the prebuilt binary and the repository's data:
+#
+#   benches/gpu/check.sh [OUT_DIR]      # default: $OUT or benches/results/gpu-<date>
+#
+# Prints the GPU, driver and NVRTC versions; runs `dae check` (every kernel
+# and a whole step/epoch against the CPU float64 reference); trains the lab's
+# 20 epochs on the GPU in fp32, tf32 and bf16; benchmarks the train step;
+# runs compute-sanitizer on the quick check. Everything lands in OUT_DIR.
+# Uses the machine's own NVRTC so the PTX matches its driver.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+BIN="${DAE_BIN:-target/release/dae}"
+OUT_DIR="${1:-${OUT:-benches/results/gpu-$(date -u +%Y%m%d-%H%M%S)}}"
+mkdir -p "$OUT_DIR"
+LOG="$OUT_DIR/log.txt"
+: > "$LOG"
+status=0
+
+# The toolkit's libraries (libnvrtc.so.13) for cudarc's dynamic loading.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export DAE_KERNEL_CACHE="$OUT_DIR/kernel-cache"
+
+step() {  # step NAME TIMEOUT CMD...
+    local name="$1" limit="$2"; shift 2
+    echo "== $name: $*" | tee -a "$LOG"
+    local t0=$(date +%s.%N)
+    timeout "$limit" "$@" > >(tee "$OUT_DIR/$name.txt" | tail -n 40 >> "$LOG") 2>&1
+    local rc=$?
+    wait
+    printf '== %s: exit %d after %.1fs\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$LOG"
+    [ "$rc" -ne 0 ] && status=1
+    return 0
+}
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git rev-parse HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo unknown)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
+    (command -v nvcc >/dev/null && nvcc --version | tail -n 2) || echo "nvcc: not on PATH"
+    ls -1 /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null
+} | tee "$OUT_DIR/env.txt" | tee -a "$LOG"
+
+step check 300 "$BIN" check --json "$OUT_DIR/check.json"
+for p in fp32 tf32 bf16; do
+    step "train-$p" 180 "$BIN" train --device cuda --precision "$p" --out "$OUT_DIR/train-$p" --force
+done
+step bench 240 "$BIN" bench --device cuda --batch-sizes 256,1024,4096,16384,65536 --json "$OUT_DIR/bench.json"
+if command -v compute-sanitizer >/dev/null; then
+    step sanitizer 300 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN" check --quick --epoch-rows 2000
+fi
+rm -rf "$DAE_KERNEL_CACHE"
+
+echo "== summary" | tee -a "$LOG"
+grep -h -E 'cases:|^done:|^ *[0-9]+ +[0-9.]+ +[0-9.]+' "$OUT_DIR"/*.txt | tee -a "$LOG"
+exit $status

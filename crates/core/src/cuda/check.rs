@@ -1,0 +1,418 @@
+//! The kernel regression suite: every kernel against the float64 reference
+//! on fresh random inputs over a table of shapes, every precision with its
+//! stated tolerance, outputs poisoned with NaN before each launch (an
+//! unwritten element fails), each case run twice for bit-equality.
+//! `dae check` and the GPU tests run these.
+
+use super::{DeviceBuffer, Gpu, Offset, Precision};
+use crate::reference::{self, relative_error};
+use crate::rng::{Purpose, Rng};
+use crate::{Activation, AdamConfig};
+use anyhow::Result;
+
+/// One checked case.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub kernel: String,
+    pub precision: &'static str,
+    /// "M×N×K" for products, the element count otherwise.
+    pub shape: String,
+    /// ‖gpu − ref‖/‖ref‖ (infinite when any output is NaN or inf).
+    pub rel_error: f64,
+    pub tolerance: f64,
+    /// Two runs gave identical bits.
+    pub deterministic: bool,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.rel_error <= self.tolerance && self.deterministic
+    }
+}
+
+/// Tolerance of a product reducing over `len` terms:
+/// - fp32: rounding of an fp32 accumulation, ≈ 4·2⁻²⁴·√len, at least 1e-5;
+/// - tf32: operands rounded to 10 mantissa bits (2⁻¹¹ each): 3e-3;
+/// - bf16: operands rounded to 7 mantissa bits (2⁻⁸ each): 2.5e-2.
+pub fn tolerance(p: Precision, len: usize) -> f64 {
+    match p {
+        Precision::Fp32 => (4.0 * f64::powi(2.0, -24) * (len as f64).sqrt()).max(1e-5),
+        Precision::Tf32 => 3e-3,
+        Precision::Bf16 => 2.5e-2,
+    }
+}
+
+/// Elementwise kernels (loss, Adam, column sums) are fp32 throughout.
+const ELEMENTWISE_TOL: f64 = 1e-5;
+
+/// (M, N, K): the lab model's products at batch 256, the degenerate 1×1×1,
+/// odd primes, and the large batch.
+pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
+    let mut v = vec![
+        (256, 128, 784),
+        (256, 64, 128),
+        (256, 32, 64),
+        (256, 64, 32),
+        (256, 128, 64),
+        (256, 784, 128),
+        (96, 784, 128), // the lab's last partial batch
+        (1, 1, 1),
+        (257, 131, 67),
+        (31, 33, 1),
+        (65, 1, 63),
+    ];
+    if large {
+        v.push((65_536, 128, 784));
+        v.push((65_536, 784, 128));
+    }
+    v
+}
+
+struct Checker<'a> {
+    gpu: &'a Gpu,
+    rng: Rng,
+    results: Vec<CaseResult>,
+}
+
+impl Checker<'_> {
+    fn random(&mut self, len: usize, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|_| self.rng.uniform_in(-scale, scale))
+            .collect()
+    }
+
+    fn upload(&self, v: &[f32]) -> Result<DeviceBuffer<f32>> {
+        DeviceBuffer::from_host(&self.gpu.stream, v)
+    }
+
+    /// Runs `launch` twice into `out` (poisoned with NaN before each run);
+    /// returns the first result and whether both runs agree bit for bit.
+    fn twice(
+        &self,
+        out: &mut DeviceBuffer<f32>,
+        len: usize,
+        mut launch: impl FnMut(u64) -> Result<()>,
+    ) -> Result<(Vec<f32>, bool)> {
+        let s = &self.gpu.stream;
+        let poison = vec![f32::NAN; len];
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            out.upload(s, &poison)?;
+            launch(out.ptr())?;
+            self.gpu.synchronize()?;
+            runs.push(out.download(s, len)?);
+        }
+        let same = runs[0]
+            .iter()
+            .zip(&runs[1])
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        Ok((runs.swap_remove(0), same))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        kernel: &str,
+        p: Precision,
+        shape: String,
+        got: &[f32],
+        want: &[f64],
+        tol: f64,
+        same: bool,
+    ) {
+        self.results.push(CaseResult {
+            kernel: kernel.to_string(),
+            precision: p.name(),
+            shape,
+            rel_error: relative_error(got, want),
+            tolerance: tol,
+            deterministic: same,
+        });
+    }
+
+    fn products(&mut self, (m, n, k): (usize, usize, usize)) -> Result<()> {
+        let (kn, s) = (&self.gpu.kernels, &self.gpu.stream);
+        let x = self.random(m * k, 1.0);
+        let w = self.random(k * n, 0.5);
+        let b = self.random(n, 0.5);
+        let dy = self.random(m * n, 1.0);
+        let mask = self.random(m * k, 1.0);
+        let (xd, wd, bd, dyd, maskd) = (
+            self.upload(&x)?,
+            self.upload(&w)?,
+            self.upload(&b)?,
+            self.upload(&dy)?,
+            self.upload(&mask)?,
+        );
+        let work_len = super::SplitPlan::for_weight_grad(m, k, n, kn.sm_count()).splits * k * n
+            + super::SplitPlan::for_bias_grad(m, n, kn.sm_count()).splits * n;
+        let work = DeviceBuffer::<f32>::zeros(s, work_len)?;
+        let shape = format!("{m}×{n}×{k}");
+        let acts = if m * n * k > 1 << 26 {
+            vec![Activation::Relu]
+        } else {
+            vec![Activation::Identity, Activation::Relu, Activation::Sigmoid]
+        };
+        let fwd_refs: Vec<Vec<f64>> = acts
+            .iter()
+            .map(|&a| reference::dense_forward(&x, &w, Some(&b), m, k, n, a))
+            .collect();
+        let dx_ref = reference::dense_backward_input(&dy, &w, Some(&mask), m, n, k);
+        let dw_ref = reference::dense_backward_weight(&x, &dy, m, k, n);
+        let mut y = DeviceBuffer::<f32>::zeros(s, m * n)?;
+        let mut dx = DeviceBuffer::<f32>::zeros(s, m * k)?;
+        let mut dw = DeviceBuffer::<f32>::zeros(s, k * n)?;
+        for p in Precision::ALL {
+            for (act, want) in acts.iter().zip(&fwd_refs) {
+                let (got, same) = self.twice(&mut y, m * n, |out| {
+                    kn.gemm_fwd(s, p, xd.ptr(), wd.ptr(), bd.ptr(), out, m, n, k, *act)
+                })?;
+                self.record(
+                    &format!("gemm_fwd {}", act.name()),
+                    p,
+                    shape.clone(),
+                    &got,
+                    want,
+                    tolerance(p, k),
+                    same,
+                );
+            }
+            let (got, same) = self.twice(&mut dx, m * k, |out| {
+                kn.gemm_dx(s, p, dyd.ptr(), wd.ptr(), maskd.ptr(), out, m, n, k)
+            })?;
+            self.record(
+                "gemm_dx relu-mask",
+                p,
+                shape.clone(),
+                &got,
+                &dx_ref,
+                tolerance(p, n),
+                same,
+            );
+            let (got, same) = self.twice(&mut dw, k * n, |out| {
+                kn.gemm_dw(s, p, xd.ptr(), dyd.ptr(), out, work.ptr(), m, n, k)
+            })?;
+            self.record(
+                "gemm_dw split-K",
+                p,
+                shape.clone(),
+                &got,
+                &dw_ref,
+                tolerance(p, m),
+                same,
+            );
+        }
+        let mut db = DeviceBuffer::<f32>::zeros(s, n)?;
+        let (got, same) = self.twice(&mut db, n, |out| {
+            kn.bias_grad(s, dyd.ptr(), out, work.ptr(), m, n)
+        })?;
+        let want = reference::column_sums(&dy, m, n);
+        self.record(
+            "bias_grad",
+            Precision::Fp32,
+            format!("{m}×{n}"),
+            &got,
+            &want,
+            tolerance(Precision::Fp32, m),
+            same,
+        );
+        Ok(())
+    }
+
+    fn loss(&mut self, count: usize) -> Result<()> {
+        let s = self.gpu.stream.clone();
+        let z: Vec<f32> = self.random(count, 8.0);
+        let t: Vec<f32> = self.random(count, 1.0).iter().map(|v| v.abs()).collect();
+        let (zd, td) = (self.upload(&z)?, self.upload(&t)?);
+        let partial = DeviceBuffer::<f32>::zeros(&s, super::LOSS_BLOCKS)?;
+        let mut sum = DeviceBuffer::<f64>::zeros(&s, 1)?;
+        let scale = 1.0 / count as f32;
+        let (want_loss, want_grad) = reference::bce_logits(&z, &t, scale as f64);
+        let mut dz = DeviceBuffer::<f32>::zeros(&s, count)?;
+        let mut sums = Vec::new();
+        let sum_ref = &mut sum;
+        let (got, same) = self.twice(&mut dz, count, |out| {
+            sum_ref.upload(&s, &[0.0])?;
+            self.gpu.kernels.bce_logits(
+                &s,
+                zd.ptr(),
+                td.ptr(),
+                out,
+                partial.ptr(),
+                sum_ref.ptr(),
+                count,
+                scale,
+                1.0,
+            )?;
+            self.gpu.synchronize()?;
+            Ok(())
+        })?;
+        sums.push(sum.download(&s, 1)?[0]);
+        self.record(
+            "bce_logits grad",
+            Precision::Fp32,
+            count.to_string(),
+            &got,
+            &want_grad,
+            ELEMENTWISE_TOL,
+            same,
+        );
+        let loss = sums[0] as f32;
+        self.record(
+            "bce_logits loss",
+            Precision::Fp32,
+            count.to_string(),
+            &[loss],
+            &[want_loss],
+            ELEMENTWISE_TOL,
+            true,
+        );
+        Ok(())
+    }
+
+    fn adam(&mut self, n: usize, t: u64) -> Result<()> {
+        let s = self.gpu.stream.clone();
+        let cfg = AdamConfig::default();
+        let p0 = self.random(n, 1.0);
+        let g = self.random(n, 1e-2);
+        let m0 = self.random(n, 1e-3);
+        let v0: Vec<f32> = self.random(n, 1e-2).iter().map(|v| v * v).collect();
+        let (rp, rm, rv) = reference::adam(&p0, &g, &m0, &v0, t, &cfg);
+        let gd = self.upload(&g)?;
+        let mut pd = self.upload(&p0)?;
+        let (mut md, mut vd) = (self.upload(&m0)?, self.upload(&v0)?);
+        let step = DeviceBuffer::<i32>::from_host(&s, &[t as i32 - 1])?;
+        self.gpu.kernels.step_increment(&s, step.ptr())?;
+        self.gpu.kernels.adam(
+            &s,
+            pd.ptr(),
+            gd.ptr(),
+            md.ptr(),
+            vd.ptr(),
+            n,
+            step.ptr(),
+            &cfg,
+        )?;
+        self.gpu.synchronize()?;
+        let (p, m, v) = (
+            pd.download(&s, n)?,
+            md.download(&s, n)?,
+            vd.download(&s, n)?,
+        );
+        // Compare the update, not the parameters that dwarf it.
+        let du: Vec<f32> = p.iter().zip(&p0).map(|(a, b)| a - b).collect();
+        let rdu: Vec<f64> = rp.iter().zip(&p0).map(|(a, &b)| a - b as f64).collect();
+        let shape = format!("{n} @ t={t}");
+        self.record(
+            "adam update",
+            Precision::Fp32,
+            shape.clone(),
+            &du,
+            &rdu,
+            1e-3,
+            true,
+        );
+        self.record(
+            "adam m",
+            Precision::Fp32,
+            shape.clone(),
+            &m,
+            &rm,
+            ELEMENTWISE_TOL,
+            true,
+        );
+        self.record(
+            "adam v",
+            Precision::Fp32,
+            shape,
+            &v,
+            &rv,
+            ELEMENTWISE_TOL,
+            true,
+        );
+        // Re-running from the same inputs must give the same bits.
+        pd.upload(&s, &p0)?;
+        md.upload(&s, &m0)?;
+        vd.upload(&s, &v0)?;
+        self.gpu.kernels.adam(
+            &s,
+            pd.ptr(),
+            gd.ptr(),
+            md.ptr(),
+            vd.ptr(),
+            n,
+            step.ptr(),
+            &cfg,
+        )?;
+        let again = pd.download(&s, n)?;
+        self.results.last_mut().unwrap().deterministic = again
+            .iter()
+            .zip(&p)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        Ok(())
+    }
+
+    fn gather(&mut self, rows: usize, dim: usize) -> Result<()> {
+        let s = self.gpu.stream.clone();
+        let data: Vec<u8> = (0..rows * dim).map(|_| self.rng.below(256) as u8).collect();
+        let mut perm: Vec<u32> = (0..rows as u32).collect();
+        self.rng.shuffle(&mut perm);
+        let take = rows / 2 + 1;
+        let offset = rows - take;
+        let dd = DeviceBuffer::<u8>::from_host(&s, &data)?;
+        let pd = DeviceBuffer::<u32>::from_host(&s, &perm)?;
+        let od = DeviceBuffer::<i32>::from_host(&s, &[offset as i32])?;
+        let want: Vec<f64> = perm[offset..]
+            .iter()
+            .flat_map(|&r| {
+                data[r as usize * dim..(r as usize + 1) * dim]
+                    .iter()
+                    .map(|&v| (v as f32 / 255.0) as f64)
+            })
+            .collect();
+        let mut out = DeviceBuffer::<f32>::zeros(&s, take * dim)?;
+        for (name, off) in [
+            ("gather_u8", Offset::Value(offset)),
+            ("gather_u8_dev", Offset::Device(od.ptr())),
+        ] {
+            let (got, same) = self.twice(&mut out, take * dim, |o| {
+                self.gpu
+                    .kernels
+                    .gather(&s, true, dd.ptr(), pd.ptr(), off, take, dim, o)
+            })?;
+            // Exact: the same division as the CPU.
+            self.record(
+                name,
+                Precision::Fp32,
+                format!("{take}×{dim}"),
+                &got,
+                &want,
+                0.0,
+                same,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Runs every kernel case; `large` adds the 65,536-row products.
+pub fn kernel_cases(gpu: &Gpu, large: bool) -> Result<Vec<CaseResult>> {
+    let mut c = Checker {
+        gpu,
+        rng: Rng::new(std::process::id() as u64 ^ 0x5eed, Purpose::Test, 77),
+        results: Vec::new(),
+    };
+    for shape in shapes(large) {
+        c.products(shape)?;
+    }
+    for count in [1, 1000, 256 * 784 + 3, 1 << 20] {
+        c.loss(count)?;
+    }
+    for (n, t) in [(1, 1), (1000, 3), (222_384, 1000)] {
+        c.adam(n, t)?;
+    }
+    for (rows, dim) in [(1, 1), (300, 784), (1001, 13)] {
+        c.gather(rows, dim)?;
+    }
+    Ok(c.results)
+}

@@ -1,0 +1,581 @@
+//! The CUDA backend: the same model on our kernels. Parameters, gradients
+//! and Adam's moments live in flat device buffers; the dataset lives on the
+//! device as stored (u8 or f32) and each batch is gathered through the
+//! epoch's permutation; the whole train step (gather, forward, loss,
+//! backward, Adam, advancing the batch offset) is captured once as a CUDA
+//! graph and replayed every step. The loss stays on the device and is read
+//! once per epoch.
+
+use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use anyhow::{anyhow, bail, Result};
+use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::CudaGraph;
+use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
+use dae_core::{cpu, Activation, AdamConfig};
+use dae_data::{Dataset, Pixels};
+use std::collections::HashMap;
+
+/// Rows per inference chunk (evaluate, encode, reconstruct) at least.
+const INFERENCE_ROWS: usize = 4096;
+
+enum DeviceData {
+    U8(DeviceBuffer<u8>),
+    F32(DeviceBuffer<f32>),
+}
+
+impl DeviceData {
+    fn ptr(&self) -> u64 {
+        match self {
+            DeviceData::U8(b) => b.ptr(),
+            DeviceData::F32(b) => b.ptr(),
+        }
+    }
+
+    fn is_u8(&self) -> bool {
+        matches!(self, DeviceData::U8(_))
+    }
+}
+
+/// Identifies a dataset the backend has uploaded (by address and size: the
+/// caller keeps the same `Dataset` alive across epochs).
+type DataKey = (usize, usize, usize);
+
+fn key(d: &Dataset) -> DataKey {
+    (d as *const Dataset as usize, d.rows, d.dim)
+}
+
+pub struct CudaBackend {
+    gpu: Gpu,
+    arch: Architecture,
+    layers: Vec<Layer>,
+    adam: AdamConfig,
+    precision: Precision,
+    use_graphs: bool,
+    capacity: usize,
+    params: DeviceBuffer<f32>,
+    grads: DeviceBuffer<f32>,
+    m: DeviceBuffer<f32>,
+    v: DeviceBuffer<f32>,
+    step: DeviceBuffer<i32>,
+    offset: DeviceBuffer<i32>,
+    loss_sum: DeviceBuffer<f64>,
+    loss_partial: DeviceBuffer<f32>,
+    input: DeviceBuffer<f32>,
+    outputs: Vec<DeviceBuffer<f32>>,
+    delta: [DeviceBuffer<f32>; 2],
+    work: DeviceBuffer<f32>,
+    /// Row order of the current epoch (or the rows of an inference chunk).
+    perm: DeviceBuffer<u32>,
+    rows_index: DeviceBuffer<u32>,
+    datasets: HashMap<DataKey, DeviceData>,
+    graphs: HashMap<(DataKey, usize), CudaGraph>,
+    allocated: usize,
+}
+
+/// Split-K scratch needed by the backward pass of every layer at up to
+/// `rows` rows (0 where a layer needs no split).
+fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
+    let mut len = 0;
+    for l in layers {
+        for m in [rows, rows.div_ceil(2), 1.max(rows / 3)] {
+            let w = SplitPlan::for_weight_grad(m, l.fan_in, l.fan_out, sm_count);
+            if w.splits > 1 {
+                len = len.max(w.splits * l.fan_in * l.fan_out);
+            }
+            let b = SplitPlan::for_bias_grad(m, l.fan_out, sm_count);
+            if b.splits > 1 {
+                len = len.max(b.splits * l.fan_out);
+            }
+        }
+        // Upper bound over all m ≤ rows: splits never exceed 2·SMs / tiles.
+        let tiles = l.fan_in.div_ceil(64) * l.fan_out.div_ceil(64);
+        let bound = (2 * sm_count).div_ceil(tiles).min(rows.div_ceil(32));
+        if bound > 1 {
+            len = len.max(bound * l.fan_in * l.fan_out);
+        }
+        let bias_bound = (2 * sm_count)
+            .div_ceil(l.fan_out.div_ceil(32))
+            .min(rows.div_ceil(32));
+        if bias_bound > 1 {
+            len = len.max(bias_bound * l.fan_out);
+        }
+    }
+    len
+}
+
+impl CudaBackend {
+    /// Opens the GPU and allocates everything a step at `batch` rows needs.
+    pub fn new(
+        arch: &Architecture,
+        adam: AdamConfig,
+        precision: Precision,
+        batch: usize,
+        state: TrainState,
+    ) -> Result<Self> {
+        let gpu = Gpu::open()?;
+        let layers = arch.layers();
+        let total = arch.param_count();
+        if state.params.len() != total {
+            bail!(
+                "state has {} parameters, architecture {} needs {total}",
+                state.params.len(),
+                arch.describe()
+            );
+        }
+        let capacity = batch.max(INFERENCE_ROWS.min(batch.max(1) * 16));
+        let s = &gpu.stream;
+        let widest = arch.max_width();
+        let work = work_len(&layers, capacity, gpu.sm_count as usize);
+        let mut allocated = 0;
+        let mut f32s = |len: usize| -> Result<DeviceBuffer<f32>> {
+            allocated += len * 4;
+            DeviceBuffer::zeros(s, len)
+        };
+        let backend = CudaBackend {
+            params: f32s(total)?,
+            grads: f32s(total)?,
+            m: f32s(total)?,
+            v: f32s(total)?,
+            input: f32s(capacity * arch.input_dim)?,
+            outputs: layers
+                .iter()
+                .map(|l| f32s(capacity * l.fan_out))
+                .collect::<Result<_>>()?,
+            delta: [f32s(capacity * widest)?, f32s(capacity * widest)?],
+            work: f32s(work)?,
+            loss_partial: f32s(LOSS_BLOCKS)?,
+            step: DeviceBuffer::zeros(s, 1)?,
+            offset: DeviceBuffer::zeros(s, 1)?,
+            loss_sum: DeviceBuffer::zeros(s, 1)?,
+            perm: DeviceBuffer::zeros(s, 1)?,
+            rows_index: DeviceBuffer::zeros(s, capacity)?,
+            datasets: HashMap::new(),
+            graphs: HashMap::new(),
+            allocated,
+            use_graphs: std::env::var_os("DAE_NO_CUDA_GRAPH").is_none(),
+            capacity,
+            precision,
+            adam,
+            layers,
+            arch: arch.clone(),
+            gpu,
+        };
+        let mut backend = backend;
+        backend.load_state(&state)?;
+        Ok(backend)
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn upload_dataset(&mut self, data: &Dataset) -> Result<DataKey> {
+        let k = key(data);
+        if !self.datasets.contains_key(&k) {
+            let s = &self.gpu.stream;
+            let d = match &data.pixels {
+                Pixels::U8(p) => DeviceData::U8(DeviceBuffer::from_host(s, p)?),
+                Pixels::F32(p) => DeviceData::F32(DeviceBuffer::from_host(s, p)?),
+            };
+            self.allocated += data.bytes();
+            self.datasets.insert(k, d);
+        }
+        Ok(k)
+    }
+
+    /// Launches one training step on `rows` rows: gather at `offset`,
+    /// forward, loss (added to `loss_sum`), backward, and (with `update`)
+    /// the Adam step and the offset advance.
+    fn enqueue_step(
+        &self,
+        data: DataKey,
+        index: u64,
+        offset: Offset,
+        rows: usize,
+        update: bool,
+    ) -> Result<()> {
+        let (k, s, p) = (&self.gpu.kernels, &self.gpu.stream, self.precision);
+        let d = &self.datasets[&data];
+        let dim = self.arch.input_dim;
+        k.gather(
+            s,
+            d.is_u8(),
+            d.ptr(),
+            index,
+            offset,
+            rows,
+            dim,
+            self.input.ptr(),
+        )?;
+        self.enqueue_forward(rows, self.layers.len(), Activation::Identity)?;
+        let count = rows * dim;
+        let logits = self.outputs[self.layers.len() - 1].ptr();
+        let (dz0, dz1) = (self.delta[0].ptr(), self.delta[1].ptr());
+        k.bce_logits(
+            s,
+            logits,
+            self.input.ptr(),
+            dz0,
+            self.loss_partial.ptr(),
+            self.loss_sum.ptr(),
+            count,
+            1.0 / count as f32,
+            1.0,
+        )?;
+        let mut current = 0;
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let dz = if current == 0 { dz0 } else { dz1 };
+            let x = if i == 0 {
+                self.input.ptr()
+            } else {
+                self.outputs[i - 1].ptr()
+            };
+            k.gemm_dw(
+                s,
+                p,
+                x,
+                dz,
+                self.grads.at(l.weight_offset),
+                self.work.ptr(),
+                rows,
+                l.fan_out,
+                l.fan_in,
+            )?;
+            k.bias_grad(
+                s,
+                dz,
+                self.grads.at(l.bias_offset),
+                self.work.ptr(),
+                rows,
+                l.fan_out,
+            )?;
+            if i > 0 {
+                let dx = if current == 0 { dz1 } else { dz0 };
+                let w = self.params.at(l.weight_offset);
+                k.gemm_dx(
+                    s,
+                    p,
+                    dz,
+                    w,
+                    self.outputs[i - 1].ptr(),
+                    dx,
+                    rows,
+                    l.fan_out,
+                    l.fan_in,
+                )?;
+                current = 1 - current;
+            }
+        }
+        if update {
+            k.step_increment(s, self.step.ptr())?;
+            let n = self.arch.param_count();
+            k.adam(
+                s,
+                self.params.ptr(),
+                self.grads.ptr(),
+                self.m.ptr(),
+                self.v.ptr(),
+                n,
+                self.step.ptr(),
+                &self.adam,
+            )?;
+            if let Offset::Device(ptr) = offset {
+                k.offset_advance(s, ptr, rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward through the first `layer_count` layers of `self.input`; the
+    /// last layer computed uses `last` as its activation when it is the
+    /// model's output layer.
+    fn enqueue_forward(&self, rows: usize, layer_count: usize, last: Activation) -> Result<()> {
+        let (k, s) = (&self.gpu.kernels, &self.gpu.stream);
+        for (i, l) in self.layers[..layer_count].iter().enumerate() {
+            let x = if i == 0 {
+                self.input.ptr()
+            } else {
+                self.outputs[i - 1].ptr()
+            };
+            let act = if l.activation == Activation::Sigmoid {
+                last
+            } else {
+                l.activation
+            };
+            k.gemm_fwd(
+                s,
+                self.precision,
+                x,
+                self.params.at(l.weight_offset),
+                self.params.at(l.bias_offset),
+                self.outputs[i].ptr(),
+                rows,
+                l.fan_out,
+                l.fan_in,
+                act,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The captured train step for (dataset, rows), capturing it on first use.
+    fn graph(&mut self, data: DataKey, rows: usize) -> Result<&CudaGraph> {
+        if !self.graphs.contains_key(&(data, rows)) {
+            let s = self.gpu.stream.clone();
+            s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+                .map_err(|e| anyhow!("CUDA graph capture could not start: {e}"))?;
+            let enqueued = self.enqueue_step(
+                data,
+                self.perm.ptr(),
+                Offset::Device(self.offset.ptr()),
+                rows,
+                true,
+            );
+            let graph = s.end_capture(CUgraphInstantiate_flags(0));
+            enqueued?;
+            let graph = graph
+                .map_err(|e| anyhow!("CUDA graph capture failed: {e}"))?
+                .ok_or_else(|| anyhow!("CUDA graph capture produced no graph"))?;
+            graph
+                .upload()
+                .map_err(|e| anyhow!("CUDA graph upload failed: {e}"))?;
+            self.graphs.insert((data, rows), graph);
+        }
+        Ok(&self.graphs[&(data, rows)])
+    }
+
+    fn ensure_perm(&mut self, rows: usize) -> Result<()> {
+        if self.perm.len() < rows {
+            // Graphs hold the old buffer's address.
+            self.graphs.clear();
+            self.perm = DeviceBuffer::zeros(&self.gpu.stream, rows)?;
+            self.allocated += rows * 4;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on each inference chunk after a forward pass through
+    /// `layer_count` layers; `f` gets (chunk, rows).
+    fn inference(
+        &mut self,
+        data: &Dataset,
+        rows: &[u32],
+        layer_count: usize,
+        last: Activation,
+        mut f: impl FnMut(&Self, &[u32]) -> Result<()>,
+    ) -> Result<()> {
+        let key = self.upload_dataset(data)?;
+        for chunk in rows.chunks(self.capacity) {
+            let s = self.gpu.stream.clone();
+            self.rows_index.upload(&s, chunk)?;
+            let d = &self.datasets[&key];
+            self.gpu.kernels.gather(
+                &s,
+                d.is_u8(),
+                d.ptr(),
+                self.rows_index.ptr(),
+                Offset::Value(0),
+                chunk.len(),
+                data.dim,
+                self.input.ptr(),
+            )?;
+            self.enqueue_forward(chunk.len(), layer_count, last)?;
+            f(self, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for CudaBackend {
+    fn device(&self) -> String {
+        format!("cuda: {} {}", self.gpu.describe(), self.precision.name())
+    }
+
+    fn available_memory(&self) -> Option<usize> {
+        // Free memory plus what this backend already holds.
+        self.gpu
+            .memory()
+            .ok()
+            .map(|(free, _)| free + self.allocated)
+    }
+
+    fn load_state(&mut self, state: &TrainState) -> Result<()> {
+        let s = self.gpu.stream.clone();
+        if state.params.len() != self.arch.param_count() {
+            bail!(
+                "state size {} does not match the model's {}",
+                state.params.len(),
+                self.arch.param_count()
+            );
+        }
+        self.params.upload(&s, &state.params)?;
+        self.m.upload(&s, &state.m)?;
+        self.v.upload(&s, &state.v)?;
+        let step =
+            i32::try_from(state.step).map_err(|_| anyhow!("step {} too large", state.step))?;
+        self.step.upload(&s, &[step])?;
+        self.gpu.synchronize()
+    }
+
+    fn state(&mut self) -> Result<TrainState> {
+        let s = &self.gpu.stream;
+        let n = self.arch.param_count();
+        Ok(TrainState {
+            params: self.params.download(s, n)?,
+            m: self.m.download(s, n)?,
+            v: self.v.download(s, n)?,
+            step: self.step.download(s, 1)?[0] as u64,
+        })
+    }
+
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        perm: &[u32],
+        batch: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<f64> {
+        if batch > self.capacity {
+            bail!(
+                "batch {batch} exceeds the {} rows this backend was built for",
+                self.capacity
+            );
+        }
+        let key = self.upload_dataset(data)?;
+        self.ensure_perm(perm.len())?;
+        let s = self.gpu.stream.clone();
+        self.perm.upload(&s, perm)?;
+        self.offset.upload(&s, &[0])?;
+        self.loss_sum.upload(&s, &[0.0])?;
+        let (full, last) = (perm.len() / batch, perm.len() % batch);
+        let mut done = 0;
+        for step in 0..full {
+            if self.use_graphs {
+                self.graph(key, batch)?
+                    .launch()
+                    .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))?;
+            } else {
+                self.enqueue_step(
+                    key,
+                    self.perm.ptr(),
+                    Offset::Device(self.offset.ptr()),
+                    batch,
+                    true,
+                )?;
+            }
+            done += batch;
+            observer.on_step(step + 1, done, None);
+        }
+        if last > 0 {
+            if self.use_graphs {
+                self.graph(key, last)?
+                    .launch()
+                    .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))?;
+            } else {
+                self.enqueue_step(
+                    key,
+                    self.perm.ptr(),
+                    Offset::Device(self.offset.ptr()),
+                    last,
+                    true,
+                )?;
+            }
+            done += last;
+            observer.on_step(full + 1, done, None);
+        }
+        let sum = self.loss_sum.download(&s, 1)?[0];
+        let loss = sum / (perm.len() * data.dim) as f64;
+        if !loss.is_finite() {
+            return Err(NonFiniteLoss { step: None }.into());
+        }
+        Ok(loss)
+    }
+
+    fn evaluate(&mut self, data: &Dataset, per_row: bool) -> Result<Evaluation> {
+        let s = self.gpu.stream.clone();
+        self.loss_sum.upload(&s, &[0.0])?;
+        let dim = data.dim;
+        let all: Vec<u32> = (0..data.rows as u32).collect();
+        let mut row_loss = Vec::new();
+        let last = self.layers.len();
+        self.inference(data, &all, last, Activation::Identity, |b, chunk| {
+            let count = chunk.len() * dim;
+            let k = &b.gpu.kernels;
+            k.bce_logits(
+                &b.gpu.stream,
+                b.outputs[last - 1].ptr(),
+                b.input.ptr(),
+                b.delta[0].ptr(),
+                b.loss_partial.ptr(),
+                b.loss_sum.ptr(),
+                count,
+                1.0,
+                1.0,
+            )?;
+            if per_row {
+                let logits = b.outputs[last - 1].download(&b.gpu.stream, count)?;
+                let input = b.input.download(&b.gpu.stream, count)?;
+                let mut scratch = vec![0.0f32; dim];
+                for r in 0..chunk.len() {
+                    let span = r * dim..(r + 1) * dim;
+                    row_loss.push(
+                        cpu::bce_logits(&logits[span.clone()], &input[span], &mut scratch, 1.0)
+                            / dim as f64,
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        let sum = self.loss_sum.download(&s, 1)?[0];
+        Ok(Evaluation {
+            loss: sum / (data.rows * dim).max(1) as f64,
+            row_loss,
+        })
+    }
+
+    fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
+        let code = self.arch.code_dim();
+        let k = self.arch.encoder_layer_count();
+        let mut out = Vec::with_capacity(rows.len() * code);
+        self.inference(data, rows, k, Activation::Identity, |b, chunk| {
+            out.extend(b.outputs[k - 1].download(&b.gpu.stream, chunk.len() * code)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
+        let dim = self.arch.input_dim;
+        let last = self.layers.len();
+        let mut out = Vec::with_capacity(rows.len() * dim);
+        self.inference(data, rows, last, Activation::Sigmoid, |b, chunk| {
+            out.extend(b.outputs[last - 1].download(&b.gpu.stream, chunk.len() * dim)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)> {
+        if rows.len() > self.capacity {
+            bail!(
+                "{} rows exceed the {} this backend was built for",
+                rows.len(),
+                self.capacity
+            );
+        }
+        let key = self.upload_dataset(data)?;
+        let s = self.gpu.stream.clone();
+        self.rows_index.upload(&s, rows)?;
+        self.loss_sum.upload(&s, &[0.0])?;
+        self.enqueue_step(
+            key,
+            self.rows_index.ptr(),
+            Offset::Value(0),
+            rows.len(),
+            false,
+        )?;
+        let sum = self.loss_sum.download(&s, 1)?[0];
+        let grads = self.grads.download(&s, self.arch.param_count())?;
+        Ok((sum / (rows.len() * data.dim) as f64, grads))
+    }
+}

@@ -1,0 +1,140 @@
+//! Whole-model checks of the CUDA backend against the CPU backend: one
+//! train step (loss, every gradient, every updated weight) and one epoch
+//! (its loss). `dae check` and the GPU tests run these after the kernel cases.
+
+use crate::{Architecture, Backend, CpuBackend, CudaBackend, StepObserver, TrainState};
+use anyhow::Result;
+use dae_core::cuda::check::CaseResult;
+use dae_core::cuda::Precision;
+use dae_core::reference::relative_error;
+use dae_core::rng::epoch_permutation;
+use dae_core::AdamConfig;
+use dae_data::Dataset;
+
+struct Silent;
+impl StepObserver for Silent {
+    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
+}
+
+/// Model-level tolerance: errors compound through six layers.
+pub fn model_tolerance(p: Precision) -> f64 {
+    match p {
+        Precision::Fp32 => 1e-4,
+        Precision::Tf32 => 1e-2,
+        Precision::Bf16 => 5e-2,
+    }
+}
+
+fn case(kernel: String, p: Precision, shape: String, got: &[f32], want: &[f32]) -> CaseResult {
+    let want64: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+    CaseResult {
+        kernel,
+        precision: p.name(),
+        shape,
+        rel_error: relative_error(got, &want64),
+        tolerance: model_tolerance(p),
+        deterministic: true,
+    }
+}
+
+/// One train step on `batch` rows of `data`, GPU against CPU.
+pub fn train_step(
+    data: &Dataset,
+    p: Precision,
+    batch: usize,
+    seed: u64,
+) -> Result<Vec<CaseResult>> {
+    let arch = Architecture::new(data.dim, vec![128, 64, 32])?;
+    let state = TrainState::initialize(&arch, seed);
+    let adam = AdamConfig::default();
+    let rows: Vec<u32> = epoch_permutation(seed, 0, data.rows)[..batch.min(data.rows)].to_vec();
+    let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
+    let mut gpu = CudaBackend::new(&arch, adam, p, rows.len(), state.clone())?;
+    let (cl, cg) = cpu.loss_and_gradients(data, &rows)?;
+    let (gl, gg) = gpu.loss_and_gradients(data, &rows)?;
+    let shape = format!("{} rows, {}", rows.len(), arch.describe());
+    let mut out = vec![case(
+        "step loss".into(),
+        p,
+        shape.clone(),
+        &[gl as f32],
+        &[cl as f32],
+    )];
+    for l in arch.layers() {
+        let w = l.weight_offset..l.bias_offset;
+        let b = l.bias_offset..l.bias_offset + l.fan_out;
+        out.push(case(
+            format!("step dW {}", l.name),
+            p,
+            shape.clone(),
+            &gg[w.clone()],
+            &cg[w],
+        ));
+        out.push(case(
+            format!("step db {}", l.name),
+            p,
+            shape.clone(),
+            &gg[b.clone()],
+            &cg[b],
+        ));
+    }
+    // The Adam update of every weight.
+    cpu.train_epoch(data, &rows, rows.len(), &mut Silent)?;
+    gpu.train_epoch(data, &rows, rows.len(), &mut Silent)?;
+    let (cs, gs) = (cpu.state()?, gpu.state()?);
+    let du = |s: &TrainState| -> Vec<f32> {
+        s.params
+            .iter()
+            .zip(&state.params)
+            .map(|(a, b)| a - b)
+            .collect()
+    };
+    out.push(case(
+        "step Adam update (all weights)".into(),
+        p,
+        shape.clone(),
+        &du(&gs),
+        &du(&cs),
+    ));
+    out.push(case("step Adam m".into(), p, shape.clone(), &gs.m, &cs.m));
+    out.push(case("step Adam v".into(), p, shape, &gs.v, &cs.v));
+    Ok(out)
+}
+
+/// One epoch over `data` at `batch`, GPU against CPU: the epoch's loss and
+/// the validation loss on `validation`.
+pub fn epoch(
+    data: &Dataset,
+    validation: &Dataset,
+    p: Precision,
+    batch: usize,
+    seed: u64,
+) -> Result<Vec<CaseResult>> {
+    let arch = Architecture::new(data.dim, vec![128, 64, 32])?;
+    let state = TrainState::initialize(&arch, seed);
+    let adam = AdamConfig::default();
+    let perm = epoch_permutation(seed, 0, data.rows);
+    let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
+    let mut gpu = CudaBackend::new(&arch, adam, p, batch, state)?;
+    let cl = cpu.train_epoch(data, &perm, batch, &mut Silent)?;
+    let gl = gpu.train_epoch(data, &perm, batch, &mut Silent)?;
+    let cv = cpu.evaluate(validation, false)?.loss;
+    let gv = gpu.evaluate(validation, false)?.loss;
+    let shape = format!("{} rows, batch {batch}", data.rows);
+    Ok(vec![
+        case(
+            "epoch loss".into(),
+            p,
+            shape.clone(),
+            &[gl as f32],
+            &[cl as f32],
+        ),
+        case(
+            "epoch val_loss".into(),
+            p,
+            shape,
+            &[gv as f32],
+            &[cv as f32],
+        ),
+    ])
+}
