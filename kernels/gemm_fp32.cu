@@ -131,11 +131,13 @@ __device__ __forceinline__ float f32_act(float z, int act) {
 }
 
 // Stores two horizontally adjacent outputs C[row][col], C[row][col+1] of a
-// [rows, cols] matrix (col+1 may be out of range); float2 when legal.
+// [rows, cols] matrix (col+1 may be out of range); float2 when legal. col is
+// even, so float2 is legal when cols is even and C is 8-byte aligned (C may
+// be a layer's slice of the flat gradient buffer, only 4-byte aligned).
 __device__ __forceinline__ void f32_store_pair(float* __restrict__ C, int cols, int row, int col,
                                                float v0, float v1) {
     float* p = C + (size_t)row * cols + col;
-    if ((cols & 1) == 0 && col + 1 < cols) {
+    if ((cols & 1) == 0 && (reinterpret_cast<unsigned long long>(C) & 7) == 0 && col + 1 < cols) {
         *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
     } else {
         if (col < cols) p[0] = v0;

@@ -302,7 +302,9 @@ __device__ __forceinline__ void tc_epilogue(float* __restrict__ C, int rows, int
                         if (two && !(mp[1] > 0.0f)) v1 = 0.0f;
                     }
                 }
-                if ((cols & 1) == 0 && two) {
+                // float2 needs an 8-byte aligned C (C may be a layer's slice
+                // of the flat gradient buffer, only 4-byte aligned).
+                if ((cols & 1) == 0 && (reinterpret_cast<unsigned long long>(C) & 7) == 0 && two) {
                     *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
                 } else {
                     p[0] = v0;

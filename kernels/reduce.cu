@@ -12,7 +12,9 @@ extern "C" __global__ void __launch_bounds__(256)
 reduce_splits(const float* __restrict__ partial, float* __restrict__ out, int splits, int count) {
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if ((count & 3) == 0) {
+    // out may be a layer's slice of the flat gradient buffer (only 4-byte aligned).
+    if ((count & 3) == 0 &&
+        ((reinterpret_cast<unsigned long long>(partial) | reinterpret_cast<unsigned long long>(out)) & 15) == 0) {
         // 16-byte path: count % 4 == 0 keeps every split's slice 16-byte aligned.
         const size_t n4 = (size_t)count >> 2;
         const float4* p4 = reinterpret_cast<const float4*>(partial);

@@ -1,15 +1,23 @@
-//! `dae bench`: training throughput of the lab's model (a benchmark, not a
-//! test). Warm-up first, then whole epochs timed, median and spread reported.
+//! `dae bench`: training throughput (a benchmark, not a test). For each
+//! precision and batch size: a warm-up epoch, then whole epochs timed,
+//! median and spread reported. Results use the `dae-bench-1` JSON schema
+//! (benches/README.md), shared with the PyTorch peer script, so runs can be
+//! compared (`--compare OLD.json --max-regression 5%`) and peers shown side
+//! by side (`--peers torch.json`).
 
 use crate::args::{DataArgs, DeviceChoice};
 use crate::device::create_backend;
-use anyhow::{bail, Result};
+use crate::plot::{self, Chart, Series};
+use crate::progress::thousands;
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use dae_core::rng::epoch_permutation;
 use dae_model::{Architecture, StepObserver, TrainConfig, TrainState};
-use serde_json::json;
-use std::path::PathBuf;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+pub const SCHEMA: &str = "dae-bench-1";
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -17,18 +25,44 @@ pub struct BenchArgs {
     pub data: DataArgs,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Batch sizes to measure
-    #[arg(long, value_delimiter = ',', default_value = "256,4096")]
+    /// Batch sizes to measure [default: 256,4096 on the CPU; 256,1024,4096,16384,65536 on CUDA]
+    #[arg(long, value_delimiter = ',')]
     pub batch_sizes: Vec<usize>,
-    /// Timed epochs per batch size (after one warm-up epoch)
+    /// Precisions to measure [default: fp32 on the CPU; fp32,tf32,bf16 on CUDA]
+    #[arg(long, value_delimiter = ',')]
+    pub precisions: Vec<String>,
+    /// Timed epochs per setting (after one warm-up epoch)
     #[arg(long, default_value_t = 3, value_parser = crate::args::positive)]
     pub repeats: usize,
     /// Encoder widths
     #[arg(long, value_parser = crate::args::parse_layers, default_value = "128,64,32")]
     pub layers: crate::args::Widths,
-    /// Write the results as JSON here
+    /// Write the results (dae-bench-1 JSON) here
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Plot samples/s against batch size (PNG), with the peers if given
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// A previous result to compare against; fails on a regression
+    #[arg(long, value_name = "OLD.json")]
+    pub compare: Option<PathBuf>,
+    /// Largest slowdown of ms/step tolerated by --compare, e.g. 5%
+    #[arg(long, default_value = "5%", value_parser = parse_percent)]
+    pub max_regression: f64,
+    /// Peer results (dae-bench-1 JSON, e.g. from benches/peers/torch_ae.py) to show side by side
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub peers: Vec<PathBuf>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage like 5%"))?;
+    if !(0.0..1000.0).contains(&v) {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(v / 100.0)
 }
 
 struct Silent;
@@ -36,7 +70,7 @@ impl StepObserver for Silent {
     fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if !n.is_multiple_of(2) {
@@ -46,72 +80,209 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Reads a dae-bench-1 document (or a list of them, as the peer script
+/// writes one per mode).
+pub fn read_results(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON ({e})", path.display()))?;
+    let docs = match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    for d in &docs {
+        if d["schema"] != SCHEMA {
+            bail!("{}: not a {SCHEMA} result (schema {})", path.display(), d["schema"]);
+        }
+    }
+    Ok(docs)
+}
+
+fn rows(doc: &Value) -> Vec<&Value> {
+    doc["results"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+}
+
+fn find<'a>(doc: &'a Value, batch: u64, precision: &str) -> Option<&'a Value> {
+    rows(doc)
+        .into_iter()
+        .find(|r| r["batch"].as_u64() == Some(batch) && r["precision"] == precision)
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(b) = a.batch_sizes.iter().find(|&&b| b == 0) {
         bail!("--batch-sizes: batch size {b} must be at least 1");
     }
+    // Read what we compare against first: a bad file should fail fast.
+    let old = a.compare.as_deref().map(read_results).transpose()?;
+    let peers: Vec<Value> = a.peers.iter().map(|p| read_results(p)).collect::<Result<Vec<_>>>()?.concat();
+    let on_gpu = match a.device {
+        DeviceChoice::Cuda => true,
+        DeviceChoice::Cpu => false,
+        DeviceChoice::Auto => dae_core::cuda_status().is_ok(),
+    };
+    let batches = if a.batch_sizes.is_empty() {
+        if on_gpu { vec![256, 1024, 4096, 16384, 65536] } else { vec![256, 4096] }
+    } else {
+        a.batch_sizes.clone()
+    };
+    let precisions = if a.precisions.is_empty() {
+        if on_gpu { vec!["fp32".into(), "tf32".into(), "bf16".into()] } else { vec!["fp32".to_string()] }
+    } else {
+        a.precisions.clone()
+    };
     let splits = a.data.load()?;
     let train = &splits.train;
     let arch = Architecture::new(train.dim, a.layers.0.clone())?;
     let mut results = Vec::new();
     let mut device = String::new();
     println!(
-        "{:>8} {:>12} {:>12} {:>14} {:>10}",
-        "batch", "ms/epoch", "ms/step", "samples/s", "spread"
+        "{:<6}{:>8} {:>12} {:>12} {:>14} {:>8}",
+        "prec", "batch", "ms/epoch", "ms/step", "samples/s", "spread"
     );
-    for &batch in &a.batch_sizes {
-        let cfg = TrainConfig {
-            batch,
-            ..TrainConfig::lab()
-        };
-        let state = TrainState::initialize(&arch, cfg.seed);
-        let mut backend = create_backend(a.device, &arch, &cfg, state, true)?;
-        device = backend.device();
-        let steps = cfg.steps_per_epoch(train.rows);
-        let mut times = Vec::new();
-        // Epoch 0 warms caches, thread pools and (on the GPU) compiled kernels.
-        for epoch in 0..=a.repeats {
-            let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
-            let start = Instant::now();
-            backend.train_epoch(train, &perm, batch, &mut Silent)?;
-            if epoch > 0 {
-                times.push(start.elapsed().as_secs_f64() * 1e3);
+    for precision in &precisions {
+        for &batch in &batches {
+            let cfg = TrainConfig {
+                batch,
+                precision: precision.clone(),
+                ..TrainConfig::lab()
+            };
+            let state = TrainState::initialize(&arch, cfg.seed);
+            let mut backend = create_backend(a.device, &arch, &cfg, state, true)?;
+            device = backend.device();
+            let steps = cfg.steps_per_epoch(train.rows);
+            let mut times = Vec::new();
+            // Epoch 0 warms caches, thread pools, compiled kernels and graphs.
+            for epoch in 0..=a.repeats {
+                let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
+                let start = Instant::now();
+                backend.train_epoch(train, &perm, batch, &mut Silent)?;
+                // The epoch ends with the loss read back, so the host clock
+                // covers all of its device work.
+                if epoch > 0 {
+                    times.push(start.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let lo = times.iter().cloned().fold(f64::MAX, f64::min);
+            let hi = times.iter().cloned().fold(0.0, f64::max);
+            let ms = median(&mut times);
+            let rate = train.rows as f64 / (ms / 1e3);
+            println!(
+                "{precision:<6}{batch:>8} {ms:>12.2} {:>12.4} {:>14} {:>7.1}%",
+                ms / steps as f64,
+                thousands(rate),
+                (hi - lo) / ms * 100.0
+            );
+            results.push(json!({
+                "batch": batch, "precision": precision, "steps_per_epoch": steps,
+                "ms_per_epoch": ms, "ms_per_step": ms / steps as f64, "samples_per_second": rate,
+                "epoch_ms_min": lo, "epoch_ms_max": hi, "repeats": a.repeats,
+            }));
+        }
+    }
+    println!("device: {device}; model {}; {} training samples", arch.describe(), train.rows);
+    let doc = json!({
+        "schema": SCHEMA, "tool": "dae", "device": {"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device},
+        "commit": commit(), "date": crate::run_dir::utc_now(),
+        "model": arch.describe(), "samples": train.rows,
+        "timer": "host clock around whole epochs, each ending in a device synchronisation",
+        "results": results,
+    });
+    if let Some(path) = &a.json {
+        dae_model::checkpoint::write_atomically(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    }
+    if !peers.is_empty() {
+        print_peers(&doc, &peers);
+    }
+    if let Some(path) = &a.plot {
+        plot_throughput(&doc, &peers, path)?;
+    }
+    if let Some(old) = old {
+        compare(&doc, &old[0], a.max_regression)?;
+    }
+    Ok(())
+}
+
+fn print_peers(ours: &Value, peers: &[Value]) {
+    println!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
+    print!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
+    for p in peers {
+        print!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
+    }
+    println!();
+    for r in rows(ours) {
+        let (batch, precision) = (r["batch"].as_u64().unwrap(), r["precision"].as_str().unwrap());
+        let mine = r["samples_per_second"].as_f64().unwrap();
+        print!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
+        for p in peers {
+            match find(p, batch, precision).and_then(|x| x["samples_per_second"].as_f64()) {
+                Some(theirs) => print!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
+                None => print!(" {:>18} {:>7}", "-", ""),
             }
         }
-        let (lo, hi) = (
-            times.iter().cloned().fold(f64::MAX, f64::min),
-            times.iter().cloned().fold(0.0, f64::max),
-        );
-        let ms = median(&mut times);
-        let rate = train.rows as f64 / (ms / 1e3);
-        let spread = (hi - lo) / ms * 100.0;
-        println!(
-            "{batch:>8} {ms:>12.1} {:>12.3} {:>14} {:>9.1}%",
-            ms / steps as f64,
-            crate::progress::thousands(rate),
-            spread
-        );
-        results.push(json!({
-            "batch": batch, "steps_per_epoch": steps, "ms_per_epoch": ms,
-            "ms_per_step": ms / steps as f64, "samples_per_second": rate,
-            "epoch_ms_min": lo, "epoch_ms_max": hi, "repeats": a.repeats,
-        }));
+        println!();
     }
-    println!(
-        "device: {device}; model {}; {} training samples",
-        arch.describe(),
-        train.rows
-    );
-    if let Some(path) = a.json {
-        let doc = json!({
-            "device": device, "architecture": arch.describe(), "samples": train.rows,
-            "precision": "fp32", "timer": "host clock around whole epochs",
-            "results": results,
-        });
-        dae_model::checkpoint::write_atomically(
-            &path,
-            serde_json::to_string_pretty(&doc)?.as_bytes(),
-        )?;
+}
+
+fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
+    let mut series = Vec::new();
+    for doc in std::iter::once(ours).chain(peers) {
+        let mut precisions: Vec<&str> = rows(doc).iter().filter_map(|r| r["precision"].as_str()).collect();
+        precisions.dedup();
+        for p in precisions {
+            series.push(Series {
+                name: format!("{} {p}", doc["tool"].as_str().unwrap_or("?")),
+                points: rows(doc)
+                    .iter()
+                    .filter(|r| r["precision"] == p)
+                    .map(|r| (r["batch"].as_f64().unwrap(), r["samples_per_second"].as_f64().unwrap()))
+                    .collect(),
+            });
+        }
+    }
+    plot::render(
+        &Chart {
+            title: format!("training throughput, {}", ours["device"]["name"].as_str().unwrap_or("")),
+            x_label: "batch size".into(),
+            y_label: "samples/s".into(),
+            log_x: true,
+            series,
+        },
+        path,
+    )
+}
+
+/// Fails when any (batch, precision) present in both got slower per step
+/// than `max` allows.
+fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
+    println!("\nagainst {} ({}):", old["commit"].as_str().unwrap_or("?"), old["date"].as_str().unwrap_or("?"));
+    let mut regressions = Vec::new();
+    for r in rows(new) {
+        let (batch, precision) = (r["batch"].as_u64().unwrap(), r["precision"].as_str().unwrap());
+        let Some(o) = find(old, batch, precision) else { continue };
+        let (now, before) = (r["ms_per_step"].as_f64().unwrap(), o["ms_per_step"].as_f64().unwrap());
+        let change = now / before - 1.0;
+        let verdict = if change > max { "REGRESSION" } else { "ok" };
+        println!("{precision:<6}{batch:>8} {before:>10.4} -> {now:>10.4} ms/step {:>+7.1}% {verdict}", change * 100.0);
+        if change > max {
+            regressions.push(format!("{precision} batch {batch}: {:+.1}%", change * 100.0));
+        }
+    }
+    if !regressions.is_empty() {
+        bail!(
+            "{} setting(s) slower than the {:.1}% allowed: {}",
+            regressions.len(),
+            max * 100.0,
+            regressions.join(", ")
+        );
     }
     Ok(())
 }
