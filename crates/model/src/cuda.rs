@@ -44,6 +44,14 @@ fn key(d: &Dataset) -> DataKey {
     (d as *const Dataset as usize, d.rows, d.dim)
 }
 
+/// The kernels index rows of the dataset without bounds checks.
+fn check_rows(rows: &[u32], data: &Dataset) -> Result<()> {
+    match rows.iter().find(|&&r| r as usize >= data.rows) {
+        Some(r) => bail!("row {r} is past the {} rows of {}", data.rows, data.name),
+        None => Ok(()),
+    }
+}
+
 pub struct CudaBackend {
     gpu: Gpu,
     arch: Architecture,
@@ -125,6 +133,12 @@ impl CudaBackend {
         let capacity = batch.max(INFERENCE_ROWS.min(batch.max(1) * 16));
         let s = &gpu.stream;
         let widest = arch.max_width();
+        // Sizes reach the kernels as `int` (element counts up to rows·width).
+        if capacity.saturating_mul(widest) > i32::MAX as usize || total > i32::MAX as usize {
+            bail!(
+                "batch {batch} × width {widest} (or {total} parameters) exceeds the CUDA kernels' 32-bit sizes"
+            );
+        }
         let work = work_len(&layers, capacity, gpu.sm_count as usize);
         let mut allocated = 0;
         let mut f32s = |len: usize| -> Result<DeviceBuffer<f32>> {
@@ -170,6 +184,14 @@ impl CudaBackend {
     }
 
     fn upload_dataset(&mut self, data: &Dataset) -> Result<DataKey> {
+        if data.dim != self.arch.input_dim {
+            bail!(
+                "{} has {} values per row, the model takes {}",
+                data.name,
+                data.dim,
+                self.arch.input_dim
+            );
+        }
         let k = key(data);
         if !self.datasets.contains_key(&k) {
             let s = &self.gpu.stream;
@@ -365,6 +387,7 @@ impl CudaBackend {
         mut f: impl FnMut(&Self, &[u32]) -> Result<()>,
     ) -> Result<()> {
         let key = self.upload_dataset(data)?;
+        check_rows(rows, data)?;
         for chunk in rows.chunks(self.capacity) {
             let s = self.gpu.stream.clone();
             self.rows_index.upload(&s, chunk)?;
@@ -435,13 +458,20 @@ impl Backend for CudaBackend {
         batch: usize,
         observer: &mut dyn StepObserver,
     ) -> Result<f64> {
-        if batch > self.capacity {
+        if batch == 0 || batch > self.capacity {
             bail!(
-                "batch {batch} exceeds the {} rows this backend was built for",
+                "batch {batch} is not within the 1..={} rows this backend was built for",
                 self.capacity
             );
         }
+        if perm.len() > i32::MAX as usize {
+            bail!(
+                "{} rows exceed the CUDA kernels' 32-bit offsets",
+                perm.len()
+            );
+        }
         let key = self.upload_dataset(data)?;
+        check_rows(perm, data)?;
         self.ensure_perm(perm.len())?;
         let s = self.gpu.stream.clone();
         self.perm.upload(&s, perm)?;
@@ -484,7 +514,7 @@ impl Backend for CudaBackend {
             observer.on_step(full + 1, done, None);
         }
         let sum = self.loss_sum.download(&s, 1)?[0];
-        let loss = sum / (perm.len() * data.dim) as f64;
+        let loss = sum / (perm.len() * data.dim).max(1) as f64;
         if !loss.is_finite() {
             return Err(NonFiniteLoss { step: None }.into());
         }
@@ -563,7 +593,11 @@ impl Backend for CudaBackend {
                 self.capacity
             );
         }
+        if rows.is_empty() {
+            bail!("loss_and_gradients needs at least one row");
+        }
         let key = self.upload_dataset(data)?;
+        check_rows(rows, data)?;
         let s = self.gpu.stream.clone();
         self.rows_index.upload(&s, rows)?;
         self.loss_sum.upload(&s, &[0.0])?;

@@ -83,22 +83,31 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// Reads a dae-bench-1 document (or a list of them, as the peer script
 /// writes one per mode).
 pub fn read_results(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON ({e})", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON ({e})", path.display()))?;
     let docs = match v {
         Value::Array(a) => a,
         other => vec![other],
     };
     for d in &docs {
         if d["schema"] != SCHEMA {
-            bail!("{}: not a {SCHEMA} result (schema {})", path.display(), d["schema"]);
+            bail!(
+                "{}: not a {SCHEMA} result (schema {})",
+                path.display(),
+                d["schema"]
+            );
         }
     }
     Ok(docs)
 }
 
 fn rows(doc: &Value) -> Vec<&Value> {
-    doc["results"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    doc["results"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 fn find<'a>(doc: &'a Value, batch: u64, precision: &str) -> Option<&'a Value> {
@@ -123,19 +132,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     // Read what we compare against first: a bad file should fail fast.
     let old = a.compare.as_deref().map(read_results).transpose()?;
-    let peers: Vec<Value> = a.peers.iter().map(|p| read_results(p)).collect::<Result<Vec<_>>>()?.concat();
+    let peers: Vec<Value> = a
+        .peers
+        .iter()
+        .map(|p| read_results(p))
+        .collect::<Result<Vec<_>>>()?
+        .concat();
     let on_gpu = match a.device {
         DeviceChoice::Cuda => true,
         DeviceChoice::Cpu => false,
         DeviceChoice::Auto => dae_core::cuda_status().is_ok(),
     };
     let batches = if a.batch_sizes.is_empty() {
-        if on_gpu { vec![256, 1024, 4096, 16384, 65536] } else { vec![256, 4096] }
+        if on_gpu {
+            vec![256, 1024, 4096, 16384, 65536]
+        } else {
+            vec![256, 4096]
+        }
     } else {
         a.batch_sizes.clone()
     };
     let precisions = if a.precisions.is_empty() {
-        if on_gpu { vec!["fp32".into(), "tf32".into(), "bf16".into()] } else { vec!["fp32".to_string()] }
+        if on_gpu {
+            vec!["fp32".into(), "tf32".into(), "bf16".into()]
+        } else {
+            vec!["fp32".to_string()]
+        }
     } else {
         a.precisions.clone()
     };
@@ -188,7 +210,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }));
         }
     }
-    println!("device: {device}; model {}; {} training samples", arch.describe(), train.rows);
+    println!(
+        "device: {device}; model {}; {} training samples",
+        arch.describe(),
+        train.rows
+    );
     let doc = json!({
         "schema": SCHEMA, "tool": "dae", "device": {"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device},
         "commit": commit(), "date": crate::run_dir::utc_now(),
@@ -197,7 +223,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "results": results,
     });
     if let Some(path) = &a.json {
-        dae_model::checkpoint::write_atomically(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        dae_model::checkpoint::write_atomically(
+            path,
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )?;
     }
     if !peers.is_empty() {
         print_peers(&doc, &peers);
@@ -219,7 +248,10 @@ fn print_peers(ours: &Value, peers: &[Value]) {
     }
     println!();
     for r in rows(ours) {
-        let (batch, precision) = (r["batch"].as_u64().unwrap(), r["precision"].as_str().unwrap());
+        let (batch, precision) = (
+            r["batch"].as_u64().unwrap(),
+            r["precision"].as_str().unwrap(),
+        );
         let mine = r["samples_per_second"].as_f64().unwrap();
         print!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
         for p in peers {
@@ -235,7 +267,10 @@ fn print_peers(ours: &Value, peers: &[Value]) {
 fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
     let mut series = Vec::new();
     for doc in std::iter::once(ours).chain(peers) {
-        let mut precisions: Vec<&str> = rows(doc).iter().filter_map(|r| r["precision"].as_str()).collect();
+        let mut precisions: Vec<&str> = rows(doc)
+            .iter()
+            .filter_map(|r| r["precision"].as_str())
+            .collect();
         precisions.dedup();
         for p in precisions {
             series.push(Series {
@@ -243,14 +278,22 @@ fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
                 points: rows(doc)
                     .iter()
                     .filter(|r| r["precision"] == p)
-                    .map(|r| (r["batch"].as_f64().unwrap(), r["samples_per_second"].as_f64().unwrap()))
+                    .map(|r| {
+                        (
+                            r["batch"].as_f64().unwrap(),
+                            r["samples_per_second"].as_f64().unwrap(),
+                        )
+                    })
                     .collect(),
             });
         }
     }
     plot::render(
         &Chart {
-            title: format!("training throughput, {}", ours["device"]["name"].as_str().unwrap_or("")),
+            title: format!(
+                "training throughput, {}",
+                ours["device"]["name"].as_str().unwrap_or("")
+            ),
             x_label: "batch size".into(),
             y_label: "samples/s".into(),
             log_x: true,
@@ -263,17 +306,35 @@ fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
 /// Fails when any (batch, precision) present in both got slower per step
 /// than `max` allows.
 fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
-    println!("\nagainst {} ({}):", old["commit"].as_str().unwrap_or("?"), old["date"].as_str().unwrap_or("?"));
+    println!(
+        "\nagainst {} ({}):",
+        old["commit"].as_str().unwrap_or("?"),
+        old["date"].as_str().unwrap_or("?")
+    );
     let mut regressions = Vec::new();
     for r in rows(new) {
-        let (batch, precision) = (r["batch"].as_u64().unwrap(), r["precision"].as_str().unwrap());
-        let Some(o) = find(old, batch, precision) else { continue };
-        let (now, before) = (r["ms_per_step"].as_f64().unwrap(), o["ms_per_step"].as_f64().unwrap());
+        let (batch, precision) = (
+            r["batch"].as_u64().unwrap(),
+            r["precision"].as_str().unwrap(),
+        );
+        let Some(o) = find(old, batch, precision) else {
+            continue;
+        };
+        let (now, before) = (
+            r["ms_per_step"].as_f64().unwrap(),
+            o["ms_per_step"].as_f64().unwrap(),
+        );
         let change = now / before - 1.0;
         let verdict = if change > max { "REGRESSION" } else { "ok" };
-        println!("{precision:<6}{batch:>8} {before:>10.4} -> {now:>10.4} ms/step {:>+7.1}% {verdict}", change * 100.0);
+        println!(
+            "{precision:<6}{batch:>8} {before:>10.4} -> {now:>10.4} ms/step {:>+7.1}% {verdict}",
+            change * 100.0
+        );
         if change > max {
-            regressions.push(format!("{precision} batch {batch}: {:+.1}%", change * 100.0));
+            regressions.push(format!(
+                "{precision} batch {batch}: {:+.1}%",
+                change * 100.0
+            ));
         }
     }
     if !regressions.is_empty() {

@@ -60,6 +60,7 @@ pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
         (257, 131, 67),
         (31, 33, 1),
         (65, 1, 63),
+        (16, 34, 5), // one split: dW written directly, even N
     ];
     if large {
         v.push((65_536, 128, 784));
@@ -91,16 +92,29 @@ impl Checker<'_> {
         &self,
         out: &mut DeviceBuffer<f32>,
         len: usize,
+        launch: impl FnMut(u64) -> Result<()>,
+    ) -> Result<(Vec<f32>, bool)> {
+        self.twice_at(out, 0, len, launch)
+    }
+
+    /// As `twice`, with the output starting at element `skip` of `out`
+    /// (skip = 1: only 4-byte aligned, like a layer's slice of the flat
+    /// gradient buffer).
+    fn twice_at(
+        &self,
+        out: &mut DeviceBuffer<f32>,
+        skip: usize,
+        len: usize,
         mut launch: impl FnMut(u64) -> Result<()>,
     ) -> Result<(Vec<f32>, bool)> {
         let s = &self.gpu.stream;
-        let poison = vec![f32::NAN; len];
+        let poison = vec![f32::NAN; skip + len];
         let mut runs = Vec::new();
         for _ in 0..2 {
             out.upload(s, &poison)?;
-            launch(out.ptr())?;
+            launch(out.at(skip))?;
             self.gpu.synchronize()?;
-            runs.push(out.download(s, len)?);
+            runs.push(out.download(s, skip + len)?.split_off(skip));
         }
         let same = runs[0]
             .iter()
@@ -161,7 +175,7 @@ impl Checker<'_> {
         let dw_ref = reference::dense_backward_weight(&x, &dy, m, k, n);
         let mut y = DeviceBuffer::<f32>::zeros(s, m * n)?;
         let mut dx = DeviceBuffer::<f32>::zeros(s, m * k)?;
-        let mut dw = DeviceBuffer::<f32>::zeros(s, k * n)?;
+        let mut dw = DeviceBuffer::<f32>::zeros(s, k * n + 1)?;
         for p in Precision::ALL {
             for (act, want) in acts.iter().zip(&fwd_refs) {
                 let (got, same) = self.twice(&mut y, m * n, |out| {
@@ -201,21 +215,36 @@ impl Checker<'_> {
                 tolerance(p, m),
                 same,
             );
+            // Into a 4-byte aligned slice, as into the flat gradient buffer.
+            let (got, same) = self.twice_at(&mut dw, 1, k * n, |out| {
+                kn.gemm_dw(s, p, xd.ptr(), dyd.ptr(), out, work.ptr(), m, n, k)
+            })?;
+            self.record(
+                "gemm_dw unaligned out",
+                p,
+                shape.clone(),
+                &got,
+                &dw_ref,
+                tolerance(p, m),
+                same,
+            );
         }
-        let mut db = DeviceBuffer::<f32>::zeros(s, n)?;
-        let (got, same) = self.twice(&mut db, n, |out| {
-            kn.bias_grad(s, dyd.ptr(), out, work.ptr(), m, n)
-        })?;
+        let mut db = DeviceBuffer::<f32>::zeros(s, n + 1)?;
         let want = reference::column_sums(&dy, m, n);
-        self.record(
-            "bias_grad",
-            Precision::Fp32,
-            format!("{m}×{n}"),
-            &got,
-            &want,
-            tolerance(Precision::Fp32, m),
-            same,
-        );
+        for (name, skip) in [("bias_grad", 0), ("bias_grad unaligned out", 1)] {
+            let (got, same) = self.twice_at(&mut db, skip, n, |out| {
+                kn.bias_grad(s, dyd.ptr(), out, work.ptr(), m, n)
+            })?;
+            self.record(
+                name,
+                Precision::Fp32,
+                format!("{m}×{n}"),
+                &got,
+                &want,
+                tolerance(Precision::Fp32, m),
+                same,
+            );
+        }
         Ok(())
     }
 
