@@ -1,9 +1,26 @@
 //! Adam over the flat parameter buffer.
 
+use super::simd::avx512_dispatch;
 use crate::AdamConfig;
 use rayon::prelude::*;
 
-const ELEMS_PER_CHUNK: usize = 8 * 1024;
+const ELEMS_PER_CHUNK: usize = 32 * 1024;
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adam_block_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+    for i in 0..p.len().min(g.len()).min(m.len()).min(v.len()) {
+        let gi = g[i];
+        m[i] = b1 * m[i] + (1.0 - b1) * gi;
+        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+        p[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+    }
+}
+
+avx512_dispatch!(
+    #[allow(clippy::too_many_arguments)]
+    fn adam_block(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => adam_block_body
+);
 
 /// One Keras-3 Adam step at 1-based step `t`, in place on params, m and v.
 pub fn adam_step(
@@ -21,14 +38,7 @@ pub fn adam_step(
         .zip(grads.par_chunks(ELEMS_PER_CHUNK))
         .zip(m.par_chunks_mut(ELEMS_PER_CHUNK))
         .zip(v.par_chunks_mut(ELEMS_PER_CHUNK))
-        .for_each(|(((p, g), m), v)| {
-            for i in 0..p.len() {
-                let gi = g[i];
-                m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                p[i] -= alpha * m[i] / (v[i].sqrt() + eps);
-            }
-        });
+        .for_each(|(((p, g), m), v)| adam_block(p, g, m, v, alpha, b1, b2, eps));
 }
 
 #[cfg(test)]

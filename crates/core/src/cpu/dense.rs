@@ -1,23 +1,59 @@
 //! A dense layer's three products with their epilogues, on the CPU.
 
+use super::simd::{avx512_dispatch, PARALLEL_MIN_ELEMENTS};
 use super::{column_sums, matmul, matmul_a_bt, matmul_at_b, CHUNK};
 use crate::Activation;
 use rayon::prelude::*;
 
-/// In place: y[i,j] = act(y[i,j] + b[j]) for y [rows, n].
-pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {
-    y.par_chunks_mut(n * CHUNK).for_each(|rows| {
-        for row in rows.chunks_exact_mut(n) {
-            for (v, &bj) in row.iter_mut().zip(b) {
-                let z = *v + bj;
-                *v = match act {
-                    Activation::Identity => z,
-                    Activation::Relu => z.max(0.0),
-                    Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-                };
+#[inline(always)]
+fn bias_act_rows(y: &mut [f32], b: &[f32], act: Activation) {
+    let n = b.len();
+    // One loop per activation so each vectorises.
+    match act {
+        Activation::Identity => {
+            for row in y.chunks_exact_mut(n) {
+                for (v, &bj) in row.iter_mut().zip(b) {
+                    *v += bj;
+                }
             }
         }
-    });
+        Activation::Relu => {
+            for row in y.chunks_exact_mut(n) {
+                for (v, &bj) in row.iter_mut().zip(b) {
+                    *v = (*v + bj).max(0.0);
+                }
+            }
+        }
+        Activation::Sigmoid => {
+            for row in y.chunks_exact_mut(n) {
+                for (v, &bj) in row.iter_mut().zip(b) {
+                    *v = 1.0 / (1.0 + (-(*v + bj)).exp());
+                }
+            }
+        }
+    }
+}
+
+avx512_dispatch!(fn bias_act_block(y: &mut [f32], b: &[f32], act: Activation) => bias_act_rows);
+
+#[inline(always)]
+fn mask_block_body(d: &mut [f32], a: &[f32]) {
+    for (d, &a) in d.iter_mut().zip(a) {
+        *d = if a > 0.0 { *d } else { 0.0 };
+    }
+}
+
+avx512_dispatch!(fn mask_block(d: &mut [f32], a: &[f32]) => mask_block_body);
+
+/// In place: y[i,j] = act(y[i,j] + b[j]) for y [rows, n].
+pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {
+    let b = &b[..n];
+    if y.len() < PARALLEL_MIN_ELEMENTS {
+        bias_act_block(y, b, act);
+    } else {
+        y.par_chunks_mut(n * CHUNK)
+            .for_each(|rows| bias_act_block(rows, b, act));
+    }
 }
 
 /// Y[m,n] = act(X[m,k]·W[k,n] + b).
@@ -51,15 +87,14 @@ pub fn dense_backward_input(
     let dx = &mut dx[..m * k];
     matmul_a_bt(dy, w, dx, m, n, k);
     if let Some(mask) = mask {
-        dx.par_chunks_mut(k * CHUNK)
-            .zip(mask[..m * k].par_chunks(k * CHUNK))
-            .for_each(|(d, a)| {
-                for (d, &a) in d.iter_mut().zip(a) {
-                    if a <= 0.0 {
-                        *d = 0.0;
-                    }
-                }
-            });
+        let mask = &mask[..m * k];
+        if dx.len() < PARALLEL_MIN_ELEMENTS {
+            mask_block(dx, mask);
+        } else {
+            dx.par_chunks_mut(k * CHUNK)
+                .zip(mask.par_chunks(k * CHUNK))
+                .for_each(|(d, a)| mask_block(d, a));
+        }
     }
 }
 

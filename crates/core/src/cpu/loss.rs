@@ -1,6 +1,7 @@
 //! Fused sigmoid + binary cross-entropy from the logits.
 
 use super::fastmath::{exp_nonpositive, ln_1p_unit};
+use super::simd::avx512_dispatch;
 use rayon::prelude::*;
 
 const ELEMS_PER_CHUNK: usize = 16 * 1024;
@@ -40,22 +41,7 @@ fn chunk_body(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum()
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-unsafe fn chunk_avx512(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
-    chunk_body(z, t, dz, grad_scale)
-}
-
-fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the features the function was compiled for.
-        // No FMA contraction happens without fast-math flags, so both paths
-        // give the same bits.
-        return unsafe { chunk_avx512(z, t, dz, grad_scale) };
-    }
-    chunk_body(z, t, dz, grad_scale)
-}
+avx512_dispatch!(fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 => chunk_body);
 
 /// Writes dz = (sigmoid(z) − t)·grad_scale and returns Σ bce(sigmoid(z), t),
 /// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Chunk sums in f64,

@@ -11,6 +11,7 @@ mod fastmath;
 mod loss;
 mod matmul;
 mod reduce;
+mod simd;
 
 pub use adam::adam_step;
 pub use dense::{bias_activation, dense_backward_input, dense_backward_params, dense_forward};

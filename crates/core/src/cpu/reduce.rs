@@ -1,28 +1,40 @@
 //! Deterministic column sums (the bias gradient).
 
+use super::simd::avx512_dispatch;
 use super::CHUNK;
 use rayon::prelude::*;
+
+#[inline(always)]
+fn add_rows_body(acc: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks_exact(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+avx512_dispatch!(fn add_rows(acc: &mut [f32], rows: &[f32]) => add_rows_body);
+
+/// Rows summed per partial: fixed, so the bits do not depend on threads.
+const ROWS_PER_PARTIAL: usize = CHUNK * 4;
 
 /// out[j] = Σ_i dy[i,j] for dy [m,n]. Rows are summed in fixed chunks whose
 /// partial sums are then added in chunk order: same bits on any thread count.
 pub fn column_sums(dy: &[f32], out: &mut [f32], m: usize, n: usize) {
     let out = &mut out[..n];
-    let partials: Vec<Vec<f32>> = dy[..m * n]
-        .par_chunks(n * CHUNK * 4)
-        .map(|rows| {
-            let mut acc = vec![0.0f32; n];
-            for row in rows.chunks_exact(n) {
-                for (a, &v) in acc.iter_mut().zip(row) {
-                    *a += v;
-                }
-            }
-            acc
-        })
-        .collect();
+    let partial = |rows: &[f32]| {
+        let mut acc = vec![0.0f32; n];
+        add_rows(&mut acc, rows);
+        acc
+    };
+    let dy = &dy[..m * n];
+    let partials: Vec<Vec<f32>> = if m <= ROWS_PER_PARTIAL {
+        vec![partial(dy)]
+    } else {
+        dy.par_chunks(n * ROWS_PER_PARTIAL).map(partial).collect()
+    };
     out.fill(0.0);
     for p in &partials {
-        for (o, &v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
+        add_rows(out, p);
     }
 }
