@@ -4,7 +4,7 @@
 use gemm::{gemm, Parallelism};
 
 /// Below this many multiply-adds threading costs more than it saves.
-const PARALLEL_MIN_WORK: usize = 1 << 18;
+const PARALLEL_MIN_WORK: usize = 1 << 20;
 
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
     if m * n * k >= PARALLEL_MIN_WORK {
