@@ -129,8 +129,8 @@ pub fn render(chart: &Chart, path: &Path) -> Result<()> {
             prev = Some(p);
         }
         let ly = top + 8 + i * 14;
-        c.rect(w - right - 180, ly + 3, 16, 3, colour);
-        c.text(w - right - 158, ly, &s.name, 156, BLACK);
+        c.rect(w - right - 220, ly + 3, 16, 3, colour);
+        c.text(w - right - 198, ly, &s.name, 196, BLACK);
     }
     write_atomically(path, &c.png()?)
 }

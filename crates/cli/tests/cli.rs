@@ -662,6 +662,14 @@ fn bad_flags_are_clean_errors() {
         fails(tmp.path(), &args, needles);
     }
     assert!(!out.join("checkpoint.safetensors").exists());
+    // A step size that blows the weights up: a clean error naming epoch and step.
+    let args = base(&["--lr", "1e30", "--epochs", "3"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(
+        tmp.path(),
+        &args,
+        &["diverged", "non-finite loss at epoch", "step"],
+    );
     fails(tmp.path(), &["frobnicate"], &["frobnicate"]);
     fails(tmp.path(), &["summary", "--layers", "32,x"], &["--layers"]);
     fails(

@@ -8,7 +8,16 @@ const ELEMS_PER_CHUNK: usize = 32 * 1024;
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn adam_block_body(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+fn adam_block_body(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    alpha: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+) {
     for i in 0..p.len().min(g.len()).min(m.len()).min(v.len()) {
         let gi = g[i];
         m[i] = b1 * m[i] + (1.0 - b1) * gi;

@@ -28,11 +28,13 @@ pub fn column_sums(dy: &[f32], out: &mut [f32], m: usize, n: usize) {
         acc
     };
     let dy = &dy[..m * n];
-    let partials: Vec<Vec<f32>> = if m <= ROWS_PER_PARTIAL {
-        vec![partial(dy)]
-    } else {
-        dy.par_chunks(n * ROWS_PER_PARTIAL).map(partial).collect()
-    };
+    if m <= ROWS_PER_PARTIAL {
+        // One partial: sum straight into `out` (0 + x = x, the same bits).
+        out.fill(0.0);
+        add_rows(out, dy);
+        return;
+    }
+    let partials: Vec<Vec<f32>> = dy.par_chunks(n * ROWS_PER_PARTIAL).map(partial).collect();
     out.fill(0.0);
     for p in &partials {
         add_rows(out, p);

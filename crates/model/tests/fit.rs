@@ -1,0 +1,143 @@
+//! The epoch loop's contract with devices and observers, with a scripted
+//! backend: checkpoints happen after each epoch, a non-finite loss stops
+//! training with the epoch and step named, and the last good epoch is kept.
+
+use anyhow::Result;
+use dae_data::{Dataset, Pixels};
+use dae_model::{
+    fit, Backend, EpochStats, Evaluation, FitObserver, History, NonFiniteLoss, StepObserver,
+    TrainConfig, TrainState,
+};
+
+/// Trains "fine" until `fail_epoch` (1-based), then reports a NaN at step 3.
+struct Scripted {
+    epoch: usize,
+    fail_epoch: usize,
+}
+
+impl Backend for Scripted {
+    fn device(&self) -> String {
+        "scripted".into()
+    }
+    fn available_memory(&self) -> Option<usize> {
+        None
+    }
+    fn load_state(&mut self, _: &TrainState) -> Result<()> {
+        Ok(())
+    }
+    fn state(&mut self) -> Result<TrainState> {
+        Ok(TrainState {
+            params: vec![self.epoch as f32],
+            m: vec![],
+            v: vec![],
+            step: 0,
+        })
+    }
+    fn train_epoch(
+        &mut self,
+        _: &Dataset,
+        perm: &[u32],
+        batch: usize,
+        o: &mut dyn StepObserver,
+    ) -> Result<f64> {
+        self.epoch += 1;
+        for (step, rows) in perm.chunks(batch).enumerate() {
+            if self.epoch == self.fail_epoch && step + 1 == 3 {
+                return Err(NonFiniteLoss { step: Some(3) }.into());
+            }
+            o.on_step(step + 1, (step + 1) * rows.len(), Some(1.0));
+        }
+        Ok(1.0 / self.epoch as f64)
+    }
+    fn evaluate(&mut self, _: &Dataset, _: bool) -> Result<Evaluation> {
+        Ok(Evaluation {
+            loss: 0.5,
+            row_loss: vec![],
+        })
+    }
+    fn encode(&mut self, _: &Dataset, _: &[u32]) -> Result<Vec<f32>> {
+        Ok(vec![])
+    }
+    fn reconstruct(&mut self, _: &Dataset, _: &[u32]) -> Result<Vec<f32>> {
+        Ok(vec![])
+    }
+    fn loss_and_gradients(&mut self, _: &Dataset, _: &[u32]) -> Result<(f64, Vec<f32>)> {
+        Ok((0.0, vec![]))
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    saved_epochs: Vec<usize>,
+    saved_state: Vec<f32>,
+}
+
+impl StepObserver for Recorder {
+    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
+}
+
+impl FitObserver for Recorder {
+    fn on_epoch_start(&mut self, _: usize, _: usize, _: usize) {}
+    fn on_epoch_end(&mut self, s: &EpochStats, h: &History, b: &mut dyn Backend) -> Result<()> {
+        assert_eq!(h.epochs_done(), s.epoch);
+        self.saved_epochs.push(s.epoch);
+        self.saved_state = b.state()?.params;
+        Ok(())
+    }
+}
+
+fn data() -> Dataset {
+    Dataset {
+        name: "d".into(),
+        rows: 100,
+        dim: 2,
+        pixels: Pixels::F32(vec![0.5; 200]),
+        labels: None,
+        image_shape: None,
+    }
+}
+
+#[test]
+fn divergence_names_epoch_and_step_and_keeps_the_last_good_epoch() {
+    let d = data();
+    let cfg = TrainConfig {
+        epochs: 5,
+        batch: 10,
+        ..TrainConfig::lab()
+    };
+    let mut backend = Scripted {
+        epoch: 0,
+        fail_epoch: 3,
+    };
+    let mut history = History::default();
+    let mut rec = Recorder::default();
+    let err = fit(&mut backend, &d, &d, &cfg, &mut history, &mut rec).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("epoch 3, step 3 of 10"), "{msg}");
+    assert!(msg.contains("last good checkpoint (epoch 2)"), "{msg}");
+    assert_eq!(rec.saved_epochs, [1, 2]);
+    assert_eq!(rec.saved_state, [2.0]);
+    assert_eq!(history.loss, [1.0, 0.5]);
+}
+
+#[test]
+fn resumed_history_continues_where_it_stopped() {
+    let d = data();
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch: 30,
+        ..TrainConfig::lab()
+    };
+    let mut history = History {
+        loss: vec![9.0, 8.0],
+        val_loss: vec![9.5, 8.5],
+    };
+    let mut rec = Recorder::default();
+    let mut backend = Scripted {
+        epoch: 0,
+        fail_epoch: 0,
+    };
+    fit(&mut backend, &d, &d, &cfg, &mut history, &mut rec).unwrap();
+    assert_eq!(rec.saved_epochs, [3, 4]);
+    assert_eq!(history.loss, [9.0, 8.0, 1.0, 0.5]);
+}
