@@ -55,6 +55,11 @@ pub trait Backend {
     ) -> Result<f64>;
     /// Reconstruction loss on `data`; with `per_row`, each row's too.
     fn evaluate(&mut self, data: &Dataset, per_row: bool) -> Result<Evaluation>;
+    /// Device-timed milliseconds of the last `train_epoch`, where the device
+    /// has its own clock (CUDA events); None on the CPU.
+    fn last_epoch_device_ms(&self) -> Option<f64> {
+        None
+    }
     /// Codes [rows.len(), code_dim] of the given rows.
     fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>>;
     /// Reconstructions (sigmoid outputs) [rows.len(), input_dim].

@@ -10,6 +10,8 @@ use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserve
 use anyhow::{anyhow, bail, Result};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::CudaGraph;
+use dae_core::cuda::ops::{NamedOp, Op};
+use dae_core::cuda::profile::{profile_step, StepProfile};
 use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
 use dae_core::{cpu, Activation, AdamConfig};
 use dae_data::{Dataset, Pixels};
@@ -78,6 +80,7 @@ pub struct CudaBackend {
     datasets: HashMap<DataKey, DeviceData>,
     graphs: HashMap<(DataKey, usize), CudaGraph>,
     allocated: usize,
+    last_epoch_ms: Option<f64>,
 }
 
 /// Split-K scratch needed by the backward pass of every layer at up to
@@ -166,6 +169,7 @@ impl CudaBackend {
             datasets: HashMap::new(),
             graphs: HashMap::new(),
             allocated,
+            last_epoch_ms: None,
             use_graphs: std::env::var_os("DAE_NO_CUDA_GRAPH").is_none(),
             capacity,
             precision,
@@ -205,45 +209,49 @@ impl CudaBackend {
         Ok(k)
     }
 
-    /// Launches one training step on `rows` rows: gather at `offset`,
+    /// The ops of one training step on `rows` rows: gather at `offset`,
     /// forward, loss (added to `loss_sum`), backward, and (with `update`)
     /// the Adam step and the offset advance.
-    fn enqueue_step(
+    fn step_ops(
         &self,
         data: DataKey,
         index: u64,
         offset: Offset,
         rows: usize,
         update: bool,
-    ) -> Result<()> {
-        let (k, s, p) = (&self.gpu.kernels, &self.gpu.stream, self.precision);
+    ) -> Vec<NamedOp> {
+        let p = self.precision;
         let d = &self.datasets[&data];
         let dim = self.arch.input_dim;
-        k.gather(
-            s,
-            d.is_u8(),
-            d.ptr(),
-            index,
-            offset,
-            rows,
-            dim,
-            self.input.ptr(),
-        )?;
-        self.enqueue_forward(rows, self.layers.len(), Activation::Identity)?;
+        let named = |name: String, op: Op| NamedOp { name, op };
+        let mut ops = vec![named(
+            "gather batch".into(),
+            Op::Gather {
+                u8_data: d.is_u8(),
+                data: d.ptr(),
+                index,
+                offset,
+                rows,
+                dim,
+                out: self.input.ptr(),
+            },
+        )];
+        ops.extend(self.forward_ops(rows, self.layers.len(), Activation::Identity));
         let count = rows * dim;
-        let logits = self.outputs[self.layers.len() - 1].ptr();
         let (dz0, dz1) = (self.delta[0].ptr(), self.delta[1].ptr());
-        k.bce_logits(
-            s,
-            logits,
-            self.input.ptr(),
-            dz0,
-            self.loss_partial.ptr(),
-            self.loss_sum.ptr(),
-            count,
-            1.0 / count as f32,
-            1.0,
-        )?;
+        ops.push(named(
+            "sigmoid+BCE".into(),
+            Op::Bce {
+                z: self.outputs[self.layers.len() - 1].ptr(),
+                t: self.input.ptr(),
+                dz: dz0,
+                partial: self.loss_partial.ptr(),
+                accum: self.loss_sum.ptr(),
+                count,
+                grad_scale: 1.0 / count as f32,
+                weight: 1.0,
+            },
+        ));
         let mut current = 0;
         for (i, l) in self.layers.iter().enumerate().rev() {
             let dz = if current == 0 { dz0 } else { dz1 };
@@ -252,92 +260,153 @@ impl CudaBackend {
             } else {
                 self.outputs[i - 1].ptr()
             };
-            k.gemm_dw(
-                s,
-                p,
-                x,
-                dz,
-                self.grads.at(l.weight_offset),
-                self.work.ptr(),
-                rows,
-                l.fan_out,
-                l.fan_in,
-            )?;
-            k.bias_grad(
-                s,
-                dz,
-                self.grads.at(l.bias_offset),
-                self.work.ptr(),
-                rows,
-                l.fan_out,
-            )?;
+            let (m, n, k, work) = (rows, l.fan_out, l.fan_in, self.work.ptr());
+            ops.push(named(
+                format!("dW {}", l.name),
+                Op::GemmDw {
+                    p,
+                    x,
+                    dy: dz,
+                    dw: self.grads.at(l.weight_offset),
+                    work,
+                    m,
+                    n,
+                    k,
+                },
+            ));
+            ops.push(named(
+                format!("db {}", l.name),
+                Op::BiasGrad {
+                    dy: dz,
+                    db: self.grads.at(l.bias_offset),
+                    work,
+                    m,
+                    n,
+                },
+            ));
             if i > 0 {
                 let dx = if current == 0 { dz1 } else { dz0 };
-                let w = self.params.at(l.weight_offset);
-                k.gemm_dx(
-                    s,
-                    p,
-                    dz,
-                    w,
-                    self.outputs[i - 1].ptr(),
-                    dx,
-                    rows,
-                    l.fan_out,
-                    l.fan_in,
-                )?;
+                let (w, mask) = (self.params.at(l.weight_offset), self.outputs[i - 1].ptr());
+                ops.push(named(
+                    format!("dX {}", l.name),
+                    Op::GemmDx {
+                        p,
+                        dy: dz,
+                        w,
+                        mask,
+                        dx,
+                        m,
+                        n,
+                        k,
+                    },
+                ));
                 current = 1 - current;
             }
         }
         if update {
-            k.step_increment(s, self.step.ptr())?;
-            let n = self.arch.param_count();
-            k.adam(
-                s,
-                self.params.ptr(),
-                self.grads.ptr(),
-                self.m.ptr(),
-                self.v.ptr(),
-                n,
-                self.step.ptr(),
-                &self.adam,
-            )?;
+            ops.push(named(
+                "step counter".into(),
+                Op::StepIncrement {
+                    step: self.step.ptr(),
+                },
+            ));
+            ops.push(named(
+                "Adam".into(),
+                Op::Adam {
+                    params: self.params.ptr(),
+                    grads: self.grads.ptr(),
+                    m: self.m.ptr(),
+                    v: self.v.ptr(),
+                    n: self.arch.param_count(),
+                    step: self.step.ptr(),
+                    cfg: self.adam,
+                },
+            ));
             if let Offset::Device(ptr) = offset {
-                k.offset_advance(s, ptr, rows)?;
+                ops.push(named(
+                    "batch offset".into(),
+                    Op::OffsetAdvance { offset: ptr, rows },
+                ));
             }
         }
-        Ok(())
+        ops
+    }
+
+    fn enqueue_step(
+        &self,
+        data: DataKey,
+        index: u64,
+        offset: Offset,
+        rows: usize,
+        update: bool,
+    ) -> Result<()> {
+        let (k, s) = (&self.gpu.kernels, &self.gpu.stream);
+        self.step_ops(data, index, offset, rows, update)
+            .iter()
+            .try_for_each(|o| o.op.launch(k, s))
     }
 
     /// Forward through the first `layer_count` layers of `self.input`; the
-    /// last layer computed uses `last` as its activation when it is the
-    /// model's output layer.
+    /// output layer, when included, uses `last` as its activation.
+    fn forward_ops(&self, rows: usize, layer_count: usize, last: Activation) -> Vec<NamedOp> {
+        self.layers[..layer_count]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let x = if i == 0 {
+                    self.input.ptr()
+                } else {
+                    self.outputs[i - 1].ptr()
+                };
+                let act = if l.activation == Activation::Sigmoid {
+                    last
+                } else {
+                    l.activation
+                };
+                NamedOp {
+                    name: format!("fwd {}", l.name),
+                    op: Op::GemmFwd {
+                        p: self.precision,
+                        x,
+                        w: self.params.at(l.weight_offset),
+                        b: self.params.at(l.bias_offset),
+                        y: self.outputs[i].ptr(),
+                        m: rows,
+                        n: l.fan_out,
+                        k: l.fan_in,
+                        act,
+                    },
+                }
+            })
+            .collect()
+    }
+
     fn enqueue_forward(&self, rows: usize, layer_count: usize, last: Activation) -> Result<()> {
         let (k, s) = (&self.gpu.kernels, &self.gpu.stream);
-        for (i, l) in self.layers[..layer_count].iter().enumerate() {
-            let x = if i == 0 {
-                self.input.ptr()
-            } else {
-                self.outputs[i - 1].ptr()
-            };
-            let act = if l.activation == Activation::Sigmoid {
-                last
-            } else {
-                l.activation
-            };
-            k.gemm_fwd(
-                s,
-                self.precision,
-                x,
-                self.params.at(l.weight_offset),
-                self.params.at(l.bias_offset),
-                self.outputs[i].ptr(),
-                rows,
-                l.fan_out,
-                l.fan_in,
-                act,
-            )?;
+        self.forward_ops(rows, layer_count, last)
+            .iter()
+            .try_for_each(|o| o.op.launch(k, s))
+    }
+
+    /// Per-kernel timing of one train step at `rows` rows of `data`, and the
+    /// whole step as one graph replay.
+    pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
+        if rows == 0 || rows > self.capacity || rows > data.rows {
+            bail!(
+                "profile rows {rows} must be in 1..={}",
+                self.capacity.min(data.rows)
+            );
         }
-        Ok(())
+        let key = self.upload_dataset(data)?;
+        let s = self.gpu.stream.clone();
+        let index: Vec<u32> = (0..rows as u32).collect();
+        self.rows_index.upload(&s, &index)?;
+        let ops = self.step_ops(key, self.rows_index.ptr(), Offset::Value(0), rows, true);
+        let state = self.state()?;
+        let profile = profile_step(&self.gpu, &ops);
+        // Timing replays moved the weights: put them back.
+        self.load_state(&state)?;
+        profile
     }
 
     /// The captured train step for (dataset, rows), capturing it on first use.
@@ -414,6 +483,10 @@ impl Backend for CudaBackend {
         format!("cuda: {} {}", self.gpu.describe(), self.precision.name())
     }
 
+    fn last_epoch_device_ms(&self) -> Option<f64> {
+        self.last_epoch_ms
+    }
+
     fn available_memory(&self) -> Option<usize> {
         // Free memory plus what this backend already holds.
         self.gpu
@@ -478,6 +551,22 @@ impl Backend for CudaBackend {
         self.offset.upload(&s, &[0])?;
         self.loss_sum.upload(&s, &[0.0])?;
         let (full, last) = (perm.len() / batch, perm.len() % batch);
+        if self.use_graphs {
+            // Capture before timing starts (capture is host work).
+            for rows in [batch, last] {
+                if rows > 0 && (rows < batch || full > 0) {
+                    self.graph(key, rows)?;
+                }
+            }
+        }
+        let event = || {
+            self.gpu
+                .ctx
+                .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(|e| anyhow!("{e}"))
+        };
+        let (started, ended) = (event()?, event()?);
+        started.record(&s).map_err(|e| anyhow!("{e}"))?;
         let mut done = 0;
         for step in 0..full {
             if self.use_graphs {
@@ -513,7 +602,9 @@ impl Backend for CudaBackend {
             done += last;
             observer.on_step(full + 1, done, None);
         }
+        ended.record(&s).map_err(|e| anyhow!("{e}"))?;
         let sum = self.loss_sum.download(&s, 1)?[0];
+        self.last_epoch_ms = Some(started.elapsed_ms(&ended).map_err(|e| anyhow!("{e}"))? as f64);
         let loss = sum / (perm.len() * data.dim).max(1) as f64;
         if !loss.is_finite() {
             return Err(NonFiniteLoss { step: None }.into());

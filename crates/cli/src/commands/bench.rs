@@ -6,11 +6,13 @@
 //! by side (`--peers torch.json`).
 
 use crate::args::{DataArgs, DeviceChoice};
+use crate::commands::bench_gpu;
 use crate::device::create_backend;
 use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
+use dae_core::cuda::Precision;
 use dae_core::rng::epoch_permutation;
 use dae_model::{Architecture, StepObserver, TrainConfig, TrainState};
 use serde_json::{json, Value};
@@ -52,6 +54,12 @@ pub struct BenchArgs {
     /// Peer results (dae-bench-1 JSON, e.g. from benches/peers/torch_ae.py) to show side by side
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub peers: Vec<PathBuf>,
+    /// CUDA: per-kernel breakdown of one step (time, TFLOP/s, GB/s, % of the measured ceilings)
+    #[arg(long)]
+    pub breakdown: bool,
+    /// CUDA: our GEMMs against cuBLAS on the model's shapes (batch 256 and 65,536)
+    #[arg(long)]
+    pub gemm: bool,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -143,6 +151,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         DeviceChoice::Cpu => false,
         DeviceChoice::Auto => dae_core::cuda_status().is_ok(),
     };
+    if (a.breakdown || a.gemm) && !on_gpu {
+        bail!(
+            "--breakdown and --gemm measure CUDA kernels: they need a CUDA device (--device cuda)"
+        );
+    }
     let batches = if a.batch_sizes.is_empty() {
         if on_gpu {
             vec![256, 1024, 4096, 16384, 65536]
@@ -187,10 +200,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
                 let start = Instant::now();
                 backend.train_epoch(train, &perm, batch, &mut Silent)?;
-                // The epoch ends with the loss read back, so the host clock
-                // covers all of its device work.
+                // Device events where the device has them; otherwise the
+                // host clock (the epoch ends by reading the loss back).
+                let ms = backend
+                    .last_epoch_device_ms()
+                    .unwrap_or(start.elapsed().as_secs_f64() * 1e3);
                 if epoch > 0 {
-                    times.push(start.elapsed().as_secs_f64() * 1e3);
+                    times.push(ms);
                 }
             }
             let lo = times.iter().cloned().fold(f64::MAX, f64::min);
@@ -215,13 +231,37 @@ pub fn run(a: BenchArgs) -> Result<()> {
         arch.describe(),
         train.rows
     );
-    let doc = json!({
+    let mut doc = json!({
         "schema": SCHEMA, "tool": "dae", "device": {"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device},
         "commit": commit(), "date": crate::run_dir::utc_now(),
         "model": arch.describe(), "samples": train.rows,
-        "timer": "host clock around whole epochs, each ending in a device synchronisation",
+        "timer": if on_gpu { "CUDA events around each epoch's launches" } else { "host clock around whole epochs" },
         "results": results,
     });
+    if a.breakdown || a.gemm {
+        let ps: Vec<Precision> = precisions
+            .iter()
+            .map(|p| Precision::parse(p))
+            .collect::<Result<_>>()?;
+        let gpu = bench_gpu::open()?;
+        let peaks = bench_gpu::peaks(&gpu, &ps)?;
+        if a.gemm {
+            doc["gemm_vs_cublas"] = bench_gpu::gemm_vs_cublas(&gpu, &arch, &[256, 65_536], &ps)?;
+        }
+        drop(gpu);
+        if a.breakdown {
+            let mut sizes = vec![batches[0], *batches.last().unwrap()];
+            sizes.dedup();
+            let mut b = Vec::new();
+            for &p in &ps {
+                for &batch in &sizes {
+                    b.push(bench_gpu::breakdown(&arch, train, batch, p, &peaks)?);
+                }
+            }
+            doc["breakdown"] = Value::Array(b);
+        }
+        doc["peaks"] = peaks;
+    }
     if let Some(path) = &a.json {
         dae_model::checkpoint::write_atomically(
             path,

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_gpu;
 pub mod check;
 pub mod compare;
 pub mod cv;

@@ -5,8 +5,11 @@
 
 pub mod check;
 mod compile;
+pub mod cublas;
 mod launch;
 mod memory;
+pub mod ops;
+pub mod profile;
 
 pub use compile::{kernel_sources, nvrtc_version, KERNEL_OPTIONS};
 pub use launch::{Kernels, Offset, SplitPlan, LOSS_BLOCKS};

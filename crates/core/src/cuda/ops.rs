@@ -1,0 +1,217 @@
+//! A train step as a list of ops, each one kernel launch described by
+//! value: the same list is launched eagerly, captured into a CUDA graph, or
+//! timed op by op (with its FLOPs and minimum bytes, kernels/README.md's
+//! floors) for the per-kernel breakdown.
+
+use super::{Kernels, Offset, Precision};
+use crate::{Activation, AdamConfig};
+use anyhow::Result;
+use cudarc::driver::CudaStream;
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Gather {
+        u8_data: bool,
+        data: u64,
+        index: u64,
+        offset: Offset,
+        rows: usize,
+        dim: usize,
+        out: u64,
+    },
+    GemmFwd {
+        p: Precision,
+        x: u64,
+        w: u64,
+        b: u64,
+        y: u64,
+        m: usize,
+        n: usize,
+        k: usize,
+        act: Activation,
+    },
+    GemmDx {
+        p: Precision,
+        dy: u64,
+        w: u64,
+        mask: u64,
+        dx: u64,
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    GemmDw {
+        p: Precision,
+        x: u64,
+        dy: u64,
+        dw: u64,
+        work: u64,
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    BiasGrad {
+        dy: u64,
+        db: u64,
+        work: u64,
+        m: usize,
+        n: usize,
+    },
+    Bce {
+        z: u64,
+        t: u64,
+        dz: u64,
+        partial: u64,
+        accum: u64,
+        count: usize,
+        grad_scale: f32,
+        weight: f64,
+    },
+    StepIncrement {
+        step: u64,
+    },
+    Adam {
+        params: u64,
+        grads: u64,
+        m: u64,
+        v: u64,
+        n: usize,
+        step: u64,
+        cfg: AdamConfig,
+    },
+    OffsetAdvance {
+        offset: u64,
+        rows: usize,
+    },
+}
+
+/// An op with a name saying where in the model it runs.
+#[derive(Clone, Debug)]
+pub struct NamedOp {
+    pub name: String,
+    pub op: Op,
+}
+
+impl Op {
+    pub fn launch(&self, k: &Kernels, s: &CudaStream) -> Result<()> {
+        match *self {
+            Op::Gather {
+                u8_data,
+                data,
+                index,
+                offset,
+                rows,
+                dim,
+                out,
+            } => k.gather(s, u8_data, data, index, offset, rows, dim, out),
+            Op::GemmFwd {
+                p,
+                x,
+                w,
+                b,
+                y,
+                m,
+                n,
+                k: kk,
+                act,
+            } => k.gemm_fwd(s, p, x, w, b, y, m, n, kk, act),
+            Op::GemmDx {
+                p,
+                dy,
+                w,
+                mask,
+                dx,
+                m,
+                n,
+                k: kk,
+            } => k.gemm_dx(s, p, dy, w, mask, dx, m, n, kk),
+            Op::GemmDw {
+                p,
+                x,
+                dy,
+                dw,
+                work,
+                m,
+                n,
+                k: kk,
+            } => k.gemm_dw(s, p, x, dy, dw, work, m, n, kk),
+            Op::BiasGrad { dy, db, work, m, n } => k.bias_grad(s, dy, db, work, m, n),
+            Op::Bce {
+                z,
+                t,
+                dz,
+                partial,
+                accum,
+                count,
+                grad_scale,
+                weight,
+            } => k.bce_logits(s, z, t, dz, partial, accum, count, grad_scale, weight),
+            Op::StepIncrement { step } => k.step_increment(s, step),
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                n,
+                step,
+                ref cfg,
+            } => k.adam(s, params, grads, m, v, n, step, cfg),
+            Op::OffsetAdvance { offset, rows } => k.offset_advance(s, offset, rows),
+        }
+    }
+
+    /// (FLOPs, minimum device-memory bytes): each input read once, each
+    /// output written once.
+    pub fn work(&self) -> (f64, f64) {
+        let f = |v: usize| v as f64;
+        match *self {
+            Op::Gather {
+                u8_data, rows, dim, ..
+            } => (
+                f(rows * dim),
+                f(rows * dim) * if u8_data { 5.0 } else { 8.0 } + f(4 * rows),
+            ),
+            Op::GemmFwd { m, n, k, .. } => (2.0 * f(m * n * k), 4.0 * f(m * k + k * n + n + m * n)),
+            Op::GemmDx { m, n, k, mask, .. } => (
+                2.0 * f(m * n * k),
+                4.0 * f(m * n + k * n + m * k) + if mask != 0 { 4.0 * f(m * k) } else { 0.0 },
+            ),
+            Op::GemmDw { m, n, k, .. } => (2.0 * f(m * n * k), 4.0 * f(m * k + m * n + k * n)),
+            Op::BiasGrad { m, n, .. } => (f(m * n), 4.0 * f(m * n + n)),
+            Op::Bce { count, .. } => (15.0 * f(count), 12.0 * f(count)),
+            Op::StepIncrement { .. } | Op::OffsetAdvance { .. } => (1.0, 8.0),
+            Op::Adam { n, .. } => (12.0 * f(n), 28.0 * f(n)),
+        }
+    }
+
+    /// Ops that change state the next launch depends on (so they are not
+    /// repeated when timed in isolation).
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, Op::OffsetAdvance { .. })
+    }
+
+    /// The op with any device-held gather offset replaced by 0, so it can be
+    /// repeated without walking off the permutation.
+    pub fn repeatable(&self) -> Op {
+        match self.clone() {
+            Op::Gather {
+                u8_data,
+                data,
+                index,
+                rows,
+                dim,
+                out,
+                ..
+            } => Op::Gather {
+                u8_data,
+                data,
+                index,
+                offset: Offset::Value(0),
+                rows,
+                dim,
+                out,
+            },
+            other => other,
+        }
+    }
+}
