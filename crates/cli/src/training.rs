@@ -3,7 +3,7 @@
 //! epoch loop and checkpoints after every epoch.
 
 use crate::args::DeviceChoice;
-use crate::device::create_backend;
+use crate::device::{available_memory, build_backend, resolve, Device};
 use crate::progress::{thousands, Progress};
 use crate::run_dir::RunDir;
 use anyhow::{bail, Result};
@@ -82,38 +82,62 @@ impl FitObserver for Observer<'_> {
     }
 }
 
-/// Trains from `state`/`history` to `config.epochs` on `train`, validating
-/// on `validation`.
-pub fn train(
+/// Where a run starts: fresh weights (Glorot, from the seed) or a checkpoint.
+pub enum Start {
+    Fresh,
+    Resume(TrainState, History),
+}
+
+/// Prints the memory plan and refuses a run that does not fit the device,
+/// before anything large is allocated.
+fn preflight(
     session: &Session,
-    state: TrainState,
-    mut history: History,
+    device: Device,
     train: &Dataset,
     validation: &Dataset,
-) -> Result<Trained> {
+) -> Result<()> {
     let (arch, config) = (session.arch, session.config);
-    let mut backend = create_backend(session.device, arch, config, state, session.quiet)?;
     let rows = config.batch.min(train.rows.max(validation.rows));
     let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes());
+    let name = match device {
+        Device::Cpu => "the CPU",
+        Device::Cuda => "the GPU",
+    };
     if !session.quiet {
-        println!(
-            "{}{} on {}",
-            session.label,
-            plan.describe(),
-            backend.device()
-        );
+        println!("{}{} on {name}", session.label, plan.describe());
     }
-    if let Some(free) = backend.available_memory() {
+    if let Some(free) = available_memory(device) {
         if plan.total() > free {
             bail!(
-                "this run needs {} on {} but only {} is available; use a smaller --batch, \
+                "this run needs {} on {name} but only {} is available; use a smaller --batch, \
                  narrower --layers or less data",
                 human_bytes(plan.total()),
-                backend.device(),
                 human_bytes(free)
             );
         }
     }
+    Ok(())
+}
+
+/// Trains from `start` to `config.epochs` on `train`, validating on
+/// `validation`.
+pub fn train(
+    session: &Session,
+    start: Start,
+    train: &Dataset,
+    validation: &Dataset,
+) -> Result<Trained> {
+    let (arch, config) = (session.arch, session.config);
+    let device = resolve(session.device, &config.precision, session.quiet)?;
+    preflight(session, device, train, validation)?;
+    let (state, mut history) = match start {
+        Start::Fresh => (
+            TrainState::initialize(arch, config.seed),
+            History::default(),
+        ),
+        Start::Resume(state, history) => (state, history),
+    };
+    let mut backend = build_backend(device, arch, config, state)?;
     if !session.quiet {
         println!(
             "{}training {} on {}: epochs {}..{}, batch {}, {} steps/epoch, seed {}, {}",

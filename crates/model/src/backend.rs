@@ -39,8 +39,6 @@ pub struct Evaluation {
 pub trait Backend {
     /// Human-readable device name, e.g. "cpu (2 threads)".
     fn device(&self) -> String;
-    /// Bytes free for a run on this device, when known.
-    fn available_memory(&self) -> Option<usize>;
     fn load_state(&mut self, state: &TrainState) -> Result<()>;
     fn state(&mut self) -> Result<TrainState>;
     /// One epoch of mini-batch steps over `data` in the order `perm`, the

@@ -177,10 +177,6 @@ impl Backend for CpuBackend {
         format!("cpu ({} threads)", rayon::current_num_threads())
     }
 
-    fn available_memory(&self) -> Option<usize> {
-        crate::memory::host_available_bytes()
-    }
-
     fn load_state(&mut self, state: &TrainState) -> Result<()> {
         if state.params.len() != self.state.params.len() {
             bail!(

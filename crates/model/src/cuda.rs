@@ -487,14 +487,6 @@ impl Backend for CudaBackend {
         self.last_epoch_ms
     }
 
-    fn available_memory(&self) -> Option<usize> {
-        // Free memory plus what this backend already holds.
-        self.gpu
-            .memory()
-            .ok()
-            .map(|(free, _)| free + self.allocated)
-    }
-
     fn load_state(&mut self, state: &TrainState) -> Result<()> {
         let s = self.gpu.stream.clone();
         if state.params.len() != self.arch.param_count() {

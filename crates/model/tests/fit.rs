@@ -19,9 +19,6 @@ impl Backend for Scripted {
     fn device(&self) -> String {
         "scripted".into()
     }
-    fn available_memory(&self) -> Option<usize> {
-        None
-    }
     fn load_state(&mut self, _: &TrainState) -> Result<()> {
         Ok(())
     }

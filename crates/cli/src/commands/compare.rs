@@ -7,10 +7,10 @@ use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
 use crate::plot::{self, Chart, Series};
 use crate::run_dir::RunDir;
-use crate::training::{self, Session};
+use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_model::{group_digits, Architecture, History, TrainConfig, TrainState};
+use dae_model::{group_digits, Architecture, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -114,14 +114,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
             quiet: a.quiet,
             label: format!("[{}] ", run_name(encoder)),
         };
-        let state = TrainState::initialize(&arch, config.seed);
-        let mut t = training::train(
-            &session,
-            state,
-            History::default(),
-            &splits.train,
-            &splits.test,
-        )?;
+        let mut t = training::train(&session, Start::Fresh, &splits.train, &splits.test)?;
         reconstructions.push((
             run_name(encoder),
             t.backend.reconstruct(&splits.test, &rows)?,

@@ -3,11 +3,11 @@
 use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice, Widths};
 use crate::commands::compare::run_name;
 use crate::run_dir::RunDir;
-use crate::training::{self, Session};
+use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_model::folds::k_folds;
-use dae_model::{Architecture, History, TrainConfig, TrainState};
+use dae_model::{Architecture, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -138,9 +138,7 @@ pub fn run(a: CvArgs) -> Result<()> {
                 quiet: a.quiet,
                 label: format!("[{} fold {}/{}] ", run_name(enc), f + 1, a.folds),
             };
-            let state = TrainState::initialize(&arch, config.seed);
-            let mut t =
-                training::train(&session, state, History::default(), &fold_train, &fold_val)?;
+            let mut t = training::train(&session, Start::Fresh, &fold_train, &fold_val)?;
             let test_loss = t.backend.evaluate(&splits.test, false)?.loss;
             let h = &t.history;
             let final_val = *h.val_loss.last().unwrap();

@@ -3,10 +3,10 @@
 use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
 use crate::run_dir::RunDir;
-use crate::training::{self, Session, Trained};
+use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use dae_model::{format_summary, Architecture, History, SummaryTable, TrainConfig, TrainState};
+use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -180,7 +180,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     }
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
-    // After the data and settings check out, so a failed start leaves no empty run directory.
+    // After the data and settings check out; a run that then fails before
+    // its first checkpoint removes the directory it created.
+    let created = !run.path.exists();
     ensure_writable_dir(&run.path)?;
 
     if !a.quiet {
@@ -188,12 +190,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
         println!("{}", format_summary(&SummaryTable::encoder(&arch)));
     }
-    let (state, history) = match resumed {
-        Some(ck) => (ck.state, ck.history),
-        None => (
-            TrainState::initialize(&arch, config.seed),
-            History::default(),
-        ),
+    let start = match resumed {
+        Some(ck) => Start::Resume(ck.state, ck.history),
+        None => Start::Fresh,
     };
     let started = Instant::now();
     let session = Session {
@@ -209,7 +208,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         mut backend,
         history,
         train_seconds,
-    } = training::train(&session, state, history, &splits.train, &splits.test)?;
+    } = training::train(&session, start, &splits.train, &splits.test).inspect_err(|_| {
+        if created {
+            // Only removes an empty directory: never anything already saved.
+            let _ = std::fs::remove_dir(&run.path);
+        }
+    })?;
 
     let figure = run.figure();
     write_figure(

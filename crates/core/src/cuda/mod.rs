@@ -76,6 +76,13 @@ pub fn cuda_status() -> Result<String, String> {
     Ok(format!("{name} (sm_{major}{minor})"))
 }
 
+/// Free memory on device 0, in bytes (without loading any kernel).
+pub fn free_memory() -> Result<usize> {
+    cuda_status().map_err(|e| anyhow!(e))?;
+    let ctx = CudaContext::new(0).map_err(|e| anyhow!("cannot open CUDA device 0: {e}"))?;
+    Ok(ctx.mem_get_info().map_err(|e| anyhow!("{e}"))?.0)
+}
+
 /// One GPU with our kernels loaded and the stream everything runs on.
 pub struct Gpu {
     pub ctx: Arc<CudaContext>,
