@@ -101,3 +101,104 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--out {}: directory is not writable ({e})", dir.display()))?;
     Ok(())
 }
+
+/// Settings of commands that train several models alike (compare, cv).
+#[derive(Args, Clone, Debug)]
+pub struct ScheduleArgs {
+    #[arg(long, default_value_t = 256, value_parser = positive)]
+    pub batch: usize,
+    /// Seed of the weight init and the shuffles (and the folds or figure samples)
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Replace runs already in --out
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl ScheduleArgs {
+    /// The lab's settings with these flags and `epochs`.
+    pub fn config(&self, epochs: usize) -> Result<dae_model::TrainConfig> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        Ok(dae_model::TrainConfig {
+            epochs,
+            batch: self.batch,
+            seed: self.seed,
+            lr: self.lr,
+            ..dae_model::TrainConfig::lab()
+        })
+    }
+}
+
+/// A trained run and the data to apply it to (encode, eval, figure).
+#[derive(Args, Debug)]
+pub struct TrainedRunArgs {
+    /// Run directory written by `dae train`
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// A trained run opened on its device, with the data it applies to.
+pub struct OpenRun {
+    pub run: crate::run_dir::RunDir,
+    pub ck: dae_model::Checkpoint,
+    pub splits: DataSplits,
+    pub backend: Box<dyn dae_model::Backend>,
+}
+
+impl Split {
+    pub fn of(self, splits: &DataSplits) -> &dae_data::Dataset {
+        match self {
+            Split::Train => &splits.train,
+            Split::Test => &splits.test,
+        }
+    }
+}
+
+impl TrainedRunArgs {
+    /// The run's checkpoint, the data (checked to fit it) and its backend.
+    pub fn open(&self) -> Result<OpenRun> {
+        let (run, ck, splits) = self.load()?;
+        let backend = crate::device::create_backend(
+            self.device,
+            &ck.arch,
+            &ck.config,
+            ck.state.clone(),
+            true,
+        )?;
+        Ok(OpenRun {
+            run,
+            ck,
+            splits,
+            backend,
+        })
+    }
+
+    /// The run's checkpoint and the data, checked to fit each other.
+    fn load(&self) -> Result<(crate::run_dir::RunDir, dae_model::Checkpoint, DataSplits)> {
+        let run = crate::run_dir::RunDir::new(&self.run);
+        let ck = run.load_checkpoint()?;
+        let splits = self.data.load()?;
+        if ck.arch.input_dim != splits.train.dim {
+            bail!(
+                "{}: checkpoint architecture {} takes {} values per sample, but the data has {}",
+                run.checkpoint().display(),
+                ck.arch.describe(),
+                ck.arch.input_dim,
+                splits.train.dim
+            );
+        }
+        Ok((run, ck, splits))
+    }
+}

@@ -33,30 +33,7 @@ fn product(
     }
     let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
     let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-    // SAFETY: strides and sizes describe the given slices; c is m×n.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a64.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b64.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
+    crate::cpu::strided(&a64, (a_rs, a_cs), &b64, (b_rs, b_cs), &mut c, m, k, n);
     c
 }
 

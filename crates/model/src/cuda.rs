@@ -388,6 +388,19 @@ impl CudaBackend {
             .try_for_each(|o| o.op.launch(k, s))
     }
 
+    /// Launches the next train step of the epoch (rows from the device-held
+    /// offset into the permutation): a graph replay, or eagerly.
+    fn launch_train_step(&mut self, key: DataKey, rows: usize) -> Result<()> {
+        if self.use_graphs {
+            self.graph(key, rows)?
+                .launch()
+                .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))
+        } else {
+            let offset = Offset::Device(self.offset.ptr());
+            self.enqueue_step(key, self.perm.ptr(), offset, rows, true)
+        }
+    }
+
     /// Per-kernel timing of one train step at `rows` rows of `data`, and the
     /// whole step as one graph replay.
     pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
@@ -560,39 +573,11 @@ impl Backend for CudaBackend {
         let (started, ended) = (event()?, event()?);
         started.record(&s).map_err(|e| anyhow!("{e}"))?;
         let mut done = 0;
-        for step in 0..full {
-            if self.use_graphs {
-                self.graph(key, batch)?
-                    .launch()
-                    .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))?;
-            } else {
-                self.enqueue_step(
-                    key,
-                    self.perm.ptr(),
-                    Offset::Device(self.offset.ptr()),
-                    batch,
-                    true,
-                )?;
-            }
-            done += batch;
+        let sizes = std::iter::repeat_n(batch, full).chain((last > 0).then_some(last));
+        for (step, rows) in sizes.enumerate() {
+            self.launch_train_step(key, rows)?;
+            done += rows;
             observer.on_step(step + 1, done, None);
-        }
-        if last > 0 {
-            if self.use_graphs {
-                self.graph(key, last)?
-                    .launch()
-                    .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))?;
-            } else {
-                self.enqueue_step(
-                    key,
-                    self.perm.ptr(),
-                    Offset::Device(self.offset.ptr()),
-                    last,
-                    true,
-                )?;
-            }
-            done += last;
-            observer.on_step(full + 1, done, None);
         }
         ended.record(&s).map_err(|e| anyhow!("{e}"))?;
         let sum = self.loss_sum.download(&s, 1)?[0];

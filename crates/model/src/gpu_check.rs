@@ -48,6 +48,13 @@ fn case(kernel: String, p: Precision, shape: String, got: &[f32], want: &[f32]) 
     }
 }
 
+/// The lab model with fresh weights from `seed`, for inputs of `dim` values.
+fn lab_model(dim: usize, seed: u64) -> Result<(Architecture, TrainState, AdamConfig)> {
+    let arch = Architecture::new(dim, vec![128, 64, 32])?;
+    let state = TrainState::initialize(&arch, seed);
+    Ok((arch, state, AdamConfig::default()))
+}
+
 /// One train step on `batch` rows of `data`, GPU against CPU.
 pub fn train_step(
     data: &Dataset,
@@ -55,9 +62,7 @@ pub fn train_step(
     batch: usize,
     seed: u64,
 ) -> Result<Vec<CaseResult>> {
-    let arch = Architecture::new(data.dim, vec![128, 64, 32])?;
-    let state = TrainState::initialize(&arch, seed);
-    let adam = AdamConfig::default();
+    let (arch, state, adam) = lab_model(data.dim, seed)?;
     let rows: Vec<u32> = epoch_permutation(seed, 0, data.rows)[..batch.min(data.rows)].to_vec();
     let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
     let mut gpu = CudaBackend::new(&arch, adam, p, rows.len(), state.clone())?;
@@ -123,9 +128,7 @@ pub fn epoch(
     batch: usize,
     seed: u64,
 ) -> Result<Vec<CaseResult>> {
-    let arch = Architecture::new(data.dim, vec![128, 64, 32])?;
-    let state = TrainState::initialize(&arch, seed);
-    let adam = AdamConfig::default();
+    let (arch, state, adam) = lab_model(data.dim, seed)?;
     let perm = epoch_permutation(seed, 0, data.rows);
     let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
     let mut gpu = CudaBackend::new(&arch, adam, p, batch, state)?;

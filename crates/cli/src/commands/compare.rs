@@ -1,7 +1,7 @@
 //! `dae compare`: several architectures trained with the same data, seed and
 //! schedule (the lab's "simple vs deep" exercise), side by side.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice, Widths};
+use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::figure::{image_shape_of, sample_test_images};
 use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
@@ -10,7 +10,7 @@ use crate::run_dir::RunDir;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_model::{group_digits, Architecture, TrainConfig};
+use dae_model::{group_digits, Architecture};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -23,25 +23,14 @@ pub struct CompareArgs {
     pub layers: Vec<Widths>,
     #[arg(long, default_value_t = 100, value_parser = positive)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 256, value_parser = positive)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Output directory: one run directory per model plus the comparison
     #[arg(long, default_value = "runs/compare")]
     pub out: PathBuf,
-    /// Replace runs already in --out
-    #[arg(long)]
-    pub force: bool,
     /// Image (height,width) for the figure when the data is flat
     #[arg(long, value_name = "H,W")]
     pub image_shape: Option<String>,
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run_name(encoder: &[usize]) -> String {
@@ -66,16 +55,14 @@ pub fn run(a: CompareArgs) -> Result<()> {
             );
         }
     }
-    if !(a.lr.is_finite() && a.lr > 0.0) {
-        bail!("--lr must be a positive number, got {}", a.lr);
-    }
+    let config = a.schedule.config(a.epochs)?;
     ensure_writable_dir(&a.out)?;
     let runs: Vec<RunDir> = layers
         .iter()
         .map(|l| RunDir::new(&a.out.join(run_name(l))))
         .collect();
     if let Some(r) = runs.iter().find(|r| r.checkpoint().exists()) {
-        if !a.force {
+        if !a.schedule.force {
             bail!(
                 "--out {}: {} already holds a trained run; pass --force to replace it",
                 a.out.display(),
@@ -88,17 +75,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
         &splits.test,
         parse_image_shape(&a.image_shape, splits.test.dim)?,
     );
-    let config = TrainConfig {
-        epochs: a.epochs,
-        batch: a.batch,
-        seed: a.seed,
-        lr: a.lr,
-        ..TrainConfig::lab()
-    };
-    if !a.quiet {
+    if !a.schedule.quiet {
         println!("data: {}", splits.description);
     }
-    let (titles, rows, originals) = sample_test_images(&splits, a.seed);
+    let (titles, rows, originals) = sample_test_images(&splits, a.schedule.seed);
     let mut results = Vec::new();
     let mut reconstructions = Vec::new();
     let mut curves = Vec::new();
@@ -110,8 +90,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
             arch: &arch,
             config: &config,
             data: &splits.description,
-            device: a.device,
-            quiet: a.quiet,
+            device: a.schedule.device,
+            quiet: a.schedule.quiet,
             label: format!("[{}] ", run_name(encoder)),
         };
         let mut t = training::train(&session, Start::Fresh, &splits.train, &splits.test)?;
@@ -183,7 +163,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
     dae_model::checkpoint::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
     plot::render(
         &Chart {
-            title: format!("validation loss, {} epochs, batch {}", a.epochs, a.batch),
+            title: format!(
+                "validation loss, {} epochs, batch {}",
+                a.epochs, a.schedule.batch
+            ),
             x_label: "epoch".into(),
             y_label: "val_loss (BCE)".into(),
             log_x: false,

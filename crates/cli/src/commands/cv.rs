@@ -1,13 +1,13 @@
 //! `dae cv`: K-fold cross-validation on the training set, per architecture.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice, Widths};
+use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::compare::run_name;
 use crate::run_dir::RunDir;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_model::folds::k_folds;
-use dae_model::{Architecture, TrainConfig};
+use dae_model::Architecture;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -26,23 +26,11 @@ pub struct CvArgs {
     pub no_stratify: bool,
     #[arg(long, default_value_t = 20, value_parser = positive)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 256, value_parser = positive)]
-    pub batch: usize,
-    /// Seed of the folds, the weight init and the shuffles
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Output directory: cv.json, cv.csv and a run directory per fold
     #[arg(long, default_value = "runs/cv")]
     pub out: PathBuf,
-    /// Replace runs already in --out
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -68,16 +56,14 @@ pub fn run(a: CvArgs) -> Result<()> {
             a.folds
         );
     }
-    if !(a.lr.is_finite() && a.lr > 0.0) {
-        bail!("--lr must be a positive number, got {}", a.lr);
-    }
+    let config = a.schedule.config(a.epochs)?;
     ensure_writable_dir(&a.out)?;
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
         for f in 0..a.folds {
             let run = RunDir::new(&fold_dir(enc, f));
-            if run.checkpoint().exists() && !a.force {
+            if run.checkpoint().exists() && !a.schedule.force {
                 bail!(
                     "--out {}: {} already holds a trained run; pass --force to replace it",
                     a.out.display(),
@@ -93,15 +79,8 @@ pub fn run(a: CvArgs) -> Result<()> {
     } else {
         train.labels.as_deref()
     };
-    let folds = k_folds(train.rows, a.folds, labels, a.seed)?;
-    let config = TrainConfig {
-        epochs: a.epochs,
-        batch: a.batch,
-        seed: a.seed,
-        lr: a.lr,
-        ..TrainConfig::lab()
-    };
-    if !a.quiet {
+    let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
+    if !a.schedule.quiet {
         println!(
             "data: {}\n{}-fold cross-validation on the {} training samples ({}), test set scored by each fold's model",
             splits.description,
@@ -134,8 +113,8 @@ pub fn run(a: CvArgs) -> Result<()> {
                 arch: &arch,
                 config: &config,
                 data: &data,
-                device: a.device,
-                quiet: a.quiet,
+                device: a.schedule.device,
+                quiet: a.schedule.quiet,
                 label: format!("[{} fold {}/{}] ", run_name(enc), f + 1, a.folds),
             };
             let mut t = training::train(&session, Start::Fresh, &fold_train, &fold_val)?;

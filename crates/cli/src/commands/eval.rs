@@ -1,53 +1,30 @@
 //! `dae eval`: reconstruction loss of a trained run on a split.
 
-use crate::args::{DataArgs, DeviceChoice, Split};
-use crate::device::create_backend;
-use crate::run_dir::RunDir;
-use anyhow::{bail, Result};
+use crate::args::{OpenRun, Split, TrainedRunArgs};
+use anyhow::Result;
 use clap::Args;
-use dae_model::Checkpoint;
 use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Run directory written by `dae train`
-    #[arg(long, value_name = "RUN_DIR")]
-    pub run: PathBuf,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub source: TrainedRunArgs,
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
     /// Also write the results as JSON here
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-}
-
-/// The checkpoint's architecture must take samples of this width.
-pub fn check_fits(ck: &Checkpoint, run: &RunDir, dim: usize) -> Result<()> {
-    if ck.arch.input_dim != dim {
-        bail!(
-            "{}: checkpoint architecture {} takes {} values per sample, but the data has {dim}",
-            run.checkpoint().display(),
-            ck.arch.describe(),
-            ck.arch.input_dim
-        );
-    }
-    Ok(())
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let run = RunDir::new(&a.run);
-    let ck = run.load_checkpoint()?;
-    let splits = a.data.load()?;
-    check_fits(&ck, &run, splits.train.dim)?;
-    let data = match a.split {
-        Split::Train => &splits.train,
-        Split::Test => &splits.test,
-    };
-    let mut backend = create_backend(a.device, &ck.arch, &ck.config, ck.state.clone(), true)?;
+    let OpenRun {
+        run,
+        splits,
+        mut backend,
+        ..
+    } = a.source.open()?;
+    let data = a.split.of(&splits);
     let eval = backend.evaluate(data, true)?;
     println!(
         "{} split of {}: {} samples, mean binary cross-entropy {:.6}",
@@ -73,7 +50,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     if let Some(path) = a.json {
         let text = serde_json::to_string_pretty(&json!({
-            "run": a.run, "split": data.name, "samples": data.rows,
+            "run": run.path, "split": data.name, "samples": data.rows,
             "loss": eval.loss, "per_class": per_class,
         }))?;
         dae_model::checkpoint::write_atomically(&path, text.as_bytes())?;

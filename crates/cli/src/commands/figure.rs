@@ -1,10 +1,8 @@
 //! `dae figure`, and the figure every training run writes.
 
-use crate::args::{DataArgs, DeviceChoice};
+use crate::args::{OpenRun, TrainedRunArgs};
 use crate::commands::train::parse_image_shape;
-use crate::device::create_backend;
 use crate::figure::{guess_image_shape, render, FigureData, Row};
-use crate::run_dir::RunDir;
 use anyhow::Result;
 use clap::Args;
 use dae_core::rng::{Purpose, Rng};
@@ -17,11 +15,8 @@ const SAMPLES: usize = 10;
 
 #[derive(Args, Debug)]
 pub struct FigureArgs {
-    /// Run directory written by `dae train`
-    #[arg(long, value_name = "RUN_DIR")]
-    pub run: PathBuf,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub source: TrainedRunArgs,
     /// Seed choosing the test images [default: the run's seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -31,8 +26,6 @@ pub struct FigureArgs {
     /// Image (height,width) when the data is flat
     #[arg(long, value_name = "H,W")]
     pub image_shape: Option<String>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
 }
 
 /// Draws `SAMPLES` seeded random test images, their codes and reconstructions.
@@ -99,12 +92,13 @@ pub fn image_shape_of(data: &Dataset, given: Option<(usize, usize)>) -> (usize, 
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {
-    let run = RunDir::new(&a.run);
-    let ck = run.load_checkpoint()?;
-    let splits = a.data.load()?;
-    crate::commands::eval::check_fits(&ck, &run, splits.train.dim)?;
+    let OpenRun {
+        run,
+        ck,
+        splits,
+        mut backend,
+    } = a.source.open()?;
     let image_shape = parse_image_shape(&a.image_shape, ck.arch.input_dim)?;
-    let mut backend = create_backend(a.device, &ck.arch, &ck.config, ck.state.clone(), true)?;
     let out = a.out.unwrap_or_else(|| run.figure());
     write_figure(
         backend.as_mut(),

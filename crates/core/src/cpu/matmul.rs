@@ -15,14 +15,15 @@ fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
 }
 
 /// C[m,n] = A·B where A is m×k with strides (a_rs, a_cs) and B is k×n with
-/// strides (b_rs, b_cs); C is dense row-major and overwritten.
+/// strides (b_rs, b_cs); C is dense row-major and overwritten. f32 for the
+/// CPU path, f64 for the references' large products.
 #[allow(clippy::too_many_arguments)]
-fn strided(
-    a: &[f32],
+pub(crate) fn strided<T: 'static + Copy + From<u8>>(
+    a: &[T],
     (a_rs, a_cs): (usize, usize),
-    b: &[f32],
+    b: &[T],
     (b_rs, b_cs): (usize, usize),
-    c: &mut [f32],
+    c: &mut [T],
     m: usize,
     k: usize,
     n: usize,
@@ -32,7 +33,7 @@ fn strided(
         return;
     }
     if k == 0 {
-        c[..m * n].fill(0.0);
+        c[..m * n].fill(T::from(0));
         return;
     }
     assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "lhs too small");
@@ -54,8 +55,8 @@ fn strided(
             b.as_ptr(),
             b_cs as isize,
             b_rs as isize,
-            0.0,
-            1.0,
+            T::from(0),
+            T::from(1),
             false,
             false,
             false,

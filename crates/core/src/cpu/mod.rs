@@ -16,6 +16,7 @@ mod simd;
 pub use adam::adam_step;
 pub use dense::{bias_activation, dense_backward_input, dense_backward_params, dense_forward};
 pub use loss::bce_logits;
+pub(crate) use matmul::strided;
 pub use matmul::{matmul, matmul_a_bt, matmul_at_b};
 pub use reduce::column_sums;
 
