@@ -11,6 +11,21 @@ use std::sync::OnceLock;
 mod common;
 use common::*;
 
+/// `dae CMD --run RUN --data <small data> --device cpu EXTRA...`
+fn on_run<'a>(cmd: &'a str, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        cmd,
+        "--run",
+        s(run),
+        "--data",
+        s(small_data()),
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A 3-epoch run on the small data (seed 1, batch 128), trained once and
 /// shared read-only by the tests below.
 fn trained_run() -> &'static Path {
@@ -333,17 +348,7 @@ fn encode_writes_codes_and_labels() {
     let codes = tmp.path().join("codes.npy");
     let out = ok(
         tmp.path(),
-        &[
-            "encode",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--out",
-            s(&codes),
-        ],
+        &on_run("encode", trained_run(), &["--out", s(&codes)]),
     );
     assert!(out.contains("codes.npy"), "{out}");
     let (shape, values) = read_npy::<f32>(&codes);
@@ -369,19 +374,11 @@ fn encode_writes_codes_and_labels() {
     let codes = tmp.path().join("train-codes.npy");
     ok(
         tmp.path(),
-        &[
+        &on_run(
             "encode",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--split",
-            "train",
-            "--out",
-            s(&codes),
-        ],
+            trained_run(),
+            &["--split", "train", "--out", s(&codes)],
+        ),
     );
     assert_eq!(read_npy::<f32>(&codes).0, [TRAIN_ROWS as u64, 32]);
     assert_eq!(
@@ -401,17 +398,11 @@ fn encode_writes_codes_and_labels() {
 
     fails(
         tmp.path(),
-        &[
+        &on_run(
             "encode",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--out",
-            s(&tmp.path().join("codes.txt")),
-        ],
+            trained_run(),
+            &["--out", s(&tmp.path().join("codes.txt"))],
+        ),
         &["--out", "codes.txt", ".npy"],
     );
 }
@@ -422,17 +413,7 @@ fn eval_reports_overall_and_per_class_loss() {
     let json = tmp.path().join("eval.json");
     let out = ok(
         tmp.path(),
-        &[
-            "eval",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--json",
-            s(&json),
-        ],
+        &on_run("eval", trained_run(), &["--json", s(&json)]),
     );
     assert!(out.contains("mean binary cross-entropy"), "{out}");
     assert!(out.contains(&format!("{TEST_ROWS} samples")), "{out}");
@@ -464,17 +445,7 @@ fn eval_reports_overall_and_per_class_loss() {
     // The training split too.
     let out = ok(
         tmp.path(),
-        &[
-            "eval",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--split",
-            "train",
-        ],
+        &on_run("eval", trained_run(), &["--split", "train"]),
     );
     assert!(out.contains(&format!("{TRAIN_ROWS} samples")), "{out}");
 }
@@ -485,19 +456,7 @@ fn figure_writes_a_png() {
     let png = tmp.path().join("fig.png");
     ok(
         tmp.path(),
-        &[
-            "figure",
-            "--run",
-            s(trained_run()),
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--out",
-            s(&png),
-            "--seed",
-            "5",
-        ],
+        &on_run("figure", trained_run(), &["--out", s(&png), "--seed", "5"]),
     );
     let dims = png_dims(&png);
     assert_eq!(dims, png_dims(&trained_run().join("figure.png")));
