@@ -1,5 +1,17 @@
 use rayon::prelude::*;
 
+/// `p as f32 / 255.0` for every byte: a lookup instead of a division per
+/// pixel, with exactly the same bits (the GPU gather divides the same way).
+static BYTE_TO_UNIT: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as f32 / 255.0;
+        i += 1;
+    }
+    t
+};
+
 /// Pixel storage: u8 (0–255, scaled by 1/255 when gathered) or f32 in [0,1].
 #[derive(Clone, Debug)]
 pub enum Pixels {
@@ -33,7 +45,7 @@ impl Dataset {
                     match &self.pixels {
                         Pixels::U8(p) => {
                             for (o, &v) in o.iter_mut().zip(&p[start..start + dim]) {
-                                *o = v as f32 / 255.0;
+                                *o = BYTE_TO_UNIT[v as usize];
                             }
                         }
                         Pixels::F32(p) => o.copy_from_slice(&p[start..start + dim]),
@@ -96,6 +108,13 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_table_is_the_division() {
+        for v in 0..=255u8 {
+            assert_eq!(BYTE_TO_UNIT[v as usize].to_bits(), (v as f32 / 255.0).to_bits());
+        }
+    }
 
     #[test]
     fn gather_scales_and_orders_rows() {
