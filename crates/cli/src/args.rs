@@ -19,49 +19,90 @@ pub enum Split {
     Test,
 }
 
+/// Datasets known by name, found under `data/NAME` (beside the working
+/// directory or above the binary) or `$DAE_DATA_HOME/NAME`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KnownData {
+    /// Fashion-MNIST, shipped in data/fashion-mnist
+    FashionMnist,
+    /// MNIST digits, as `dae data fetch mnist` writes them to data/mnist
+    Mnist,
+}
+
+impl KnownData {
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            KnownData::FashionMnist => "fashion-mnist",
+            KnownData::Mnist => "mnist",
+        }
+    }
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
     /// Dataset: a directory of IDX files (gzip'd or raw), an .npz with
     /// x_train/x_test[/y_train/y_test], or an .npy of training samples
     /// [default: the shipped data/fashion-mnist]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "dataset")]
     pub data: Option<PathBuf>,
+    /// A known dataset by name, from its usual place
+    #[arg(long, value_enum)]
+    pub dataset: Option<KnownData>,
     /// Validation samples (.npy) for an .npy --data; without it the last 10% are held out
     #[arg(long, value_name = "FILE")]
     pub val_data: Option<PathBuf>,
 }
 
-/// Where the shipped Fashion-MNIST lives: beside the working directory, or
-/// above the binary (target/release/dae → repo root), or where DAE_DATA says.
-pub fn default_data_dir() -> Result<PathBuf> {
-    let mut tried = Vec::new();
-    if let Ok(env) = std::env::var("DAE_DATA") {
-        return Ok(PathBuf::from(env));
+/// The places a known dataset is looked for, in order: `$DAE_DATA` (for
+/// the default set only), `$DAE_DATA_HOME/NAME`, `data/NAME` in the working
+/// directory, then `data/NAME` above the binary (target/release/dae → the
+/// repository).
+fn known_data_candidates(which: KnownData) -> Vec<PathBuf> {
+    let name = which.dir_name();
+    let mut candidates = Vec::new();
+    if which == KnownData::FashionMnist {
+        if let Ok(env) = std::env::var("DAE_DATA") {
+            candidates.push(PathBuf::from(env));
+        }
     }
-    let mut candidates = vec![PathBuf::from("data/fashion-mnist")];
+    if let Ok(home) = std::env::var("DAE_DATA_HOME") {
+        candidates.push(PathBuf::from(home).join(name));
+    }
+    candidates.push(PathBuf::from("data").join(name));
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1).take(4) {
-            candidates.push(dir.join("data/fashion-mnist"));
+            candidates.push(dir.join("data").join(name));
         }
     }
-    for c in candidates {
-        if c.is_dir() {
-            return Ok(c);
-        }
-        tried.push(c.display().to_string());
+    candidates
+}
+
+/// Where a known dataset lives, or an error saying where it was looked for
+/// and how to get it.
+pub fn known_data_dir(which: KnownData) -> Result<PathBuf> {
+    let candidates = known_data_candidates(which);
+    if let Some(found) = candidates.iter().find(|c| c.is_dir()) {
+        return Ok(found.clone());
     }
+    let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    let how = match which {
+        KnownData::FashionMnist => "pass --data DIR or set DAE_DATA",
+        KnownData::Mnist => {
+            "run `dae data fetch mnist` (it writes data/mnist; needs a network) or pass --data DIR"
+        }
+    };
     bail!(
-        "no --data given and the shipped data/fashion-mnist was not found (looked in {}); \
-         pass --data DIR or set DAE_DATA",
+        "{} was not found (looked in {}); {how}",
+        which.dir_name(),
         tried.join(", ")
     )
 }
 
 impl DataArgs {
     pub fn path(&self) -> Result<PathBuf> {
-        match &self.data {
-            Some(p) => Ok(p.clone()),
-            None => default_data_dir(),
+        match (&self.data, self.dataset) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, which) => known_data_dir(which.unwrap_or(KnownData::FashionMnist)),
         }
     }
 

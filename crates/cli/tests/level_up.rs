@@ -285,3 +285,56 @@ fn fetch_fails_cleanly_without_the_real_files() {
         "nothing unverified is written"
     );
 }
+
+#[test]
+fn known_datasets_are_found_by_name_or_explained() {
+    let tmp = scratch();
+    // A small IDX set standing in for MNIST (the digits are not shipped).
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("mnist")).unwrap();
+    for f in std::fs::read_dir(small_data()).unwrap().flatten() {
+        std::fs::copy(f.path(), home.join("mnist").join(f.file_name())).unwrap();
+    }
+    let run = |home: Option<&Path>, out: &Path| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dae"));
+        cmd.args([
+            "train",
+            "--dataset",
+            "mnist",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            s(out),
+        ])
+        .current_dir(tmp.path())
+        .env_remove("DAE_DATA_HOME");
+        if let Some(h) = home {
+            cmd.env("DAE_DATA_HOME", h);
+        }
+        cmd.output().unwrap()
+    };
+    let found = run(Some(&home), &tmp.path().join("r1"));
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let missing = run(None, &tmp.path().join("r2"));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.starts_with("error:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mnist was not found") && err.contains("dae data fetch mnist"),
+        "{err}"
+    );
+    fails(
+        tmp.path(),
+        &["train", "--dataset", "mnist", "--data", s(small_data())],
+        &["--data", "--dataset"],
+    );
+}

@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn byte_table_is_the_division() {
         for v in 0..=255u8 {
-            assert_eq!(BYTE_TO_UNIT[v as usize].to_bits(), (v as f32 / 255.0).to_bits());
+            assert_eq!(
+                BYTE_TO_UNIT[v as usize].to_bits(),
+                (v as f32 / 255.0).to_bits()
+            );
         }
     }
 

@@ -32,8 +32,9 @@ pub enum KnownDataset {
 #[derive(Args, Debug)]
 pub struct FetchArgs {
     pub dataset: KnownDataset,
-    /// Directory to write the four .gz files and SHA256SUMS into
-    #[arg(long, value_name = "DIR")]
+    /// Directory to write the four .gz files and SHA256SUMS into (the
+    /// default is where `--dataset mnist` looks)
+    #[arg(long, value_name = "DIR", default_value = "data/mnist")]
     pub out: PathBuf,
     /// Base URL to download from instead of the official mirrors
     #[arg(long, value_name = "URL")]
