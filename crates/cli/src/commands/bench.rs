@@ -127,6 +127,10 @@ fn find<'a>(doc: &'a Value, batch: u64, precision: &str) -> Option<&'a Value> {
         .find(|r| r["batch"].as_u64() == Some(batch) && r["precision"] == precision)
 }
 
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn commit() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -246,11 +250,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
         arch.describe(),
         train.rows
     );
+    let mut device_info = json!({"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device});
+    if on_gpu {
+        let v = |r: Result<(i32, i32)>| r.map_or(Value::Null, |(a, b)| json!(format!("{a}.{b}")));
+        device_info["driver_cuda"] = v(dae_core::cuda::driver_version());
+        device_info["nvrtc"] = v(dae_core::cuda::nvrtc_version());
+    } else {
+        device_info["threads"] = json!(rayon_threads());
+    }
     let mut doc = json!({
-        "schema": SCHEMA, "tool": "dae", "device": {"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device},
+        "schema": SCHEMA, "tool": "dae", "device": device_info,
         "commit": commit(), "date": crate::run_dir::utc_now(),
         "model": arch.describe(), "samples": train.rows, "data_copies_rotated": rotate,
         "timer": if on_gpu { "CUDA events around each epoch's launches" } else { "host clock around whole epochs" },
+        "settings": {"layers": a.layers.0, "repeats": a.repeats, "warmup_epochs": 1, "seed": TrainConfig::lab().seed},
         "results": results,
     });
     if a.breakdown || a.gemm {

@@ -76,6 +76,18 @@ pub fn cuda_status() -> Result<String, String> {
     Ok(format!("{name} (sm_{major}{minor})"))
 }
 
+/// The CUDA version the driver supports, e.g. (13, 0).
+pub fn driver_version() -> Result<(i32, i32)> {
+    cuda_status().map_err(|e| anyhow!(e))?;
+    let mut v = 0;
+    // SAFETY: a plain out-parameter; the library is present.
+    let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
+    if r != cudarc::driver::sys::CUresult::CUDA_SUCCESS {
+        return Err(anyhow!("cuDriverGetVersion failed: {r:?}"));
+    }
+    Ok((v / 1000, v % 1000 / 10))
+}
+
 /// Free memory on device 0, in bytes (without loading any kernel).
 pub fn free_memory() -> Result<usize> {
     cuda_status().map_err(|e| anyhow!(e))?;
