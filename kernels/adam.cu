@@ -6,7 +6,8 @@
 // the same alpha the GPU update equals the CPU update bit for bit.
 
 // t = *step (1-based, already incremented for this step)
-// alpha = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double
+// alpha = (float)(lr * sqrt(1 - beta2^t) / (1 - beta1^t)), in double, with
+// beta^t by binary powering exactly as Rust's powi (see adam_powi)
 // m = b1*m + (1-b1)*g;  v = b2*v + ((1-b2)*g)*g;  p -= (alpha*m) / (sqrt(v) + eps)
 // Launch: blockDim = 256, any grid >= 1 (grid-stride); suggested
 // grid = min(ceil(n/4/256), 4*SMs). params/grads/m/v: 16-byte aligned bases.
@@ -19,14 +20,30 @@ __device__ __forceinline__ void adam_one(float& p, float g, float& m, float& v, 
     p = __fsub_rn(p, __fdiv_rn(__fmul_rn(alpha, mn), __fadd_rn(__fsqrt_rn(vn), eps)));
 }
 
+// base^t for t >= 0 by binary powering, the algorithm of compiler-rt's
+// __powidf2 that Rust's f64::powi lowers to (with the same roundings), so
+// alpha here equals crates/core AdamConfig::alpha bit for bit. _rn: no FMA
+// contraction with the subtraction that follows.
+__device__ __forceinline__ double adam_powi(double base, int t) {
+    double r = 1.0;
+    unsigned e = t < 0 ? 0u - (unsigned)t : (unsigned)t;
+    for (;;) {
+        if (e & 1u) r = __dmul_rn(r, base);
+        e >>= 1;
+        if (e == 0u) break;
+        base = __dmul_rn(base, base);
+    }
+    return t < 0 ? __ddiv_rn(1.0, r) : r;
+}
+
 extern "C" __global__ void __launch_bounds__(256)
 adam_step(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m,
           float* __restrict__ v, int n, const int* __restrict__ step, float lr, float beta1,
           float beta2, float eps) {
-    const double t = (double)*step;
-    const double c1 = 1.0 - pow((double)beta1, t);
-    const double c2 = 1.0 - pow((double)beta2, t);
-    const float alpha = (float)((double)lr * sqrt(c2) / c1);
+    const int t = *step;
+    const double c1 = __dsub_rn(1.0, adam_powi((double)beta1, t));
+    const double c2 = __dsub_rn(1.0, adam_powi((double)beta2, t));
+    const float alpha = (float)__ddiv_rn(__dmul_rn((double)lr, __dsqrt_rn(c2)), c1);
 
     const size_t gid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const size_t stride = (size_t)gridDim.x * blockDim.x;

@@ -10,7 +10,7 @@
 // Elementwise over count = M*N:
 //   e      = exp(-|z|)
 //   loss_i = (max(z,0) - z*t) + log1p(e)
-//   s      = z >= 0 ? 1/(1+e) : e/(1+e)        (sigmoid without overflow)
+//   r      = 1/(1+e); s = z >= 0 ? r : e*r     (sigmoid without overflow)
 //   dZ_i   = (s - t) * grad_scale
 // Block b writes loss_partial[b] = sum of its loss_i: each thread sums its
 // elements in DOUBLE in grid-stride order, then a fixed-shape tree in double
@@ -32,8 +32,8 @@ bce_logits(const float* Z, const float* T, float* dZ, float* __restrict__ loss_p
         const float e = expf(-fabsf(z));
         const float l = __fadd_rn(__fsub_rn(fmaxf(z, 0.0f), __fmul_rn(z, t)), log1pf(e));
         acc += (double)l;
-        const float d = __fadd_rn(1.0f, e);
-        const float s = z >= 0.0f ? __fdiv_rn(1.0f, d) : __fdiv_rn(e, d);
+        const float r = __fdiv_rn(1.0f, __fadd_rn(1.0f, e));
+        const float s = z >= 0.0f ? r : __fmul_rn(e, r);  // the CPU's e * r, one division
         dz = __fmul_rn(__fsub_rn(s, t), grad_scale);
     };
 
