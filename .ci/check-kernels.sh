@@ -28,4 +28,11 @@ else
         "nvidia-cuda-nvrtc==$NVRTC_VER" "nvidia-cuda-nvcc==$NVCC_VER"
 fi
 
-exec "$VENV/bin/python" "$ROOT/tools/check_kernels.py" "$@"
+if ! "$VENV/bin/python" -c 'import numpy' 2>/dev/null; then
+    echo "check-kernels: installing numpy (for the offline PTX-fragment emulator)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check numpy
+fi
+
+"$VENV/bin/python" "$ROOT/tools/check_kernels.py" "$@"
+echo "check-kernels: emulating the GEMM kernels' fragments, staging and epilogues (tools/emu_ptx_check.py)"
+"$VENV/bin/python" "$ROOT/tools/emu_ptx_check.py" | tail -n 3

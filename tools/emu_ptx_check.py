@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent offline check (numpy, no GPU) of kernels/gemm_tc.cu and kernels/gemm_fp32.cu.
 
-Unlike tools/emu_gemm_*.py, this emulator keeps two things apart:
+Unlike an emulation written from the kernel alone, this one keeps two things apart:
 
   * the PTX ISA's statement of the mma fragment layouts (PTX_* functions below,
     written from the ISA text "Matrix Fragments for mma.m16n8k8" (.tf32) and
