@@ -152,7 +152,7 @@ pub struct ScheduleArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
+    pub lr: f64,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Replace runs already in --out

@@ -14,35 +14,37 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch: usize,
     pub seed: u64,
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub epsilon: f32,
+    // Kept as f64 so settings read back as written (0.9, not 0.8999999761…);
+    // the optimizer runs on their f32 roundings.
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
     pub precision: String,
 }
 
 impl TrainConfig {
     /// The lab's settings: 20 epochs, batch 256, Keras' Adam.
     pub fn lab() -> Self {
-        let adam = AdamConfig::default();
         TrainConfig {
             epochs: 20,
             batch: 256,
             seed: 42,
-            lr: adam.lr,
-            beta1: adam.beta1,
-            beta2: adam.beta2,
-            epsilon: adam.eps,
+            // Keras' Adam defaults (AdamConfig::default holds their f32s).
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
             precision: "fp32".into(),
         }
     }
 
     pub fn adam(&self) -> AdamConfig {
         AdamConfig {
-            lr: self.lr,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.epsilon,
+            lr: self.lr as f32,
+            beta1: self.beta1 as f32,
+            beta2: self.beta2 as f32,
+            eps: self.epsilon as f32,
         }
     }
 
@@ -153,4 +155,21 @@ pub fn fit(
         observer.on_epoch_end(&stats, history, backend)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_settings_are_keras_adam() {
+        let cfg = TrainConfig::lab();
+        assert_eq!(cfg.adam(), AdamConfig::default());
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert!(
+            json.contains("\"beta1\":0.9,") && json.contains("\"lr\":0.001"),
+            "{json}"
+        );
+        assert_eq!(cfg.steps_per_epoch(60_000), 235);
+    }
 }

@@ -39,7 +39,7 @@ pub struct TrainArgs {
     pub layers: Option<crate::args::Widths>,
     /// Adam learning rate [default: 0.001]
     #[arg(long)]
-    pub lr: Option<f32>,
+    pub lr: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
