@@ -11,9 +11,13 @@
 // thread in a fixed k order: results are deterministic.
 //
 // Launch (see kernels/README.md): blockDim = (256,1,1), no dynamic smem,
-//   gemm_fwd_f32: grid = (ceil(N/64), ceil(M/64), 1)
-//   gemm_dx_f32 : grid = (ceil(K/64), ceil(M/64), 1)
-//   gemm_dw_f32 : grid = (ceil(N/64), ceil(K/64), splits)
+//   gemm_fwd_f32        : grid = (ceil(N/64), ceil(M/64), 1)
+//   gemm_dx_f32         : grid = (ceil(K/64), ceil(M/64), 1)
+//   gemm_dw_f32         : grid = (ceil(N/64), ceil(K/64), splits)
+//   gemm_fwd_partial_f32: grid = (ceil(N/64), ceil(M/64), splits)   split-K over K
+//   gemm_dx_partial_f32 : grid = (ceil(K/64), ceil(M/64), splits)   split-K over N
+// The partial products are finished by splitk_bias_act / splitk_mask
+// (fwd / dx) and reduce_splits (dw) in kernels/reduce.cu.
 
 #define F32_BM 64
 #define F32_BN 64
@@ -145,6 +149,32 @@ __device__ __forceinline__ void f32_store_pair(float* __restrict__ C, int cols, 
     }
 }
 
+// Reduction range [r0, r1) of split s: r0 = s*per, r1 = min(total, r0 + per),
+// clamped so that a split past the end is empty (r0 == r1 == total).
+__device__ __forceinline__ void f32_split_range(int s, int per, int total, int& r0, int& r1) {
+    const long long r0l = (long long)s * per;
+    r0 = r0l < total ? (int)r0l : total;
+    r1 = (long long)r0 + per < total ? r0 + per : total;
+}
+
+// Writes this thread's accumulators unchanged into C [rows, cols] (a split-K
+// partial; an empty split's zeros included).
+__device__ __forceinline__ void f32_store_tile(float* __restrict__ C, int rows, int cols, int m0, int n0,
+                                               const float (&acc)[4][4]) {
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+#pragma unroll
+    for (int a = 0; a < 4; ++a) {
+        const int row = m0 + ty * 4 + a;
+        if (row >= rows) continue;
+#pragma unroll
+        for (int b = 0; b < 4; b += 2) {
+            const int col = n0 + tx * 4 + b;
+            if (col >= cols) continue;
+            f32_store_pair(C, cols, row, col, acc[a][b], acc[a][b + 1]);
+        }
+    }
+}
+
 // Y[M,N] = act(X[M,K] . W[K,N] + bias)
 extern "C" __global__ void __launch_bounds__(F32_THREADS)
 gemm_fwd_f32(const float* __restrict__ X, const float* __restrict__ W,
@@ -209,23 +239,42 @@ gemm_dw_f32(const float* __restrict__ X, const float* __restrict__ dY,
             float* __restrict__ partial, int M, int N, int K, int rows_per_split) {
     const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;  // m0 indexes K
     const int s = blockIdx.z;
-    const long long r0l = (long long)s * rows_per_split;
-    const int r0 = r0l < M ? (int)r0l : M;
-    const int r1 = (long long)r0 + rows_per_split < M ? r0 + rows_per_split : M;
+    int r0, r1;
+    f32_split_range(s, rows_per_split, M, r0, r1);
     float acc[4][4];
     // A(row=k, r) = X[r*K + k]; B(row=n, r) = dY[r*N + n]; reduction r over rows
     f32_mainloop<false, false>(X, K, K, dY, N, N, m0, n0, r0, r1, acc);
-    float* out = partial + (size_t)s * K * N;
-    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
-#pragma unroll
-    for (int a = 0; a < 4; ++a) {
-        const int row = m0 + ty * 4 + a;
-        if (row >= K) continue;
-#pragma unroll
-        for (int b = 0; b < 4; b += 2) {
-            const int col = n0 + tx * 4 + b;
-            if (col >= N) continue;
-            f32_store_pair(out, N, row, col, acc[a][b], acc[a][b + 1]);
-        }
-    }
+    f32_store_tile(partial + (size_t)s * K * N, K, N, m0, n0, acc);
+}
+
+// Split-K forward: partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], s = blockIdx.z,
+// k0 = s*k_per_split, k1 = min(K, k0 + k_per_split). Empty splits write zeros.
+// Then splitk_bias_act(partial, bias, Y, splits, M, N, act).
+extern "C" __global__ void __launch_bounds__(F32_THREADS)
+gemm_fwd_partial_f32(const float* __restrict__ X, const float* __restrict__ W,
+                     float* __restrict__ partial, int M, int N, int K, int k_per_split) {
+    const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;
+    const int s = blockIdx.z;
+    int k0, k1;
+    f32_split_range(s, k_per_split, K, k0, k1);
+    float acc[4][4];
+    // as gemm_fwd_f32, over k in [k0, k1)
+    f32_mainloop<true, false>(X, K, M, W, N, N, m0, n0, k0, k1, acc);
+    f32_store_tile(partial + (size_t)s * M * N, M, N, m0, n0, acc);
+}
+
+// Split-K input gradient: partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T,
+// s = blockIdx.z, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split). Empty
+// splits write zeros. Then splitk_mask(partial, mask, dX, splits, M*K).
+extern "C" __global__ void __launch_bounds__(F32_THREADS)
+gemm_dx_partial_f32(const float* __restrict__ dY, const float* __restrict__ W,
+                    float* __restrict__ partial, int M, int N, int K, int n_per_split) {
+    const int m0 = blockIdx.y * F32_BM, c0 = blockIdx.x * F32_BN;  // c0 indexes K
+    const int s = blockIdx.z;
+    int r0, r1;
+    f32_split_range(s, n_per_split, N, r0, r1);
+    float acc[4][4];
+    // as gemm_dx_f32, over r in [r0, r1)
+    f32_mainloop<true, true>(dY, N, M, W, N, K, m0, c0, r0, r1, acc);
+    f32_store_tile(partial + (size_t)s * M * K, M, K, m0, c0, acc);
 }

@@ -17,9 +17,13 @@
 // results are deterministic.
 //
 // Launch (see kernels/README.md): blockDim = (128,1,1), no dynamic smem,
-//   gemm_fwd_<p>: grid = (ceil(N/64), ceil(M/64), 1)
-//   gemm_dx_<p> : grid = (ceil(K/64), ceil(M/64), 1)
-//   gemm_dw_<p> : grid = (ceil(N/64), ceil(K/64), splits)
+//   gemm_fwd_<p>        : grid = (ceil(N/64), ceil(M/64), 1)
+//   gemm_dx_<p>         : grid = (ceil(K/64), ceil(M/64), 1)
+//   gemm_dw_<p>         : grid = (ceil(N/64), ceil(K/64), splits)
+//   gemm_fwd_partial_<p>: grid = (ceil(N/64), ceil(M/64), splits)   split-K over K
+//   gemm_dx_partial_<p> : grid = (ceil(K/64), ceil(M/64), splits)   split-K over N
+// The partial products are finished by splitk_bias_act / splitk_mask
+// (fwd / dx) and reduce_splits (dw) in kernels/reduce.cu.
 
 #define TC_BM 64
 #define TC_BN 64
@@ -265,7 +269,7 @@ __device__ __forceinline__ float tc_act(float z, int act) {
 // Epilogue modes
 #define EPI_FWD 0  // C = act(acc + bias)
 #define EPI_DX 1   // C = mask > 0 ? acc : 0
-#define EPI_DW 2   // C = acc
+#define EPI_STORE 2  // C = acc (split-K partials: dw, fwd_partial, dx_partial)
 
 // Writes the accumulators of this thread: element (mt, nt, j) sits at
 // row = m0 + wm*32 + mt*16 + g + (j >= 2 ? 8 : 0), col = n0 + wn*32 + nt*8 + 2*tig + (j & 1).
@@ -336,18 +340,55 @@ __device__ __forceinline__ void tc_dx(const float* __restrict__ dY, const float*
     tc_epilogue<EPI_DX>(dX, M, K, m0, n0, acc, nullptr, mask, 0);
 }
 
+// Reduction range [r0, r1) of split s: r0 = s*per, r1 = min(total, r0 + per),
+// clamped so that a split past the end is empty (r0 == r1 == total).
+__device__ __forceinline__ void tc_split_range(int s, int per, int total, int& r0, int& r1) {
+    const long long r0l = (long long)s * per;
+    r0 = r0l < total ? (int)r0l : total;
+    r1 = (long long)r0 + per < total ? r0 + per : total;
+}
+
 template <int PREC>
 __device__ __forceinline__ void tc_dw(const float* __restrict__ X, const float* __restrict__ dY,
                                       float* __restrict__ partial, int M, int N, int K, int rows_per_split) {
     const int m0 = blockIdx.y * TC_BM, n0 = blockIdx.x * TC_BN;  // m0 indexes K
     const int s = blockIdx.z;
-    const long long r0l = (long long)s * rows_per_split;
-    const int r0 = r0l < M ? (int)r0l : M;
-    const int r1 = (long long)r0 + rows_per_split < M ? r0 + rows_per_split : M;
+    int r0, r1;
+    tc_split_range(s, rows_per_split, M, r0, r1);
     float acc[2][4][4];
     // A(row=k, r) = X[r*K + k]; B(row=n, r) = dY[r*N + n]; reduction over batch rows
     tc_mainloop<PREC, false, false>(X, K, K, dY, N, N, m0, n0, r0, r1, acc);
-    tc_epilogue<EPI_DW>(partial + (size_t)s * K * N, K, N, m0, n0, acc, nullptr, nullptr, 0);
+    tc_epilogue<EPI_STORE>(partial + (size_t)s * K * N, K, N, m0, n0, acc, nullptr, nullptr, 0);
+}
+
+// Split-K forward: partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :] (s = blockIdx.z).
+template <int PREC>
+__device__ __forceinline__ void tc_fwd_partial(const float* __restrict__ X, const float* __restrict__ W,
+                                               float* __restrict__ partial, int M, int N, int K,
+                                               int k_per_split) {
+    const int m0 = blockIdx.y * TC_BM, n0 = blockIdx.x * TC_BN;
+    const int s = blockIdx.z;
+    int k0, k1;
+    tc_split_range(s, k_per_split, K, k0, k1);
+    float acc[2][4][4];
+    // as tc_fwd, over k in [k0, k1)
+    tc_mainloop<PREC, true, false>(X, K, M, W, N, N, m0, n0, k0, k1, acc);
+    tc_epilogue<EPI_STORE>(partial + (size_t)s * M * N, M, N, m0, n0, acc, nullptr, nullptr, 0);
+}
+
+// Split-K input gradient: partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T (s = blockIdx.z).
+template <int PREC>
+__device__ __forceinline__ void tc_dx_partial(const float* __restrict__ dY, const float* __restrict__ W,
+                                              float* __restrict__ partial, int M, int N, int K,
+                                              int n_per_split) {
+    const int m0 = blockIdx.y * TC_BM, c0 = blockIdx.x * TC_BN;  // c0 indexes K
+    const int s = blockIdx.z;
+    int r0, r1;
+    tc_split_range(s, n_per_split, N, r0, r1);
+    float acc[2][4][4];
+    // as tc_dx, over r in [r0, r1)
+    tc_mainloop<PREC, true, true>(dY, N, M, W, N, K, m0, c0, r0, r1, acc);
+    tc_epilogue<EPI_STORE>(partial + (size_t)s * M * K, M, K, m0, c0, acc, nullptr, nullptr, 0);
 }
 
 extern "C" __global__ void __launch_bounds__(TC_THREADS)
@@ -384,4 +425,32 @@ extern "C" __global__ void __launch_bounds__(TC_THREADS)
 gemm_dw_bf16(const float* __restrict__ X, const float* __restrict__ dY, float* __restrict__ partial,
              int M, int N, int K, int rows_per_split) {
     tc_dw<PREC_BF16>(X, dY, partial, M, N, K, rows_per_split);
+}
+
+// partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], k0 = s*k_per_split, k1 = min(K, k0 + k_per_split)
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+gemm_fwd_partial_tf32(const float* __restrict__ X, const float* __restrict__ W, float* __restrict__ partial,
+                      int M, int N, int K, int k_per_split) {
+    tc_fwd_partial<PREC_TF32>(X, W, partial, M, N, K, k_per_split);
+}
+
+// partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split)
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+gemm_dx_partial_tf32(const float* __restrict__ dY, const float* __restrict__ W, float* __restrict__ partial,
+                     int M, int N, int K, int n_per_split) {
+    tc_dx_partial<PREC_TF32>(dY, W, partial, M, N, K, n_per_split);
+}
+
+// partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], k0 = s*k_per_split, k1 = min(K, k0 + k_per_split)
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+gemm_fwd_partial_bf16(const float* __restrict__ X, const float* __restrict__ W, float* __restrict__ partial,
+                      int M, int N, int K, int k_per_split) {
+    tc_fwd_partial<PREC_BF16>(X, W, partial, M, N, K, k_per_split);
+}
+
+// partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split)
+extern "C" __global__ void __launch_bounds__(TC_THREADS)
+gemm_dx_partial_bf16(const float* __restrict__ dY, const float* __restrict__ W, float* __restrict__ partial,
+                     int M, int N, int K, int n_per_split) {
+    tc_dx_partial<PREC_BF16>(dY, W, partial, M, N, K, n_per_split);
 }

@@ -1,8 +1,33 @@
-// Fixed-order reductions: split-K finish and bias gradient.
+// Fixed-order reductions: split-K finishes (dW, forward, input gradient) and
+// the bias gradient.
 //
 // Self-contained: no #include. NVRTC options: --std=c++17 -arch=compute_XX --fmad=true.
 // No atomics: every sum runs in an order fixed by the launch configuration,
 // so two runs with the same configuration give identical bits.
+
+// Σ_{s=0..splits-1} partial[s*count + i], in split order (fp32): the one
+// summation order of every split-K finish below.
+__device__ __forceinline__ float split_sum(const float* __restrict__ partial, size_t count, int splits,
+                                           size_t i) {
+    float acc = partial[i];
+    for (int s = 1; s < splits; ++s) acc += partial[(size_t)s * count + i];
+    return acc;
+}
+
+// The same per component for 4 consecutive elements (p4 = partial as float4,
+// n4 = count / 4 float4s per split).
+__device__ __forceinline__ float4 split_sum4(const float4* __restrict__ p4, size_t n4, int splits, size_t i) {
+    float4 acc = p4[i];
+    for (int s = 1; s < splits; ++s) {
+        const float4 v = p4[(size_t)s * n4 + i];
+        acc.x += v.x; acc.y += v.y; acc.z += v.z; acc.w += v.w;
+    }
+    return acc;
+}
+
+__device__ __forceinline__ bool aligned16(const void* p) {
+    return (reinterpret_cast<unsigned long long>(p) & 15) == 0;
+}
 
 // out[i] = partial[0*count + i] + partial[1*count + i] + ... (s = 0..splits-1, in order, fp32).
 // Any grid works (grid-stride). Suggested: blockDim = 256,
@@ -13,25 +38,87 @@ reduce_splits(const float* __restrict__ partial, float* __restrict__ out, int sp
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     // out may be a layer's slice of the flat gradient buffer (only 4-byte aligned).
-    if ((count & 3) == 0 &&
-        ((reinterpret_cast<unsigned long long>(partial) | reinterpret_cast<unsigned long long>(out)) & 15) == 0) {
+    if ((count & 3) == 0 && aligned16(partial) && aligned16(out)) {
         // 16-byte path: count % 4 == 0 keeps every split's slice 16-byte aligned.
         const size_t n4 = (size_t)count >> 2;
         const float4* p4 = reinterpret_cast<const float4*>(partial);
         float4* o4 = reinterpret_cast<float4*>(out);
+        for (size_t i = tid; i < n4; i += stride) o4[i] = split_sum4(p4, n4, splits, i);
+    } else {
+        for (size_t i = tid; i < (size_t)count; i += stride) out[i] = split_sum(partial, count, splits, i);
+    }
+}
+
+// The fused GEMM epilogue's activations (kernels/gemm_*.cu): 0 id, 1 relu, 2 sigmoid.
+__device__ __forceinline__ float rd_act(float z, int act) {
+    if (act == 1) return fmaxf(z, 0.0f);
+    if (act == 2) return 1.0f / (1.0f + expf(-z));
+    return z;
+}
+
+// Split-K forward finish: Y[r][c] = act(Σ_s partial[s][r][c] + bias[c]) for
+// Y [M,N], partial = splits·M·N floats from gemm_fwd_partial_*; bias may be
+// null. Splits summed in order, then the bias added, then act: the fused
+// epilogue's formula. Grid-stride like reduce_splits (same suggested grid,
+// count = M·N). Y may be only 4-byte aligned; partial and Y must not overlap.
+extern "C" __global__ void __launch_bounds__(256)
+splitk_bias_act(const float* __restrict__ partial, const float* __restrict__ bias, float* __restrict__ Y,
+                int splits, int M, int N, int act) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t count = (size_t)M * N;
+    if ((N & 3) == 0 && aligned16(partial) && aligned16(Y)) {
+        // N % 4 == 0: the 4 elements of a float4 share one row (columns c..c+3).
+        const size_t n4 = count >> 2;
+        const float4* p4 = reinterpret_cast<const float4*>(partial);
+        float4* y4 = reinterpret_cast<float4*>(Y);
         for (size_t i = tid; i < n4; i += stride) {
-            float4 acc = p4[i];
-            for (int s = 1; s < splits; ++s) {
-                const float4 v = p4[(size_t)s * n4 + i];
-                acc.x += v.x; acc.y += v.y; acc.z += v.z; acc.w += v.w;
+            float4 v = split_sum4(p4, n4, splits, i);
+            if (bias != nullptr) {
+                const int c = (int)((4 * i) % (size_t)N);
+                v.x += bias[c]; v.y += bias[c + 1]; v.z += bias[c + 2]; v.w += bias[c + 3];
             }
-            o4[i] = acc;
+            v.x = rd_act(v.x, act); v.y = rd_act(v.y, act); v.z = rd_act(v.z, act); v.w = rd_act(v.w, act);
+            y4[i] = v;
+        }
+    } else {
+        for (size_t i = tid; i < count; i += stride) {
+            float v = split_sum(partial, count, splits, i);
+            if (bias != nullptr) v += bias[i % (size_t)N];
+            Y[i] = rd_act(v, act);
+        }
+    }
+}
+
+// Split-K input-gradient finish: dX[i] = mask[i] > 0 ? Σ_s partial[s][i] : 0
+// over count = M·K elements, partial = splits·count floats from
+// gemm_dx_partial_*; mask may be null (no masking). Same grid as
+// reduce_splits. dX and mask may be only 4-byte aligned; partial and dX
+// must not overlap.
+extern "C" __global__ void __launch_bounds__(256)
+splitk_mask(const float* __restrict__ partial, const float* __restrict__ mask, float* __restrict__ dX,
+            int splits, int count) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if ((count & 3) == 0 && aligned16(partial) && aligned16(dX) && aligned16(mask)) {
+        const size_t n4 = (size_t)count >> 2;
+        const float4* p4 = reinterpret_cast<const float4*>(partial);
+        float4* o4 = reinterpret_cast<float4*>(dX);
+        for (size_t i = tid; i < n4; i += stride) {
+            float4 v = split_sum4(p4, n4, splits, i);
+            if (mask != nullptr) {
+                const float4 k = reinterpret_cast<const float4*>(mask)[i];
+                if (!(k.x > 0.0f)) v.x = 0.0f;
+                if (!(k.y > 0.0f)) v.y = 0.0f;
+                if (!(k.z > 0.0f)) v.z = 0.0f;
+                if (!(k.w > 0.0f)) v.w = 0.0f;
+            }
+            o4[i] = v;
         }
     } else {
         for (size_t i = tid; i < (size_t)count; i += stride) {
-            float acc = partial[i];
-            for (int s = 1; s < splits; ++s) acc += partial[(size_t)s * count + i];
-            out[i] = acc;
+            const float v = split_sum(partial, count, splits, i);
+            dX[i] = (mask == nullptr || mask[i] > 0.0f) ? v : 0.0f;
         }
     }
 }

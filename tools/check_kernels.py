@@ -31,12 +31,15 @@ ARCHS = (80, 90)
 
 # The launch contract: every kernel the Rust side looks up by name, per file.
 CONTRACT = {
-    "gemm_fp32.cu": ["gemm_fwd_f32", "gemm_dx_f32", "gemm_dw_f32"],
+    "gemm_fp32.cu": ["gemm_fwd_f32", "gemm_dx_f32", "gemm_dw_f32",
+                     "gemm_fwd_partial_f32", "gemm_dx_partial_f32"],
     "gemm_tc.cu": [
         "gemm_fwd_tf32", "gemm_dx_tf32", "gemm_dw_tf32",
         "gemm_fwd_bf16", "gemm_dx_bf16", "gemm_dw_bf16",
+        "gemm_fwd_partial_tf32", "gemm_dx_partial_tf32",
+        "gemm_fwd_partial_bf16", "gemm_dx_partial_bf16",
     ],
-    "reduce.cu": ["reduce_splits", "bias_grad"],
+    "reduce.cu": ["reduce_splits", "bias_grad", "splitk_bias_act", "splitk_mask"],
     "loss.cu": ["bce_logits", "loss_accumulate"],
     "adam.cu": ["adam_step", "step_increment"],
     "data.cu": ["gather_u8", "gather_f32", "gather_u8_dev", "gather_f32_dev", "offset_advance"],

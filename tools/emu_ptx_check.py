@@ -366,7 +366,7 @@ def tc_mainloop(prec, akc, bkc, GA, lda, arows, GB, ldb, brows, m0, n0, kbeg, ke
     return acc
 
 
-def tc_epilogue(out, rows, cols, m0, n0, acc, f):
+def tc_epilogue(out, rows, cols, m0, n0, acc, f, base=0):
     for warp in range(4):
         wm, wn = warp >> 1, warp & 1
         for lane in range(32):
@@ -382,7 +382,7 @@ def tc_epilogue(out, rows, cols, m0, n0, acc, f):
                             continue
                         two = col + 1 < cols
                         v0, v1 = acc[warp, mt, nt, lane, 2 * h], acc[warp, mt, nt, lane, 2 * h + 1]
-                        p = row * cols + col
+                        p = base + row * cols + col
                         out.store(p, f(v0, row, col))
                         if two:
                             out.store(p + 1, f(v1, row, col + 1))
@@ -392,7 +392,98 @@ def cdiv(a, b):
     return -(-a // b)
 
 
-def run_tc(prec, M, N, K, rps, rng):
+def split_range(s, per, total):  # the kernels' *_split_range
+    r0 = min(total, s * per)
+    return r0, min(total, r0 + per)
+
+
+def split_per(total, hint):  # a few splits per case keep the run short
+    return hint if cdiv(total, hint) <= 4 else cdiv(total, 3)
+
+
+ACT = {0: lambda z: z, 1: lambda z: np.maximum(z, np.float32(0)),
+       2: lambda z: (np.float32(1) / (np.float32(1) + np.exp(-z))).astype(np.float32)}
+
+
+def split_sum(P):  # Σ_s partial[s] in split order, fp32 (split_sum / split_sum4)
+    acc = P[0].astype(np.float32).copy()
+    for s in range(1, P.shape[0]):
+        acc = (acc + P[s].astype(np.float32)).astype(np.float32)
+    return acc
+
+
+def splitk_bias_act(P, bias, M, N, act, vec):
+    """reduce.cu splitk_bias_act: vec = the float4 path (taken when N % 4 == 0)."""
+    count = M * N
+    v = split_sum(P.reshape(P.shape[0], count))
+    col = np.empty(count, dtype=np.int64)
+    if vec:
+        assert N % 4 == 0
+        i = np.arange(count // 4)
+        c = (4 * i) % N
+        for j in range(4):
+            col[4 * i + j] = c + j
+    else:
+        col[:] = np.arange(count) % N
+    if (col < 0).any() or (col >= N).any():
+        raise Fail("splitk_bias_act: bias index out of range")
+    if bias is not None:
+        v = (v + bias[col]).astype(np.float32)
+    return ACT[act](v)
+
+
+def splitk_mask(P, mask, count):
+    v = split_sum(P.reshape(P.shape[0], count))
+    return v if mask is None else np.where(mask.ravel() > 0, v, np.float32(0))
+
+
+def check_finish(got, ref, what):
+    err = np.abs(got.astype(np.float64) - ref.ravel()).max() if ref.size else 0.0
+    if not err <= 1e-5 * max(1.0, np.abs(ref).max() if ref.size else 1.0):
+        raise Fail(f"{what}: split-K finish max abs err {err:.3e}")
+    return err
+
+
+def check_finishes(P_fwd, P_dx, bias, mask, M, N, K, ref_prod, ref_dx, what):
+    """The finish kernels on the emulated partials, both paths where legal."""
+    for act in (0, 1, 2):
+        ref = ref_prod + bias.astype(np.float64)
+        ref = {0: ref, 1: np.maximum(ref, 0), 2: 1 / (1 + np.exp(-ref))}[act]
+        for vec in ((False, True) if N % 4 == 0 else (False,)):
+            check_finish(splitk_bias_act(P_fwd, bias, M, N, act, vec), ref, f"{what} bias_act {act}")
+    check_finish(splitk_bias_act(P_fwd, None, M, N, 0, False), ref_prod, f"{what} no bias")
+    check_finish(splitk_mask(P_dx, mask, M * K), ref_dx * (mask > 0), f"{what} mask")
+    check_finish(splitk_mask(P_dx, None, M * K), ref_dx, f"{what} no mask")
+
+
+def split_products(mainloop, epilogue, GX, GW, GdY, M, N, K, hint, ref_part_fwd, ref_part_dx, what):
+    """gemm_fwd_partial_* / gemm_dx_partial_*: every split (plus one extra,
+    empty split that must write zeros) into one buffer at partial + s*M*cols;
+    each split's slice against the exact product of its k (n) range."""
+    out = {}
+    for name, red, cols, akc, bkc, GA, lda, GB, ldb, brows, ref_part in (
+            ("fwd", K, N, True, False, GX, K, GW, N, N, ref_part_fwd),
+            ("dx", N, K, True, True, GdY, N, GW, N, K, ref_part_dx)):
+        per = split_per(red, hint)
+        splits = cdiv(red, per) + 1
+        P = Out(splits * M, cols, f"{name} partial")
+        for s in range(splits):
+            r0, r1 = split_range(s, per, red)
+            for by in range(cdiv(M, 64)):
+                for bx in range(cdiv(cols, 64)):
+                    acc = mainloop(akc, bkc, GA, lda, M, GB, ldb, brows, by * 64, bx * 64, r0, r1)
+                    epilogue(P, M, cols, by * 64, bx * 64, acc, lambda v, r, c: v, s * M * cols)
+        if (P.count != 1).any():
+            raise Fail(f"{what} {name}_partial: elements not written exactly once")
+        C = P.C.reshape(splits, M, cols)
+        for s in range(splits):
+            r0, r1 = split_range(s, per, red)
+            check_exact(C[s], ref_part(r0, r1), f"{what} {name}_partial split {s} [{r0},{r1})")
+        out[name] = C.astype(np.float32)
+    return out["fwd"], out["dx"]
+
+
+def run_tc(prec, M, N, K, rps, rng, kps=None):
     X = rng.standard_normal((M, K)).astype(np.float32)
     W = rng.standard_normal((K, N)).astype(np.float32)
     dY = rng.standard_normal((M, N)).astype(np.float32)
@@ -433,7 +524,21 @@ def run_tc(prec, M, N, K, rps, rng):
         check(P, rnd(X[r0:r1]).T @ rnd(dY[r0:r1]), f"dw split {s}")
         tot += P.C.reshape(K, N)
     errs.append(np.abs(tot - rnd(X).T @ rnd(dY)).max() if tot.size else 0.0)
+    if kps is not None:
+        rX, rW, rdY = rnd(X), rnd(W), rnd(dY)
+        ml = lambda akc, bkc, *a: tc_mainloop(prec, akc, bkc, *a)
+        Pf, Pd = split_products(ml, tc_epilogue, GX, GW, GdY, M, N, K, kps,
+                                lambda k0, k1: rX[:, k0:k1] @ rW[k0:k1],
+                                lambda n0, n1: rdY[:, n0:n1] @ rW[:, n0:n1].T, prec)
+        check_finishes(Pf, Pd, bias, mask, M, N, K, rX @ rW, rdY @ rW.T, prec)
     return errs
+
+
+def check_exact(C, ref, what):
+    err = np.abs(C.ravel() - ref.ravel()).max() if ref.size else 0.0
+    if not err <= 1e-9 * max(1.0, np.abs(ref).max() if ref.size else 1.0):
+        raise Fail(f"{what}: max abs err {err:.3e} vs exact product of rounded operands")
+    return err
 
 
 def check(out, ref, what):
@@ -511,7 +616,7 @@ def f32_mainloop(akc, bkc, GA, lda, arows, GB, ldb, brows, m0, n0, kbeg, kend):
     return acc
 
 
-def f32_epilogue(out, rows, cols, m0, n0, acc, f):
+def f32_epilogue(out, rows, cols, m0, n0, acc, f, base=0):
     for tid in range(256):
         ty, tx = tid >> 4, tid & 15
         for a in range(4):
@@ -522,13 +627,13 @@ def f32_epilogue(out, rows, cols, m0, n0, acc, f):
                 col = n0 + tx * 4 + b
                 if col >= cols:
                     continue
-                p = row * cols + col
+                p = base + row * cols + col
                 out.store(p, f(acc[tid, a, b], row, col))
                 if col + 1 < cols:
                     out.store(p + 1, f(acc[tid, a, b + 1], row, col + 1))
 
 
-def run_f32(M, N, K, rps, rng):
+def run_f32(M, N, K, rps, rng, kps=None):
     X = rng.standard_normal((M, K)).astype(np.float32)
     W = rng.standard_normal((K, N)).astype(np.float32)
     dY = rng.standard_normal((M, N)).astype(np.float32)
@@ -556,6 +661,12 @@ def run_f32(M, N, K, rps, rng):
                 acc = f32_mainloop(False, False, GX, K, K, GdY, N, N, by * 64, bx * 64, r0, r1)
                 f32_epilogue(P, K, N, by * 64, bx * 64, acc, lambda v, r, c: v)
         e3 = max(e3, check(P, f64(X[r0:r1]).T @ f64(dY[r0:r1]), f"f32 dw split {s}"))
+    if kps is not None:
+        bias = rng.standard_normal(N).astype(np.float32)
+        Pf, Pd = split_products(f32_mainloop, f32_epilogue, GX, GW, GdY, M, N, K, kps,
+                                lambda k0, k1: f64(X[:, k0:k1]) @ f64(W[k0:k1]),
+                                lambda n0, n1: f64(dY[:, n0:n1]) @ f64(W[:, n0:n1]).T, "fp32")
+        check_finishes(Pf, Pd, bias, mask, M, N, K, f64(X) @ f64(W), f64(dY) @ f64(W).T, "fp32")
     return [e1, e2, e3]
 
 
@@ -600,22 +711,25 @@ if __name__ == "__main__":
     quick = "--quick" in sys.argv
     self_test()
     rng = np.random.default_rng(7)
-    shapes = [(1, 1, 1, 1), (70, 45, 37, 32), (3, 65, 66, 29), (65, 1, 33, 64), (1, 130, 7, 1),
-              (129, 64, 100, 96), (64, 64, 64, 32), (40, 3, 1, 7), (2, 2, 95, 2)]
+    # (M, N, K, rows_per_split of dW, k/n_per_split hint of the split-K fwd/dx
+    # partials (split_per keeps each at <= 4 splits, plus one empty split))
+    shapes = [(1, 1, 1, 1, 1), (70, 45, 37, 32, 32), (3, 65, 66, 29, 29), (65, 1, 33, 64, 16),
+              (1, 130, 7, 1, 3), (129, 64, 100, 96, 32), (64, 64, 64, 32, 32), (40, 3, 1, 7, 1),
+              (2, 2, 95, 2, 40)]
     if quick:
         shapes = shapes[:4]
     ok = True
-    for (M, N, K, rps) in shapes:
+    for (M, N, K, rps, kps) in shapes:
         for prec in ("tf32", "bf16"):
             try:
-                e = run_tc(prec, M, N, K, rps, rng)
-                print(f"{prec:5s} M={M:4d} N={N:4d} K={K:4d} rps={rps:3d}  fwd {e[0]:.1e} dx {e[1]:.1e} dw {e[2]:.1e}  OK")
+                e = run_tc(prec, M, N, K, rps, rng, kps)
+                print(f"{prec:5s} M={M:4d} N={N:4d} K={K:4d} rps={rps:3d}  fwd {e[0]:.1e} dx {e[1]:.1e} dw {e[2]:.1e}  + split-K fwd/dx OK")
             except Fail as ex:
                 ok = False
                 print(f"{prec:5s} M={M} N={N} K={K}: FAIL {ex}")
         try:
-            e = run_f32(M, N, K, rps, rng)
-            print(f"fp32  M={M:4d} N={N:4d} K={K:4d} rps={rps:3d}  fwd {e[0]:.1e} dx {e[1]:.1e} dw {e[2]:.1e}  OK")
+            e = run_f32(M, N, K, rps, rng, kps)
+            print(f"fp32  M={M:4d} N={N:4d} K={K:4d} rps={rps:3d}  fwd {e[0]:.1e} dx {e[1]:.1e} dw {e[2]:.1e}  + split-K fwd/dx OK")
         except Fail as ex:
             ok = False
             print(f"fp32  M={M} N={N} K={K}: FAIL {ex}")

@@ -83,10 +83,26 @@ pub struct CudaBackend {
     last_epoch_ms: Option<f64>,
 }
 
-/// Split-K scratch needed by the backward pass of every layer at up to
-/// `rows` rows (0 where a layer needs no split).
+/// Split-K scratch needed by every layer's products at up to `rows` rows
+/// (0 where nothing splits): dW and db (backward), and the forward and
+/// input-gradient products, which split only while their output tiles are
+/// fewer than the SMs. The ops of a step use `work` one after another on one
+/// stream and none reads what an earlier op left there, so one buffer of the
+/// largest need serves them all.
 fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
     let mut len = 0;
+    // fwd / dx: tiles ≥ cdiv(m, 64) ≥ SMs once m > 64·(SMs − 1), and then
+    // nothing splits; below that every row count is checked exactly (every
+    // last partial batch and inference chunk is one of them).
+    for m in 1..=rows.min(64 * sm_count) {
+        for l in layers {
+            let f = SplitPlan::for_forward(m, l.fan_out, l.fan_in, sm_count);
+            let d = SplitPlan::for_input_grad(m, l.fan_out, l.fan_in, sm_count);
+            len = len
+                .max(f.partial_len(m * l.fan_out))
+                .max(d.partial_len(m * l.fan_in));
+        }
+    }
     for l in layers {
         for m in [rows, rows.div_ceil(2), 1.max(rows / 3)] {
             let w = SplitPlan::for_weight_grad(m, l.fan_in, l.fan_out, sm_count);
@@ -295,6 +311,7 @@ impl CudaBackend {
                         w,
                         mask,
                         dx,
+                        work,
                         m,
                         n,
                         k,
@@ -371,6 +388,7 @@ impl CudaBackend {
                         w: self.params.at(l.weight_offset),
                         b: self.params.at(l.bias_offset),
                         y: self.outputs[i].ptr(),
+                        work: self.work.ptr(),
                         m: rows,
                         n: l.fan_out,
                         k: l.fan_in,
@@ -679,5 +697,38 @@ impl Backend for CudaBackend {
         let sum = self.loss_sum.download(&s, 1)?[0];
         let grads = self.grads.download(&s, self.arch.param_count())?;
         Ok((sum / (rows.len() * data.dim) as f64, grads))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// work_len covers every split path of every layer at every row count up
+    /// to the capacity (the last partial batch, inference chunks).
+    #[test]
+    fn work_len_bounds_every_split() {
+        let arch = Architecture::new(784, vec![128, 64, 32]).unwrap();
+        let layers = arch.layers();
+        for sm in [1, 46, 108, 132] {
+            for capacity in [1, 96, 256, 4096, 9000] {
+                let len = work_len(&layers, capacity, sm);
+                for m in 1..=capacity {
+                    for l in &layers {
+                        let (n, k) = (l.fan_out, l.fan_in);
+                        let need = [
+                            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
+                            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
+                            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
+                            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
+                        ];
+                        assert!(
+                            need.iter().all(|&x| x <= len),
+                            "{need:?} > {len} at m={m}, {k}→{n}, {sm} SMs"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

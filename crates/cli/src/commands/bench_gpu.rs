@@ -4,7 +4,7 @@
 use anyhow::Result;
 use dae_core::cuda::cublas::{to_bf16, Cublas};
 use dae_core::cuda::profile::{copy_bandwidth, gemm_rate, time_repeated, LAUNCHES_PER_GRAPH};
-use dae_core::cuda::{DeviceBuffer, Gpu, Precision};
+use dae_core::cuda::{DeviceBuffer, Gpu, Precision, SplitPlan};
 use dae_core::Activation;
 use dae_data::Dataset;
 use dae_model::{Architecture, CudaBackend, TrainConfig, TrainState};
@@ -96,7 +96,7 @@ pub fn gemm_vs_cublas(
         println!("cuBLAS not found: skipping the GEMM comparison");
         return Ok(Value::Null);
     };
-    println!("\nour GEMM (fwd, with bias+ReLU epilogue) vs cuBLAS (plain product), ms per launch");
+    println!("\nour GEMM (fwd + bias+ReLU; split-K where the tiles underfill the GPU) vs cuBLAS (plain product), ms per launch");
     println!(
         "{:<6}{:>22} {:>10} {:>10} {:>8}",
         "prec", "M×N×K", "dae", "cuBLAS", "ratio"
@@ -108,6 +108,9 @@ pub fn gemm_vs_cublas(
                 let (n, k) = (l.fan_out, l.fan_in);
                 let (x, w, y) = operands(gpu, m, n, k)?;
                 let b = DeviceBuffer::<f32>::zeros(&gpu.stream, n)?;
+                // Split-K scratch, as the model gives it (small M splits over k).
+                let plan = SplitPlan::for_forward(m, n, k, gpu.kernels.sm_count());
+                let work = DeviceBuffer::<f32>::zeros(&gpu.stream, plan.partial_len(m * n))?;
                 let ours = time_launches(gpu, || {
                     gpu.kernels.gemm_fwd(
                         &gpu.stream,
@@ -116,6 +119,7 @@ pub fn gemm_vs_cublas(
                         w.ptr(),
                         b.ptr(),
                         y.ptr(),
+                        work.ptr(),
                         m,
                         n,
                         k,

@@ -4,7 +4,7 @@
 //! unwritten element fails), each case run twice for bit-equality.
 //! `dae check` and the GPU tests run these.
 
-use super::{DeviceBuffer, Gpu, Offset, Precision};
+use super::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan};
 use crate::reference::{self, relative_error};
 use crate::rng::{Purpose, Rng};
 use crate::{Activation, AdamConfig};
@@ -47,20 +47,30 @@ const ELEMENTWISE_TOL: f64 = 1e-5;
 
 /// (M, N, K): the lab model's products at batch 256, the degenerate 1×1×1,
 /// odd primes, and the large batch.
+///
+/// Both gemm_fwd / gemm_dx paths are covered (splits at 132 SMs, from
+/// `SplitPlan::for_forward` / `for_input_grad`; other SM counts move a few
+/// but the test `shapes_cover_both_gemm_paths` holds from 16 to 160 SMs):
+/// every M ≤ 257 shape has fewer output tiles than SMs and splits wherever
+/// its reduction spans more than one 32-wide k-tile (fwd: K > 32, dx:
+/// N > 32), ragged last splits included (K = 67, 63; N = 131, 33, 34); the
+/// fused unsplit kernels run where that reduction is ≤ 32 (fwd of
+/// 256×64×32, 1×1×1, 31×33×1, 16×34×5; dx of 256×32×64, 1×1×1, 65×1×63) and
+/// for the 65,536-row shapes (≥ 2,048 tiles: never split).
 pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
     let mut v = vec![
-        (256, 128, 784),
-        (256, 64, 128),
-        (256, 32, 64),
-        (256, 64, 32),
-        (256, 128, 64),
-        (256, 784, 128),
-        (96, 784, 128), // the lab's last partial batch
-        (1, 1, 1),
-        (257, 131, 67),
-        (31, 33, 1),
-        (65, 1, 63),
-        (16, 34, 5), // one split: dW written directly, even N
+        (256, 128, 784), // fwd 25 splits, dx 4
+        (256, 64, 128),  // fwd 4, dx 2
+        (256, 32, 64),   // fwd 2, dx fused
+        (256, 64, 32),   // fwd fused, dx 2
+        (256, 128, 64),  // fwd 2, dx 4
+        (256, 784, 128), // fwd 4, dx 25
+        (96, 784, 128),  // the lab's last partial batch: fwd 4, dx 25
+        (1, 1, 1),       // fused
+        (257, 131, 67),  // fwd 3 (32+32+3), dx 5 (…+3)
+        (31, 33, 1),     // fwd fused, dx 2 (32+1)
+        (65, 1, 63),     // fwd 2 (32+31), dx fused
+        (16, 34, 5),     // one dW split: dW written directly, even N; fwd fused, dx 2
     ];
     if large {
         v.push((65_536, 128, 784));
@@ -158,11 +168,32 @@ impl Checker<'_> {
             self.upload(&dy)?,
             self.upload(&mask)?,
         );
-        let work_len = super::SplitPlan::for_weight_grad(m, k, n, kn.sm_count()).splits * k * n
-            + super::SplitPlan::for_bias_grad(m, n, kn.sm_count()).splits * n;
+        // One scratch buffer for every split path (they run one at a time).
+        let sm = kn.sm_count();
+        let (fwd_plan, dx_plan) = (
+            SplitPlan::for_forward(m, n, k, sm),
+            SplitPlan::for_input_grad(m, n, k, sm),
+        );
+        let work_len = [
+            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
+            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
+            fwd_plan.partial_len(m * n),
+            dx_plan.partial_len(m * k),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         let work = DeviceBuffer::<f32>::zeros(s, work_len)?;
+        let path = |plan: SplitPlan| match plan.splits {
+            1 => "fused".to_string(),
+            n => format!("split-K×{n}"),
+        };
+        let (fwd_path, dx_path) = (path(fwd_plan), path(dx_plan));
         let shape = format!("{m}×{n}×{k}");
-        let acts = if m * n * k > 1 << 26 {
+        // The large products check one case each (their float64 references
+        // dominate the run time); they never split.
+        let small = m * n * k <= 1 << 26;
+        let acts = if !small {
             vec![Activation::Relu]
         } else {
             vec![Activation::Identity, Activation::Relu, Activation::Sigmoid]
@@ -172,17 +203,37 @@ impl Checker<'_> {
             .map(|&a| reference::dense_forward(&x, &w, Some(&b), m, k, n, a))
             .collect();
         let dx_ref = reference::dense_backward_input(&dy, &w, Some(&mask), m, n, k);
+        let (fwd_nobias_ref, dx_nomask_ref) = if small {
+            (
+                reference::dense_forward(&x, &w, None, m, k, n, Activation::Relu),
+                reference::dense_backward_input(&dy, &w, None, m, n, k),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let dw_ref = reference::dense_backward_weight(&x, &dy, m, k, n);
-        let mut y = DeviceBuffer::<f32>::zeros(s, m * n)?;
-        let mut dx = DeviceBuffer::<f32>::zeros(s, m * k)?;
+        let mut y = DeviceBuffer::<f32>::zeros(s, m * n + 1)?;
+        let mut dx = DeviceBuffer::<f32>::zeros(s, m * k + 1)?;
         let mut dw = DeviceBuffer::<f32>::zeros(s, k * n + 1)?;
         for p in Precision::ALL {
             for (act, want) in acts.iter().zip(&fwd_refs) {
                 let (got, same) = self.twice(&mut y, m * n, |out| {
-                    kn.gemm_fwd(s, p, xd.ptr(), wd.ptr(), bd.ptr(), out, m, n, k, *act)
+                    kn.gemm_fwd(
+                        s,
+                        p,
+                        xd.ptr(),
+                        wd.ptr(),
+                        bd.ptr(),
+                        out,
+                        work.ptr(),
+                        m,
+                        n,
+                        k,
+                        *act,
+                    )
                 })?;
                 self.record(
-                    &format!("gemm_fwd {}", act.name()),
+                    &format!("gemm_fwd {} {fwd_path}", act.name()),
                     p,
                     shape.clone(),
                     &got,
@@ -192,10 +243,21 @@ impl Checker<'_> {
                 );
             }
             let (got, same) = self.twice(&mut dx, m * k, |out| {
-                kn.gemm_dx(s, p, dyd.ptr(), wd.ptr(), maskd.ptr(), out, m, n, k)
+                kn.gemm_dx(
+                    s,
+                    p,
+                    dyd.ptr(),
+                    wd.ptr(),
+                    maskd.ptr(),
+                    out,
+                    work.ptr(),
+                    m,
+                    n,
+                    k,
+                )
             })?;
             self.record(
-                "gemm_dx relu-mask",
+                &format!("gemm_dx relu-mask {dx_path}"),
                 p,
                 shape.clone(),
                 &got,
@@ -203,6 +265,46 @@ impl Checker<'_> {
                 tolerance(p, n),
                 same,
             );
+            // No bias, into a 4-byte aligned output (the finish's scalar path).
+            if small {
+                let (got, same) = self.twice_at(&mut y, 1, m * n, |out| {
+                    kn.gemm_fwd(
+                        s,
+                        p,
+                        xd.ptr(),
+                        wd.ptr(),
+                        0,
+                        out,
+                        work.ptr(),
+                        m,
+                        n,
+                        k,
+                        Activation::Relu,
+                    )
+                })?;
+                self.record(
+                    &format!("gemm_fwd no-bias unaligned out {fwd_path}"),
+                    p,
+                    shape.clone(),
+                    &got,
+                    &fwd_nobias_ref,
+                    tolerance(p, k),
+                    same,
+                );
+                // No mask, into a 4-byte aligned output.
+                let (got, same) = self.twice_at(&mut dx, 1, m * k, |out| {
+                    kn.gemm_dx(s, p, dyd.ptr(), wd.ptr(), 0, out, work.ptr(), m, n, k)
+                })?;
+                self.record(
+                    &format!("gemm_dx no-mask unaligned out {dx_path}"),
+                    p,
+                    shape.clone(),
+                    &got,
+                    &dx_nomask_ref,
+                    tolerance(p, n),
+                    same,
+                );
+            }
             let (got, same) = self.twice(&mut dw, k * n, |out| {
                 kn.gemm_dw(s, p, xd.ptr(), dyd.ptr(), out, work.ptr(), m, n, k)
             })?;
@@ -437,4 +539,38 @@ pub fn kernel_cases(gpu: &Gpu, large: bool) -> Result<Vec<CaseResult>> {
         c.gather(rows, dim)?;
     }
     Ok(c.results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape table runs both the split-K and the fused fwd / dx kernels
+    /// (the 65,536-row shapes never split).
+    #[test]
+    fn shapes_cover_both_gemm_paths() {
+        for sm in [16, 108, 114, 132, 160] {
+            let splits = |(m, n, k): (usize, usize, usize)| {
+                (
+                    SplitPlan::for_forward(m, n, k, sm).splits,
+                    SplitPlan::for_input_grad(m, n, k, sm).splits,
+                )
+            };
+            let small: Vec<_> = shapes(false).into_iter().map(splits).collect();
+            assert!(small.iter().any(|s| s.0 > 1) && small.iter().any(|s| s.0 == 1));
+            assert!(small.iter().any(|s| s.1 > 1) && small.iter().any(|s| s.1 == 1));
+            for shape in shapes(true).into_iter().filter(|s| s.0 == 65_536) {
+                assert_eq!(splits(shape), (1, 1), "{shape:?} at {sm} SMs");
+            }
+        }
+        assert_eq!(splits_at_132((256, 128, 784)), (25, 4));
+        assert_eq!(splits_at_132((257, 131, 67)), (3, 5));
+    }
+
+    fn splits_at_132((m, n, k): (usize, usize, usize)) -> (usize, usize) {
+        (
+            SplitPlan::for_forward(m, n, k, 132).splits,
+            SplitPlan::for_input_grad(m, n, k, 132).splits,
+        )
+    }
 }

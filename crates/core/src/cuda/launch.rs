@@ -6,7 +6,7 @@
 use super::compile::{compile, kernel_sources};
 use super::Precision;
 use crate::Activation;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 
@@ -23,7 +23,11 @@ pub struct Kernels {
     gemm_fwd: [CudaFunction; 3],
     gemm_dx: [CudaFunction; 3],
     gemm_dw: [CudaFunction; 3],
+    gemm_fwd_partial: [CudaFunction; 3],
+    gemm_dx_partial: [CudaFunction; 3],
     reduce_splits: CudaFunction,
+    splitk_bias_act: CudaFunction,
+    splitk_mask: CudaFunction,
     bias_grad: CudaFunction,
     bce_logits: CudaFunction,
     loss_accumulate: CudaFunction,
@@ -37,10 +41,14 @@ pub struct Kernels {
     sm_count: usize,
 }
 
-/// How a reduction over the batch rows is split so small layers fill the GPU.
+/// How a product's reduction is split (split-K) so small shapes fill the
+/// GPU: over the batch rows for dW and db, over K for the forward product,
+/// over N for the input gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitPlan {
     pub splits: usize,
+    /// Reduction indices per split (batch rows for dW / db; the kernels'
+    /// `k_per_split` / `n_per_split` for fwd / dx).
     pub rows_per_split: usize,
 }
 
@@ -63,6 +71,40 @@ impl SplitPlan {
 
     pub fn for_bias_grad(m: usize, n: usize, sm_count: usize) -> Self {
         Self::new(m, cdiv(n, 32), sm_count)
+    }
+
+    /// Y[m,n] = X[m,k]·W[k,n], split over k (kernels/README.md "Small
+    /// shapes"): only when the 64×64 output tiles are fewer than the SMs;
+    /// otherwise one split (the fused kernel).
+    pub fn for_forward(m: usize, n: usize, k: usize, sm_count: usize) -> Self {
+        Self::for_product(cdiv(n, TILE) * cdiv(m, TILE), k, sm_count)
+    }
+
+    /// dX[m,k] = dY[m,n]·Wᵀ, split over n under the same rule.
+    pub fn for_input_grad(m: usize, n: usize, k: usize, sm_count: usize) -> Self {
+        Self::for_product(cdiv(k, TILE) * cdiv(m, TILE), n, sm_count)
+    }
+
+    fn for_product(tiles: usize, reduction: usize, sm_count: usize) -> Self {
+        if tiles >= sm_count {
+            SplitPlan {
+                splits: 1,
+                rows_per_split: reduction,
+            }
+        } else {
+            Self::new(reduction, tiles, sm_count)
+        }
+    }
+
+    /// Scratch floats the split path needs for an output of `outputs`
+    /// elements (splits·outputs; 0 when unsplit, the result is written
+    /// directly).
+    pub fn partial_len(&self, outputs: usize) -> usize {
+        if self.splits > 1 {
+            self.splits * outputs
+        } else {
+            0
+        }
     }
 }
 
@@ -112,7 +154,11 @@ impl Kernels {
             gemm_fwd: by_precision("gemm_fwd")?,
             gemm_dx: by_precision("gemm_dx")?,
             gemm_dw: by_precision("gemm_dw")?,
+            gemm_fwd_partial: by_precision("gemm_fwd_partial")?,
+            gemm_dx_partial: by_precision("gemm_dx_partial")?,
             reduce_splits: f("reduce_splits")?,
+            splitk_bias_act: f("splitk_bias_act")?,
+            splitk_mask: f("splitk_mask")?,
             bias_grad: f("bias_grad")?,
             bce_logits: f("bce_logits")?,
             loss_accumulate: f("loss_accumulate")?,
@@ -142,7 +188,17 @@ impl Kernels {
         p as usize
     }
 
-    /// Y[m,n] = act(X[m,k]·W[k,n] + b); `b` may be 0 (no bias).
+    /// Grid of the grid-stride split-K finishes (reduce_splits,
+    /// splitk_bias_act, splitk_mask): a float4 per thread, at most 4 blocks
+    /// per SM.
+    fn elementwise_grid(&self, count: usize) -> usize {
+        cdiv(count, 1024).clamp(1, 4 * self.sm_count)
+    }
+
+    /// Y[m,n] = act(X[m,k]·W[k,n] + b); `b` may be 0 (no bias). When the
+    /// output tiles would not fill the GPU (`SplitPlan::for_forward`), the
+    /// product is split over k into `work` (at least splits·m·n floats; may be
+    /// 0 when the plan has one split) and finished by `splitk_bias_act`.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_fwd(
         &self,
@@ -152,31 +208,71 @@ impl Kernels {
         w: u64,
         b: u64,
         y: u64,
+        work: u64,
         m: usize,
         n: usize,
         k: usize,
         act: Activation,
     ) -> Result<()> {
-        let f = &self.gemm_fwd[Self::idx(p)];
+        let plan = SplitPlan::for_forward(m, n, k, self.sm_count);
         let (mi, ni, ki, a) = (i(m), i(n), i(k), act as i32);
-        let mut l = s.launch_builder(f);
+        let grid = (cdiv(n, TILE), cdiv(m, TILE), plan.splits);
+        if plan.splits == 1 {
+            let mut l = s.launch_builder(&self.gemm_fwd[Self::idx(p)]);
+            l.arg(&x)
+                .arg(&w)
+                .arg(&b)
+                .arg(&y)
+                .arg(&mi)
+                .arg(&ni)
+                .arg(&ki)
+                .arg(&a);
+            // SAFETY: argument list matches the kernel's signature; pointers are
+            // device allocations sized by the caller for these shapes.
+            return checked(
+                unsafe { l.launch(cfg(grid, Self::gemm_block(p))) },
+                "gemm_fwd",
+            );
+        }
+        if work == 0 {
+            bail!(
+                "gemm_fwd {m}×{n}×{k} splits over k ({} splits) but got no work buffer",
+                plan.splits
+            );
+        }
+        let (si, per) = (i(plan.splits), i(plan.rows_per_split));
+        let mut l = s.launch_builder(&self.gemm_fwd_partial[Self::idx(p)]);
         l.arg(&x)
             .arg(&w)
-            .arg(&b)
-            .arg(&y)
+            .arg(&work)
             .arg(&mi)
             .arg(&ni)
             .arg(&ki)
-            .arg(&a);
-        // SAFETY: argument list matches the kernel's signature; pointers are
-        // device allocations sized by the caller for these shapes.
+            .arg(&per);
+        // SAFETY: as above; `work` holds splits·m·n floats.
         checked(
-            unsafe { l.launch(cfg((cdiv(n, TILE), cdiv(m, TILE), 1), Self::gemm_block(p))) },
-            "gemm_fwd",
+            unsafe { l.launch(cfg(grid, Self::gemm_block(p))) },
+            "gemm_fwd_partial",
+        )?;
+        let mut l = s.launch_builder(&self.splitk_bias_act);
+        l.arg(&work)
+            .arg(&b)
+            .arg(&y)
+            .arg(&si)
+            .arg(&mi)
+            .arg(&ni)
+            .arg(&a);
+        // SAFETY: work holds splits·m·n floats, y m·n, b n (or 0); any grid.
+        checked(
+            unsafe { l.launch(cfg((self.elementwise_grid(m * n), 1, 1), (256, 1, 1))) },
+            "splitk_bias_act",
         )
     }
 
     /// dX[m,k] = dY[m,n]·Wᵀ, zeroed where mask[m,k] ≤ 0 (`mask` may be 0).
+    /// Split over n into `work` (splits·m·k floats) when the output tiles
+    /// would not fill the GPU (`SplitPlan::for_input_grad`), then finished by
+    /// `splitk_mask`.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_dx(
         &self,
@@ -186,24 +282,55 @@ impl Kernels {
         w: u64,
         mask: u64,
         dx: u64,
+        work: u64,
         m: usize,
         n: usize,
         k: usize,
     ) -> Result<()> {
-        let f = &self.gemm_dx[Self::idx(p)];
+        let plan = SplitPlan::for_input_grad(m, n, k, self.sm_count);
         let (mi, ni, ki) = (i(m), i(n), i(k));
-        let mut l = s.launch_builder(f);
+        let grid = (cdiv(k, TILE), cdiv(m, TILE), plan.splits);
+        if plan.splits == 1 {
+            let mut l = s.launch_builder(&self.gemm_dx[Self::idx(p)]);
+            l.arg(&dy)
+                .arg(&w)
+                .arg(&mask)
+                .arg(&dx)
+                .arg(&mi)
+                .arg(&ni)
+                .arg(&ki);
+            // SAFETY: as in gemm_fwd.
+            return checked(
+                unsafe { l.launch(cfg(grid, Self::gemm_block(p))) },
+                "gemm_dx",
+            );
+        }
+        if work == 0 {
+            bail!(
+                "gemm_dx {m}×{n}×{k} splits over n ({} splits) but got no work buffer",
+                plan.splits
+            );
+        }
+        let (si, per, ci) = (i(plan.splits), i(plan.rows_per_split), i(m * k));
+        let mut l = s.launch_builder(&self.gemm_dx_partial[Self::idx(p)]);
         l.arg(&dy)
             .arg(&w)
-            .arg(&mask)
-            .arg(&dx)
+            .arg(&work)
             .arg(&mi)
             .arg(&ni)
-            .arg(&ki);
-        // SAFETY: as in gemm_fwd.
+            .arg(&ki)
+            .arg(&per);
+        // SAFETY: as in gemm_fwd; `work` holds splits·m·k floats.
         checked(
-            unsafe { l.launch(cfg((cdiv(k, TILE), cdiv(m, TILE), 1), Self::gemm_block(p))) },
-            "gemm_dx",
+            unsafe { l.launch(cfg(grid, Self::gemm_block(p))) },
+            "gemm_dx_partial",
+        )?;
+        let mut l = s.launch_builder(&self.splitk_mask);
+        l.arg(&work).arg(&mask).arg(&dx).arg(&si).arg(&ci);
+        // SAFETY: work holds splits·m·k floats, dx and mask (or 0) m·k; any grid.
+        checked(
+            unsafe { l.launch(cfg((self.elementwise_grid(m * k), 1, 1), (256, 1, 1))) },
+            "splitk_mask",
         )
     }
 
@@ -287,7 +414,7 @@ impl Kernels {
         let (si, ci) = (i(splits), i(count));
         let mut l = s.launch_builder(&self.reduce_splits);
         l.arg(&partial).arg(&out).arg(&si).arg(&ci);
-        let grid = cdiv(count, 1024).clamp(1, 4 * self.sm_count);
+        let grid = self.elementwise_grid(count);
         // SAFETY: partial holds splits·count floats, out count floats.
         checked(
             unsafe { l.launch(cfg((grid, 1, 1), (256, 1, 1))) },
@@ -459,6 +586,55 @@ mod tests {
             for tiles in [1, 7, 26, 300] {
                 let p = SplitPlan::new(m, tiles, 132);
                 assert!(p.splits * p.rows_per_split >= m && (p.splits - 1) * p.rows_per_split < m);
+            }
+        }
+    }
+
+    /// (splits, per_split) of the lab model's (784-128-64-32-64-128-784)
+    /// forward and input-gradient products: kernels/README.md "Small shapes".
+    #[test]
+    fn forward_and_input_grad_plans_follow_the_readme() {
+        let fwd = |m, n, k| {
+            let p = SplitPlan::for_forward(m, n, k, 132);
+            (p.splits, p.rows_per_split)
+        };
+        let dx = |m, n, k| {
+            let p = SplitPlan::for_input_grad(m, n, k, 132);
+            (p.splits, p.rows_per_split)
+        };
+        // M = 256: (N, K) per layer
+        assert_eq!(fwd(256, 128, 784), (25, 32));
+        assert_eq!(fwd(256, 64, 128), (4, 32));
+        assert_eq!(fwd(256, 32, 64), (2, 32));
+        assert_eq!(fwd(256, 64, 32), (1, 32));
+        assert_eq!(fwd(256, 128, 64), (2, 32));
+        assert_eq!(fwd(256, 784, 128), (4, 32));
+        assert_eq!(dx(256, 784, 128), (25, 32));
+        assert_eq!(dx(256, 128, 64), (4, 32));
+        assert_eq!(dx(256, 64, 32), (2, 32));
+        assert_eq!(dx(256, 32, 64), (1, 32));
+        assert_eq!(dx(256, 64, 128), (2, 32));
+        // Enough tiles: never split (65,536 rows; the 8192³ benchmark).
+        assert_eq!(fwd(65_536, 32, 64).0, 1);
+        assert_eq!(dx(65_536, 784, 32).0, 1);
+        assert_eq!(fwd(8192, 8192, 8192).0, 1);
+        // 131 tiles still split, 132 do not.
+        assert!(fwd(131 * 64, 64, 784).0 > 1);
+        assert_eq!(fwd(132 * 64, 64, 784).0, 1);
+        for m in [1, 63, 65, 96, 257, 4096] {
+            for (n, k) in [(1, 1), (33, 31), (128, 784), (784, 128), (5, 1000)] {
+                for p in [
+                    SplitPlan::for_forward(m, n, k, 132),
+                    SplitPlan::for_input_grad(m, k, n, 132),
+                ] {
+                    // k is the reduction of both (for_input_grad's n = k here)
+                    assert!(p.splits * p.rows_per_split >= k);
+                    assert!((p.splits - 1) * p.rows_per_split < k);
+                    assert!(p.splits <= k.div_ceil(32).max(1));
+                    if p.splits > 1 {
+                        assert_eq!(p.rows_per_split % 32, 0);
+                    }
+                }
             }
         }
     }

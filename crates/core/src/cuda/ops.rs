@@ -19,23 +19,29 @@ pub enum Op {
         dim: usize,
         out: u64,
     },
+    /// Split-K over k into `work` when the output tiles would not fill the
+    /// GPU (`SplitPlan::for_forward`), then the bias + activation finish.
     GemmFwd {
         p: Precision,
         x: u64,
         w: u64,
         b: u64,
         y: u64,
+        work: u64,
         m: usize,
         n: usize,
         k: usize,
         act: Activation,
     },
+    /// Split-K over n into `work` when the output tiles would not fill the
+    /// GPU (`SplitPlan::for_input_grad`), then the mask finish.
     GemmDx {
         p: Precision,
         dy: u64,
         w: u64,
         mask: u64,
         dx: u64,
+        work: u64,
         m: usize,
         n: usize,
         k: usize,
@@ -110,21 +116,23 @@ impl Op {
                 w,
                 b,
                 y,
+                work,
                 m,
                 n,
                 k: kk,
                 act,
-            } => k.gemm_fwd(s, p, x, w, b, y, m, n, kk, act),
+            } => k.gemm_fwd(s, p, x, w, b, y, work, m, n, kk, act),
             Op::GemmDx {
                 p,
                 dy,
                 w,
                 mask,
                 dx,
+                work,
                 m,
                 n,
                 k: kk,
-            } => k.gemm_dx(s, p, dy, w, mask, dx, m, n, kk),
+            } => k.gemm_dx(s, p, dy, w, mask, dx, work, m, n, kk),
             Op::GemmDw {
                 p,
                 x,
@@ -161,7 +169,8 @@ impl Op {
     }
 
     /// (FLOPs, minimum device-memory bytes): each input read once, each
-    /// output written once.
+    /// output written once. For a split-K fwd / dx this stays the fused
+    /// product's floor (the partials' round trip is overhead, not work).
     pub fn work(&self) -> (f64, f64) {
         let f = |v: usize| v as f64;
         match *self {

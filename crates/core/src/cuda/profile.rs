@@ -4,7 +4,7 @@
 //! same run (a large device-to-device copy; a large matrix product).
 
 use super::ops::{NamedOp, Op};
-use super::{DeviceBuffer, Gpu, Precision};
+use super::{DeviceBuffer, Gpu, Precision, SplitPlan};
 use crate::Activation;
 use anyhow::{anyhow, Result};
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
@@ -144,6 +144,14 @@ pub fn gemm_rate(gpu: &Gpu, p: Precision, size: usize) -> Result<f64> {
     let mut b = b;
     a.upload(s, &fill)?;
     b.upload(s, &fill)?;
+    // A large square product has far more tiles than SMs and never splits
+    // (SplitPlan::for_forward); scratch is allocated only if it would.
+    let plan = SplitPlan::for_forward(size, size, size, gpu.kernels.sm_count());
+    let work = match plan.partial_len(size * size) {
+        0 => None,
+        len => Some(DeviceBuffer::<f32>::zeros(s, len)?),
+    };
+    let work_ptr = work.as_ref().map_or(0, |w| w.ptr());
     let ms = time_repeated(gpu, 3, || {
         gpu.kernels.gemm_fwd(
             s,
@@ -152,6 +160,7 @@ pub fn gemm_rate(gpu: &Gpu, p: Precision, size: usize) -> Result<f64> {
             b.ptr(),
             0,
             c.ptr(),
+            work_ptr,
             size,
             size,
             size,
