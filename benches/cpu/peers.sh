@@ -12,7 +12,7 @@ BATCHES="${BATCHES:-256,4096}"
 mkdir -p "$OUT_DIR"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "binary: $("$BIN" --version)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $(nproc) threads"
     echo "avx512: $(grep -o -m1 avx512f /proc/cpuinfo || echo no)"
     "$PY" -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())'

@@ -25,21 +25,22 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 export DAE_KERNEL_CACHE="$OUT_DIR/kernel-cache"
 
-step() {  # step NAME TIMEOUT CMD...
+step() {  # step NAME TIMEOUT CMD...: output in NAME.txt, its tail in the log
     local name="$1" limit="$2"; shift 2
     echo "== $name: $*" | tee -a "$LOG"
-    local t0=$(date +%s.%N)
-    timeout "$limit" "$@" > >(tee "$OUT_DIR/$name.txt" | tail -n 40 >> "$LOG") 2>&1
-    local rc=$?
-    wait
-    printf '== %s: exit %d after %.1fs\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$LOG"
+    local t0 rc
+    t0=$(date +%s%N)
+    timeout "$limit" "$@" > "$OUT_DIR/$name.txt" 2>&1
+    rc=$?
+    tail -n 25 "$OUT_DIR/$name.txt" | tee -a "$LOG"
+    echo "== $name: exit $rc after $(( ($(date +%s%N) - t0) / 1000000 )) ms" | tee -a "$LOG"
     [ "$rc" -ne 0 ] && status=1
     return 0
 }
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo unknown)"
+    echo "binary: $("$BIN" --version)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
     (command -v nvcc >/dev/null && nvcc --version | tail -n 2) || echo "nvcc: not on PATH"
     ls -1 /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null
@@ -51,10 +52,10 @@ for p in fp32 tf32 bf16; do
 done
 step bench 240 "$BIN" bench --device cuda --batch-sizes 256,1024,4096,16384,65536 --json "$OUT_DIR/bench.json"
 if command -v compute-sanitizer >/dev/null; then
-    step sanitizer 300 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN" check --quick --epoch-rows 2000
+    step sanitizer 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN" check --quick --epoch-rows 1000
 fi
 rm -rf "$DAE_KERNEL_CACHE"
 
 echo "== summary" | tee -a "$LOG"
-grep -h -E 'cases:|^done:|^ *[0-9]+ +[0-9.]+ +[0-9.]+' "$OUT_DIR"/*.txt | tee -a "$LOG"
+grep -h -E 'cases:|FAIL|^done:|^(fp32|tf32|bf16) +[0-9]+ ' "$OUT_DIR"/*.txt | tee -a "$LOG"
 exit $status

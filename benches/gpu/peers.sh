@@ -26,7 +26,7 @@ run() {  # run NAME TIMEOUT CMD...
 }
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "binary: $("$BIN" --version)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
     "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
 } | tee "$OUT_DIR/env.txt"

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "dae",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DAE_GIT_COMMIT"), ")"),
     about = "Dense deep autoencoders on our own CUDA kernels, with an exact CPU path"
 )]
 struct Cli {
