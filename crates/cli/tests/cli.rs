@@ -173,6 +173,7 @@ fn train_writes_every_file_and_learns() {
         names,
         [
             "checkpoint.safetensors",
+            "encoder.safetensors",
             "figure.png",
             "history.csv",
             "history.json",

@@ -27,22 +27,53 @@ fn f32_bytes(v: &[f32]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
+/// Each of the first `layer_count` layers' kernel [in, out] and bias [out].
+fn layer_tensors<'a>(
+    arch: &Architecture,
+    params: &'a [f32],
+    layer_count: usize,
+) -> Result<Vec<(String, TensorView<'a>)>> {
+    let mut tensors = Vec::new();
+    for l in &arch.layers()[..layer_count] {
+        let w = &params[l.weight_offset..l.bias_offset];
+        let b = &params[l.bias_offset..l.bias_offset + l.fan_out];
+        tensors.push((
+            format!("{}.kernel", l.name),
+            TensorView::new(Dtype::F32, vec![l.fan_in, l.fan_out], f32_bytes(w))?,
+        ));
+        tensors.push((
+            format!("{}.bias", l.name),
+            TensorView::new(Dtype::F32, vec![l.fan_out], f32_bytes(b))?,
+        ));
+    }
+    Ok(tensors)
+}
+
+/// The encoder alone (the lab's "extract the encoder"): its layers' kernels
+/// and biases, ReLU after each, as safetensors with the widths in metadata.
+pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<()> {
+    let tensors = layer_tensors(arch, params, arch.encoder_layer_count())?;
+    let mut widths = vec![arch.input_dim];
+    widths.extend(&arch.encoder);
+    let meta = HashMap::from([
+        ("format".to_string(), "dae-encoder-1".to_string()),
+        ("widths".to_string(), serde_json::to_string(&widths)?),
+        (
+            "activation".to_string(),
+            "relu after every layer".to_string(),
+        ),
+        (
+            "layout".to_string(),
+            "kernel [in, out] (Keras); y = relu(x @ kernel + bias)".to_string(),
+        ),
+    ]);
+    write_atomically(path, &safetensors::serialize(tensors, Some(meta))?)
+}
+
 impl Checkpoint {
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut tensors: Vec<(String, TensorView)> = Vec::new();
         let p = &self.state.params;
-        for l in self.arch.layers() {
-            let w = &p[l.weight_offset..l.bias_offset];
-            let b = &p[l.bias_offset..l.bias_offset + l.fan_out];
-            tensors.push((
-                format!("{}.kernel", l.name),
-                TensorView::new(Dtype::F32, vec![l.fan_in, l.fan_out], f32_bytes(w))?,
-            ));
-            tensors.push((
-                format!("{}.bias", l.name),
-                TensorView::new(Dtype::F32, vec![l.fan_out], f32_bytes(b))?,
-            ));
-        }
+        let mut tensors = layer_tensors(&self.arch, p, self.arch.layers().len())?;
         let n = p.len();
         tensors.push((
             "optimizer.m".into(),
@@ -189,6 +220,29 @@ mod tests {
         let path = dir.path().join("ck.safetensors");
         ck.save(&path).unwrap();
         assert_eq!(Checkpoint::load(&path).unwrap(), ck);
+
+        let enc = dir.path().join("encoder.safetensors");
+        save_encoder(&ck.arch, &ck.state.params, &enc).unwrap();
+        let bytes = std::fs::read(&enc).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = st.names();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "encoder_1.bias",
+                "encoder_1.kernel",
+                "encoder_2.bias",
+                "encoder_2.kernel"
+            ]
+        );
+        let l = &ck.arch.layers()[1];
+        let k = st.tensor("encoder_2.kernel").unwrap();
+        assert_eq!(k.shape(), [7, 3]);
+        assert_eq!(
+            k.data(),
+            f32_bytes(&ck.state.params[l.weight_offset..l.bias_offset])
+        );
 
         std::fs::write(&path, b"garbage").unwrap();
         let err = format!("{:#}", Checkpoint::load(&path).unwrap_err());

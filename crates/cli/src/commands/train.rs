@@ -215,6 +215,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     })?;
 
+    let final_state = backend.state()?;
+    dae_model::checkpoint::save_encoder(
+        &arch,
+        &final_state.params,
+        &run.path.join("encoder.safetensors"),
+    )?;
     let figure = run.figure();
     write_figure(
         backend.as_mut(),
@@ -242,7 +248,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }),
     )?;
     println!(
-        "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, history.json, history.csv, figure.png, run.json)",
+        "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, figure.png, run.json)",
         history.epochs_done(),
         history.loss.last().unwrap(),
         final_val,
