@@ -50,6 +50,11 @@ step check 300 "$BIN" check --json "$OUT_DIR/check.json"
 for p in fp32 tf32 bf16; do
     step "train-$p" 180 "$BIN" train --device cuda --precision "$p" --out "$OUT_DIR/train-$p" --force
 done
+# The fp32 run read back by PyTorch (where installed): same codes, same loss.
+step encode 60 "$BIN" encode --run "$OUT_DIR/train-fp32" --device cuda
+if python3 -c 'import torch, safetensors' 2>/dev/null; then
+    step torch-load 60 python3 benches/peers/torch_load.py "$OUT_DIR/train-fp32"
+fi
 step bench 240 "$BIN" bench --device cuda --batch-sizes 256,1024,4096,16384,65536 --json "$OUT_DIR/bench.json"
 if command -v compute-sanitizer >/dev/null; then
     step sanitizer 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN" check --quick --epoch-rows 1000
