@@ -6,11 +6,12 @@
 //! graph and replayed every step. The loss stays on the device and is read
 //! once per epoch.
 
+use crate::step_plan::{BatchSource, StepBuffers, StepPlan};
 use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
 use anyhow::{anyhow, bail, Result};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::CudaGraph;
-use dae_core::cuda::ops::{NamedOp, Op};
+use dae_core::cuda::ops::NamedOp;
 use dae_core::cuda::profile::{profile_step, StepProfile};
 use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
 use dae_core::{cpu, Activation, AdamConfig};
@@ -225,9 +226,23 @@ impl CudaBackend {
         Ok(k)
     }
 
-    /// The ops of one training step on `rows` rows: gather at `offset`,
-    /// forward, loss (added to `loss_sum`), backward, and (with `update`)
-    /// the Adam step and the offset advance.
+    /// Where this backend's step buffers live on the device.
+    fn buffers(&self) -> StepBuffers {
+        StepBuffers {
+            input: self.input.ptr(),
+            outputs: self.outputs.iter().map(DeviceBuffer::ptr).collect(),
+            delta: [self.delta[0].ptr(), self.delta[1].ptr()],
+            params: self.params.ptr(),
+            grads: self.grads.ptr(),
+            m: self.m.ptr(),
+            v: self.v.ptr(),
+            step: self.step.ptr(),
+            loss_sum: self.loss_sum.ptr(),
+            loss_partial: self.loss_partial.ptr(),
+            work: self.work.ptr(),
+        }
+    }
+
     fn step_ops(
         &self,
         data: DataKey,
@@ -236,117 +251,19 @@ impl CudaBackend {
         rows: usize,
         update: bool,
     ) -> Vec<NamedOp> {
-        let p = self.precision;
         let d = &self.datasets[&data];
-        let dim = self.arch.input_dim;
-        let named = |name: String, op: Op| NamedOp { name, op };
-        let mut ops = vec![named(
-            "gather batch".into(),
-            Op::Gather {
-                u8_data: d.is_u8(),
-                data: d.ptr(),
-                index,
-                offset,
-                rows,
-                dim,
-                out: self.input.ptr(),
-            },
-        )];
-        ops.extend(self.forward_ops(rows, self.layers.len(), Activation::Identity));
-        let count = rows * dim;
-        let (dz0, dz1) = (self.delta[0].ptr(), self.delta[1].ptr());
-        ops.push(named(
-            "sigmoid+BCE".into(),
-            Op::Bce {
-                z: self.outputs[self.layers.len() - 1].ptr(),
-                t: self.input.ptr(),
-                dz: dz0,
-                partial: self.loss_partial.ptr(),
-                accum: self.loss_sum.ptr(),
-                count,
-                grad_scale: 1.0 / count as f32,
-                weight: 1.0,
-            },
-        ));
-        let mut current = 0;
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            let dz = if current == 0 { dz0 } else { dz1 };
-            let x = if i == 0 {
-                self.input.ptr()
-            } else {
-                self.outputs[i - 1].ptr()
-            };
-            let (m, n, k, work) = (rows, l.fan_out, l.fan_in, self.work.ptr());
-            ops.push(named(
-                format!("dW {}", l.name),
-                Op::GemmDw {
-                    p,
-                    x,
-                    dy: dz,
-                    dw: self.grads.at(l.weight_offset),
-                    work,
-                    m,
-                    n,
-                    k,
-                },
-            ));
-            ops.push(named(
-                format!("db {}", l.name),
-                Op::BiasGrad {
-                    dy: dz,
-                    db: self.grads.at(l.bias_offset),
-                    work,
-                    m,
-                    n,
-                },
-            ));
-            if i > 0 {
-                let dx = if current == 0 { dz1 } else { dz0 };
-                let (w, mask) = (self.params.at(l.weight_offset), self.outputs[i - 1].ptr());
-                ops.push(named(
-                    format!("dX {}", l.name),
-                    Op::GemmDx {
-                        p,
-                        dy: dz,
-                        w,
-                        mask,
-                        dx,
-                        work,
-                        m,
-                        n,
-                        k,
-                    },
-                ));
-                current = 1 - current;
-            }
-        }
-        if update {
-            ops.push(named(
-                "step counter".into(),
-                Op::StepIncrement {
-                    step: self.step.ptr(),
-                },
-            ));
-            ops.push(named(
-                "Adam".into(),
-                Op::Adam {
-                    params: self.params.ptr(),
-                    grads: self.grads.ptr(),
-                    m: self.m.ptr(),
-                    v: self.v.ptr(),
-                    n: self.arch.param_count(),
-                    step: self.step.ptr(),
-                    cfg: self.adam,
-                },
-            ));
-            if let Offset::Device(ptr) = offset {
-                ops.push(named(
-                    "batch offset".into(),
-                    Op::OffsetAdvance { offset: ptr, rows },
-                ));
-            }
-        }
-        ops
+        let source = BatchSource {
+            u8_data: d.is_u8(),
+            data: d.ptr(),
+            index,
+            offset,
+        };
+        let plan = StepPlan {
+            layers: &self.layers,
+            precision: self.precision,
+            adam: self.adam,
+        };
+        plan.train_step(&self.buffers(), &source, rows, update)
     }
 
     fn enqueue_step(
@@ -363,40 +280,13 @@ impl CudaBackend {
             .try_for_each(|o| o.op.launch(k, s))
     }
 
-    /// Forward through the first `layer_count` layers of `self.input`; the
-    /// output layer, when included, uses `last` as its activation.
     fn forward_ops(&self, rows: usize, layer_count: usize, last: Activation) -> Vec<NamedOp> {
-        self.layers[..layer_count]
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let x = if i == 0 {
-                    self.input.ptr()
-                } else {
-                    self.outputs[i - 1].ptr()
-                };
-                let act = if l.activation == Activation::Sigmoid {
-                    last
-                } else {
-                    l.activation
-                };
-                NamedOp {
-                    name: format!("fwd {}", l.name),
-                    op: Op::GemmFwd {
-                        p: self.precision,
-                        x,
-                        w: self.params.at(l.weight_offset),
-                        b: self.params.at(l.bias_offset),
-                        y: self.outputs[i].ptr(),
-                        work: self.work.ptr(),
-                        m: rows,
-                        n: l.fan_out,
-                        k: l.fan_in,
-                        act,
-                    },
-                }
-            })
-            .collect()
+        let plan = StepPlan {
+            layers: &self.layers,
+            precision: self.precision,
+            adam: self.adam,
+        };
+        plan.forward(&self.buffers(), rows, layer_count, last)
     }
 
     fn enqueue_forward(&self, rows: usize, layer_count: usize, last: Activation) -> Result<()> {

@@ -12,6 +12,7 @@ pub mod folds;
 pub mod gpu_check;
 pub mod memory;
 mod state;
+pub mod step_plan;
 mod summary;
 
 pub use arch::{Architecture, Layer};

@@ -224,3 +224,143 @@ impl Op {
         }
     }
 }
+
+/// `len` f32s at a host address.
+///
+/// # Safety
+/// `addr` must point to `len` initialised f32s that nothing else borrows.
+unsafe fn host<'a>(addr: u64, len: usize) -> &'a mut [f32] {
+    std::slice::from_raw_parts_mut(addr as *mut f32, len)
+}
+
+impl Op {
+    /// Runs the op's meaning on the CPU (with the CPU ops), reading and
+    /// writing through its addresses as *host* memory: so a whole op list,
+    /// built exactly as the GPU gets it, can be checked without a GPU.
+    ///
+    /// # Safety
+    /// Every address in the op must point to host memory of the size its
+    /// shapes imply (f32 matrices, an i32 step/offset, an f64 loss sum, u32
+    /// row indices, u8 or f32 data), with no live Rust references to it.
+    pub unsafe fn execute_on_host(&self) {
+        use crate::cpu;
+        match *self {
+            Op::Gather {
+                u8_data,
+                data,
+                index,
+                offset,
+                rows,
+                dim,
+                out,
+            } => {
+                let start = match offset {
+                    Offset::Value(o) => o,
+                    Offset::Device(ptr) => *(ptr as *const i32) as usize,
+                };
+                let rows_index = std::slice::from_raw_parts((index as *const u32).add(start), rows);
+                let out = host(out, rows * dim);
+                for (o, &r) in out.chunks_exact_mut(dim).zip(rows_index) {
+                    let first = r as usize * dim;
+                    for (d, v) in o.iter_mut().enumerate() {
+                        *v = if u8_data {
+                            *(data as *const u8).add(first + d) as f32 / 255.0
+                        } else {
+                            *(data as *const f32).add(first + d)
+                        };
+                    }
+                }
+            }
+            Op::GemmFwd {
+                x,
+                w,
+                b,
+                y,
+                m,
+                n,
+                k,
+                act,
+                ..
+            } => {
+                let zeros = vec![0.0; n];
+                let bias = if b == 0 { &zeros[..] } else { &*host(b, n) };
+                cpu::dense_forward(
+                    host(x, m * k),
+                    host(w, k * n),
+                    bias,
+                    host(y, m * n),
+                    m,
+                    k,
+                    n,
+                    act,
+                );
+            }
+            Op::GemmDx {
+                dy,
+                w,
+                mask,
+                dx,
+                m,
+                n,
+                k,
+                ..
+            } => {
+                let mask = if mask == 0 {
+                    None
+                } else {
+                    Some(&*host(mask, m * k))
+                };
+                cpu::dense_backward_input(
+                    host(dy, m * n),
+                    host(w, k * n),
+                    mask,
+                    host(dx, m * k),
+                    m,
+                    n,
+                    k,
+                );
+            }
+            Op::GemmDw {
+                x, dy, dw, m, n, k, ..
+            } => cpu::matmul_at_b(host(x, m * k), host(dy, m * n), host(dw, k * n), m, k, n),
+            Op::BiasGrad { dy, db, m, n, .. } => {
+                cpu::column_sums(host(dy, m * n), host(db, n), m, n)
+            }
+            Op::Bce {
+                z,
+                t,
+                dz,
+                accum,
+                count,
+                grad_scale,
+                weight,
+                ..
+            } => {
+                let sum =
+                    cpu::bce_logits(host(z, count), host(t, count), host(dz, count), grad_scale);
+                *(accum as *mut f64) += weight * sum;
+            }
+            Op::StepIncrement { step } => *(step as *mut i32) += 1,
+            Op::Adam {
+                params,
+                grads,
+                m,
+                v,
+                n,
+                step,
+                ref cfg,
+            } => {
+                let t = *(step as *const i32) as u64;
+                cpu::adam_step(
+                    host(params, n),
+                    host(grads, n),
+                    host(m, n),
+                    host(v, n),
+                    t,
+                    cfg,
+                );
+            }
+            Op::OffsetAdvance { offset, rows } => *(offset as *mut i32) += rows as i32,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! A train step as the list of ops the GPU runs, built from buffer
+//! addresses alone. The CUDA backend launches (or captures) it with device
+//! addresses; the tests run the very same list on the CPU with host
+//! addresses (`Op::execute_on_host`) and compare with the CPU backend, so the
+//! wiring (which buffer feeds which product, the ReLU masks, the ping-pong
+//! of gradients, offsets into the flat parameters) is checked without a GPU.
+
+use crate::Layer;
+use dae_core::cuda::ops::{NamedOp, Op};
+use dae_core::cuda::{Offset, Precision};
+use dae_core::{Activation, AdamConfig};
+
+/// Addresses of the buffers one step uses.
+#[derive(Clone, Debug)]
+pub struct StepBuffers {
+    /// The batch [rows, input_dim] (also the loss target).
+    pub input: u64,
+    /// Each layer's output [rows, fan_out]; the last holds logits.
+    pub outputs: Vec<u64>,
+    /// Two [rows, widest] gradient buffers used in turn.
+    pub delta: [u64; 2],
+    /// Flat f32 parameters, gradients and Adam moments.
+    pub params: u64,
+    pub grads: u64,
+    pub m: u64,
+    pub v: u64,
+    /// Device-held i32 step counter.
+    pub step: u64,
+    /// f64 loss sum and the loss kernel's per-block partials.
+    pub loss_sum: u64,
+    pub loss_partial: u64,
+    /// Split-K scratch.
+    pub work: u64,
+}
+
+/// Where the batch's rows come from.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchSource {
+    pub u8_data: bool,
+    pub data: u64,
+    /// Row indices (the epoch's permutation, or an explicit row list).
+    pub index: u64,
+    pub offset: Offset,
+}
+
+/// The model's layers, precision and optimizer: what shapes the ops.
+pub struct StepPlan<'a> {
+    pub layers: &'a [Layer],
+    pub precision: Precision,
+    pub adam: AdamConfig,
+}
+
+/// Address of f32 element `index` of the buffer at `base`.
+fn at(base: u64, index: usize) -> u64 {
+    base + 4 * index as u64
+}
+
+impl StepPlan<'_> {
+    /// Forward through the first `layer_count` layers of `b.input`; the
+    /// output layer, when included, uses `last` as its activation (identity
+    /// in training, where the sigmoid is fused into the loss).
+    pub fn forward(
+        &self,
+        b: &StepBuffers,
+        rows: usize,
+        layer_count: usize,
+        last: Activation,
+    ) -> Vec<NamedOp> {
+        self.layers[..layer_count]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| NamedOp {
+                name: format!("fwd {}", l.name),
+                op: Op::GemmFwd {
+                    p: self.precision,
+                    x: if i == 0 { b.input } else { b.outputs[i - 1] },
+                    w: at(b.params, l.weight_offset),
+                    b: at(b.params, l.bias_offset),
+                    y: b.outputs[i],
+                    work: b.work,
+                    m: rows,
+                    n: l.fan_out,
+                    k: l.fan_in,
+                    act: if l.activation == Activation::Sigmoid {
+                        last
+                    } else {
+                        l.activation
+                    },
+                },
+            })
+            .collect()
+    }
+
+    /// One training step on `rows` rows: gather, forward, loss (added to
+    /// `loss_sum`), backward, and with `update` the Adam step and (for a
+    /// device-held offset) advancing it past these rows.
+    pub fn train_step(
+        &self,
+        b: &StepBuffers,
+        src: &BatchSource,
+        rows: usize,
+        update: bool,
+    ) -> Vec<NamedOp> {
+        let p = self.precision;
+        let dim = self.layers[0].fan_in;
+        let named = |name: &str, op: Op| NamedOp {
+            name: name.to_string(),
+            op,
+        };
+        let mut ops = vec![named(
+            "gather batch",
+            Op::Gather {
+                u8_data: src.u8_data,
+                data: src.data,
+                index: src.index,
+                offset: src.offset,
+                rows,
+                dim,
+                out: b.input,
+            },
+        )];
+        ops.extend(self.forward(b, rows, self.layers.len(), Activation::Identity));
+        let count = rows * dim;
+        ops.push(named(
+            "sigmoid+BCE",
+            Op::Bce {
+                z: *b.outputs.last().unwrap(),
+                t: b.input,
+                dz: b.delta[0],
+                partial: b.loss_partial,
+                accum: b.loss_sum,
+                count,
+                grad_scale: 1.0 / count as f32,
+                weight: 1.0,
+            },
+        ));
+        let mut current = 0;
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let dz = b.delta[current];
+            let x = if i == 0 { b.input } else { b.outputs[i - 1] };
+            let (m, n, k, work) = (rows, l.fan_out, l.fan_in, b.work);
+            let dw = at(b.grads, l.weight_offset);
+            ops.push(named(
+                &format!("dW {}", l.name),
+                Op::GemmDw {
+                    p,
+                    x,
+                    dy: dz,
+                    dw,
+                    work,
+                    m,
+                    n,
+                    k,
+                },
+            ));
+            let db = at(b.grads, l.bias_offset);
+            ops.push(named(
+                &format!("db {}", l.name),
+                Op::BiasGrad {
+                    dy: dz,
+                    db,
+                    work,
+                    m,
+                    n,
+                },
+            ));
+            if i > 0 {
+                // dX through Wᵀ, masked by where the previous layer's ReLU was active.
+                let (w, mask, dx) = (
+                    at(b.params, l.weight_offset),
+                    b.outputs[i - 1],
+                    b.delta[1 - current],
+                );
+                ops.push(named(
+                    &format!("dX {}", l.name),
+                    Op::GemmDx {
+                        p,
+                        dy: dz,
+                        w,
+                        mask,
+                        dx,
+                        work,
+                        m,
+                        n,
+                        k,
+                    },
+                ));
+                current = 1 - current;
+            }
+        }
+        if update {
+            let n = self.layers.iter().map(Layer::param_count).sum();
+            ops.push(named("step counter", Op::StepIncrement { step: b.step }));
+            ops.push(named(
+                "Adam",
+                Op::Adam {
+                    params: b.params,
+                    grads: b.grads,
+                    m: b.m,
+                    v: b.v,
+                    n,
+                    step: b.step,
+                    cfg: self.adam,
+                },
+            ));
+            if let Offset::Device(offset) = src.offset {
+                ops.push(named("batch offset", Op::OffsetAdvance { offset, rows }));
+            }
+        }
+        ops
+    }
+}
