@@ -116,3 +116,72 @@ fn gpu_op_list_on_the_host_matches_the_cpu_backend() {
         );
     }
 }
+
+#[test]
+fn gpu_inference_ops_on_the_host_match_the_cpu_backend() {
+    let (dim, rows) = (20, 23);
+    let arch = Architecture::new(dim, vec![9, 4]).unwrap();
+    let layers = arch.layers();
+    let mut rng = Rng::new(6, Purpose::Test, 0);
+    let mut pixels: Vec<f32> = (0..rows * dim).map(|_| rng.uniform()).collect();
+    let data = Dataset {
+        name: "t".into(),
+        rows,
+        dim,
+        pixels: Pixels::F32(pixels.clone()),
+        labels: None,
+        image_shape: None,
+    };
+    let state = TrainState::initialize(&arch, 4);
+    let mut cpu = CpuBackend::new(&arch, AdamConfig::default(), state.clone()).unwrap();
+    let mut wanted: Vec<u32> = vec![5, 0, 22, 7, 7, 13];
+    let n = wanted.len();
+    let codes = cpu.encode(&data, &wanted).unwrap();
+    let recon = cpu.reconstruct(&data, &wanted).unwrap();
+
+    let mut input = vec![f32::NAN; n * dim];
+    let mut outputs: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|l| vec![f32::NAN; n * l.fan_out])
+        .collect();
+    let mut params = state.params.clone();
+    let bufs = StepBuffers {
+        input: addr(&mut input),
+        outputs: outputs.iter_mut().map(|o| addr(o)).collect(),
+        delta: [0, 0],
+        params: addr(&mut params),
+        grads: 0,
+        m: 0,
+        v: 0,
+        step: 0,
+        loss_sum: 0,
+        loss_partial: 0,
+        work: 0,
+    };
+    let source = BatchSource {
+        u8_data: false,
+        data: addr(&mut pixels),
+        index: addr(&mut wanted),
+        offset: Offset::Value(0),
+    };
+    let plan = StepPlan {
+        layers: &layers,
+        precision: Precision::Fp32,
+        adam: AdamConfig::default(),
+    };
+    // The gather of a training step, then the forward pass of inference.
+    let gather = plan.train_step(&bufs, &source, n, false).remove(0);
+    let run = |last: dae_core::Activation, count: usize| {
+        // SAFETY: addresses point into the vectors above, sized for n rows.
+        unsafe {
+            gather.op.execute_on_host();
+            for op in plan.forward(&bufs, n, count, last) {
+                op.op.execute_on_host();
+            }
+        }
+    };
+    run(dae_core::Activation::Identity, arch.encoder_layer_count());
+    assert_eq!(outputs[arch.encoder_layer_count() - 1], codes, "codes");
+    run(dae_core::Activation::Sigmoid, layers.len());
+    assert_eq!(outputs[layers.len() - 1], recon, "reconstructions");
+}
