@@ -28,6 +28,16 @@ pub trait StepObserver {
     fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>);
 }
 
+/// Appends the mean binary cross-entropy of each row of `logits` against
+/// `input` ([rows, dim] both) to `out`: the per-row losses of an evaluation,
+/// computed on the host by every backend with the CPU's loss op.
+pub(crate) fn push_row_losses(logits: &[f32], input: &[f32], dim: usize, out: &mut Vec<f64>) {
+    let mut scratch = vec![0.0f32; dim];
+    for (z, t) in logits.chunks_exact(dim).zip(input.chunks_exact(dim)) {
+        out.push(dae_core::cpu::bce_logits(z, t, &mut scratch, 1.0) / dim as f64);
+    }
+}
+
 /// Reconstruction loss on a split.
 pub struct Evaluation {
     /// Mean binary cross-entropy over all elements.

@@ -1,5 +1,6 @@
 //! The CPU backend: forward, backward and Adam over preallocated buffers.
 
+use crate::backend::push_row_losses;
 use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
 use anyhow::{bail, Result};
 use dae_core::{cpu, Activation, AdamConfig};
@@ -64,8 +65,10 @@ impl CpuBackend {
         self.delta = [vec![0.0; widest], vec![0.0; widest]];
     }
 
-    /// Forward through the first `layer_count` layers of `self.input[..rows]`.
-    fn forward(&mut self, rows: usize, layer_count: usize) {
+    /// Forward through the first `layer_count` layers of `self.input[..rows]`;
+    /// the output layer, when included, uses `last` as its activation
+    /// (identity in training, where the sigmoid is fused into the loss).
+    fn forward(&mut self, rows: usize, layer_count: usize, last: Activation) {
         let params = &self.state.params;
         for (i, layer) in self.layers[..layer_count].iter().enumerate() {
             let (before, rest) = self.outputs.split_at_mut(i);
@@ -73,7 +76,7 @@ impl CpuBackend {
             let w = &params[layer.weight_offset..layer.bias_offset];
             let b = &params[layer.bias_offset..layer.bias_offset + layer.fan_out];
             let act = match layer.activation {
-                Activation::Sigmoid => Activation::Identity,
+                Activation::Sigmoid => last,
                 a => a,
             };
             cpu::dense_forward(
@@ -112,7 +115,7 @@ impl CpuBackend {
         let n = rows.len();
         let dim = self.arch.input_dim;
         data.gather(rows, &mut self.input);
-        self.forward(n, self.layers.len());
+        self.forward(n, self.layers.len(), Activation::Identity);
 
         let count = n * dim;
         let logits = &self.outputs[self.layers.len() - 1][..count];
@@ -155,20 +158,38 @@ impl CpuBackend {
     }
 
     /// Runs `f` on each inference chunk of `rows` after a forward pass
-    /// through `layer_count` layers; `f` gets (chunk rows, layer output).
+    /// through `layer_count` layers (`last`: the output layer's activation);
+    /// `f` gets (chunk rows, input, layer output).
     fn inference(
         &mut self,
         data: &Dataset,
         rows: &[u32],
         layer_count: usize,
+        last: Activation,
         mut f: impl FnMut(&[u32], &[f32], &[f32]),
     ) {
         self.reserve(INFERENCE_BATCH.min(rows.len().max(1)));
         for chunk in rows.chunks(self.capacity) {
             data.gather(chunk, &mut self.input);
-            self.forward(chunk.len(), layer_count);
+            self.forward(chunk.len(), layer_count, last);
             f(chunk, &self.input, &self.outputs[layer_count - 1]);
         }
+    }
+
+    /// The outputs of layer `layer_count` for the given rows.
+    fn layer_outputs(
+        &mut self,
+        data: &Dataset,
+        rows: &[u32],
+        layer_count: usize,
+        last: Activation,
+    ) -> Vec<f32> {
+        let width = self.layers[layer_count - 1].fan_out;
+        let mut out = Vec::with_capacity(rows.len() * width);
+        self.inference(data, rows, layer_count, last, |chunk, _, y| {
+            out.extend_from_slice(&y[..chunk.len() * width]);
+        });
+        out
     }
 }
 
@@ -219,43 +240,33 @@ impl Backend for CpuBackend {
     }
 
     fn evaluate(&mut self, data: &Dataset, _per_row: bool) -> Result<Evaluation> {
+        // The per-row losses are the loss's own terms here, so always kept.
         let dim = self.arch.input_dim;
         let all: Vec<u32> = (0..data.rows as u32).collect();
         let mut row_loss = Vec::with_capacity(data.rows);
-        let mut scratch = vec![0.0f32; dim];
         let last = self.layers.len();
-        self.inference(data, &all, last, |chunk, input, logits| {
-            for r in 0..chunk.len() {
-                let span = r * dim..(r + 1) * dim;
-                let sum = cpu::bce_logits(&logits[span.clone()], &input[span], &mut scratch, 1.0);
-                row_loss.push(sum / dim as f64);
-            }
-        });
+        self.inference(
+            data,
+            &all,
+            last,
+            Activation::Identity,
+            |chunk, input, logits| {
+                let count = chunk.len() * dim;
+                push_row_losses(&logits[..count], &input[..count], dim, &mut row_loss);
+            },
+        );
         let loss = row_loss.iter().sum::<f64>() / row_loss.len().max(1) as f64;
         Ok(Evaluation { loss, row_loss })
     }
 
     fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
-        let code = self.arch.code_dim();
-        let mut out = Vec::with_capacity(rows.len() * code);
         let k = self.arch.encoder_layer_count();
-        self.inference(data, rows, k, |chunk, _, codes| {
-            out.extend_from_slice(&codes[..chunk.len() * code]);
-        });
-        Ok(out)
+        Ok(self.layer_outputs(data, rows, k, Activation::Identity))
     }
 
     fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
-        let dim = self.arch.input_dim;
-        let mut out = Vec::with_capacity(rows.len() * dim);
-        let zero_bias = vec![0.0f32; dim];
         let last = self.layers.len();
-        self.inference(data, rows, last, |chunk, _, logits| {
-            let start = out.len();
-            out.extend_from_slice(&logits[..chunk.len() * dim]);
-            cpu::bias_activation(&mut out[start..], &zero_bias, dim, Activation::Sigmoid);
-        });
-        Ok(out)
+        Ok(self.layer_outputs(data, rows, last, Activation::Sigmoid))
     }
 
     fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)> {

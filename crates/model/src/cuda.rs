@@ -6,6 +6,7 @@
 //! graph and replayed every step. The loss stays on the device and is read
 //! once per epoch.
 
+use crate::backend::push_row_losses;
 use crate::step_plan::{BatchSource, StepBuffers, StepPlan};
 use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
 use anyhow::{anyhow, bail, Result};
@@ -14,7 +15,7 @@ use cudarc::driver::CudaGraph;
 use dae_core::cuda::ops::NamedOp;
 use dae_core::cuda::profile::{profile_step, StepProfile};
 use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
-use dae_core::{cpu, Activation, AdamConfig};
+use dae_core::{Activation, AdamConfig};
 use dae_data::{Dataset, Pixels};
 use std::collections::HashMap;
 
@@ -397,6 +398,23 @@ impl CudaBackend {
         }
         Ok(())
     }
+
+    /// The outputs of layer `layer_count` for the given rows, downloaded.
+    fn layer_outputs(
+        &mut self,
+        data: &Dataset,
+        rows: &[u32],
+        layer_count: usize,
+        last: Activation,
+    ) -> Result<Vec<f32>> {
+        let width = self.layers[layer_count - 1].fan_out;
+        let mut out = Vec::with_capacity(rows.len() * width);
+        self.inference(data, rows, layer_count, last, |b, chunk| {
+            out.extend(b.outputs[layer_count - 1].download(&b.gpu.stream, chunk.len() * width)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
 }
 
 impl Backend for CudaBackend {
@@ -521,14 +539,7 @@ impl Backend for CudaBackend {
             if per_row {
                 let logits = b.outputs[last - 1].download(&b.gpu.stream, count)?;
                 let input = b.input.download(&b.gpu.stream, count)?;
-                let mut scratch = vec![0.0f32; dim];
-                for r in 0..chunk.len() {
-                    let span = r * dim..(r + 1) * dim;
-                    row_loss.push(
-                        cpu::bce_logits(&logits[span.clone()], &input[span], &mut scratch, 1.0)
-                            / dim as f64,
-                    );
-                }
+                push_row_losses(&logits, &input, dim, &mut row_loss);
             }
             Ok(())
         })?;
@@ -540,25 +551,13 @@ impl Backend for CudaBackend {
     }
 
     fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
-        let code = self.arch.code_dim();
         let k = self.arch.encoder_layer_count();
-        let mut out = Vec::with_capacity(rows.len() * code);
-        self.inference(data, rows, k, Activation::Identity, |b, chunk| {
-            out.extend(b.outputs[k - 1].download(&b.gpu.stream, chunk.len() * code)?);
-            Ok(())
-        })?;
-        Ok(out)
+        self.layer_outputs(data, rows, k, Activation::Identity)
     }
 
     fn reconstruct(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {
-        let dim = self.arch.input_dim;
         let last = self.layers.len();
-        let mut out = Vec::with_capacity(rows.len() * dim);
-        self.inference(data, rows, last, Activation::Sigmoid, |b, chunk| {
-            out.extend(b.outputs[last - 1].download(&b.gpu.stream, chunk.len() * dim)?);
-            Ok(())
-        })?;
-        Ok(out)
+        self.layer_outputs(data, rows, last, Activation::Sigmoid)
     }
 
     fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)> {
