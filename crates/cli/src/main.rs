@@ -5,7 +5,6 @@ mod canvas;
 mod commands;
 mod device;
 mod figure;
-mod npy_out;
 mod plot;
 mod progress;
 mod run_dir;

@@ -68,22 +68,6 @@ fn history(run: &Path) -> (Vec<f64>, Vec<f64>) {
     (list("loss"), list("val_loss"))
 }
 
-/// Width and height of a PNG, after checking its signature and decoding it.
-fn png_dims(path: &Path) -> (u32, u32) {
-    let bytes = std::fs::read(path).unwrap();
-    assert!(
-        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "{}: no PNG signature",
-        path.display()
-    );
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert!(buf.iter().any(|&p| p < 128) && buf.iter().any(|&p| p > 128));
-    (info.width, info.height)
-}
-
 fn read_npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
     let bytes = std::fs::read(path).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
@@ -92,17 +76,8 @@ fn read_npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
 }
 
 fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) {
-    use npyz::WriterBuilder;
-    let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::<T>::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut bytes)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-    std::fs::write(path, bytes).unwrap();
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    std::fs::write(path, dae_data::npy_bytes(&shape, data).unwrap()).unwrap();
 }
 
 fn file_names(dir: &Path) -> Vec<String> {

@@ -12,12 +12,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let info = decoder.read_info().unwrap();
-    (info.info().width, info.info().height)
-}
-
 #[test]
 fn compare_trains_each_architecture_the_same_way() {
     let tmp = scratch();
@@ -48,9 +42,9 @@ fn compare_trains_each_architecture_the_same_way() {
     assert!(out.join("ae-16-8/checkpoint.safetensors").exists());
     let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
-    let (w, h) = png_size(&out.join("reconstructions.png"));
+    let (w, h) = png_dims(&out.join("reconstructions.png"));
     assert!(w > 10 * 84 && h > 3 * 84, "{w}x{h}");
-    png_size(&out.join("val_loss.png"));
+    png_dims(&out.join("val_loss.png"));
 
     // Re-running refuses to overwrite; duplicates are refused.
     fails(tmp.path(), &args, &["--force"]);
@@ -163,7 +157,7 @@ fn upscaled_data_trains_and_draws_at_its_own_size() {
     );
     assert!(stdout.contains("3136-64-16-64-3136"), "{stdout}");
     assert!(stdout.contains("memory needed"), "{stdout}");
-    let (_, h) = png_size(&run.join("figure.png"));
+    let (_, h) = png_dims(&run.join("figure.png"));
     assert!(h > 2 * 84, "56-pixel images drawn at 84+ px: {h}");
     // Widths must match: a 784-wide run cannot evaluate 3136-wide data.
     fails(

@@ -53,13 +53,6 @@ impl Rng {
         lo + (hi - lo) * self.uniform()
     }
 
-    /// Standard normal (Box-Muller), for tests and synthetic data.
-    pub fn normal(&mut self) -> f32 {
-        let u1 = (self.uniform() as f64).max(1e-12);
-        let u2 = self.uniform() as f64;
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    }
-
     /// Unbiased integer in [0, n) (Lemire's multiply-and-reject).
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0)");

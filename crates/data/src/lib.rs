@@ -10,5 +10,5 @@ mod source;
 pub use checksum::{sha256_hex, KNOWN_FILES};
 pub use dataset::{Dataset, Pixels};
 pub use idx::{read_idx, write_idx_gz, IdxArray};
-pub use npy::{read_array, NpyArray};
+pub use npy::{npy_bytes, read_array, NpyArray};
 pub use source::{load, DataSplits, FASHION_CLASSES};

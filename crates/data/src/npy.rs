@@ -52,6 +52,21 @@ pub fn read_array(bytes: &[u8], what: &str) -> Result<NpyArray> {
     Ok(NpyArray { shape, data })
 }
 
+/// The `.npy` image of `data` as a row-major array of `shape`.
+pub fn npy_bytes<T: npyz::AutoSerialize + Copy>(shape: &[usize], data: &[T]) -> Result<Vec<u8>> {
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut writer = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut bytes)
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()?;
+    Ok(bytes)
+}
+
 pub fn read_npy_file(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     read_array(&bytes, &path.display().to_string())

@@ -3,7 +3,6 @@
 //! arrays of the dtypes and shapes dae accepts and refuses.
 
 use dae_data::{load, read_idx, write_idx_gz, DataSplits, Pixels, FASHION_CLASSES};
-use npyz::WriterBuilder;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -117,16 +116,8 @@ fn gathered(d: &dae_data::Dataset) -> Vec<f32> {
 }
 
 fn npy<T: npyz::AutoSerialize + Copy>(shape: &[u64], data: &[T]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::<T>::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut bytes)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-    bytes
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    dae_data::npy_bytes(&shape, data).unwrap()
 }
 
 /// A version 1.0 .npy with the given dtype descriptor and raw payload, for

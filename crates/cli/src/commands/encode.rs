@@ -1,7 +1,6 @@
 //! `dae encode`: the encoder's codes of a split, as .npy.
 
 use crate::args::{OpenRun, Split, TrainedRunArgs};
-use crate::npy_out::write_npy;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -15,6 +14,15 @@ pub struct EncodeArgs {
     /// Codes .npy [default: RUN_DIR/codes-<split>.npy]; labels go beside it as <stem>-labels.npy
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// Writes `data` as an .npy array of `shape`, atomically.
+fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &std::path::Path,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
+    dae_model::checkpoint::write_atomically(path, &dae_data::npy_bytes(shape, data)?)
 }
 
 pub fn run(a: EncodeArgs) -> Result<()> {

@@ -128,3 +128,19 @@ pub fn small_data() -> &'static Path {
         dir
     })
 }
+
+/// Width and height of a PNG, after checking its signature and decoding it.
+pub fn png_dims(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}: no PNG signature",
+        path.display()
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(buf.iter().any(|&p| p < 128) && buf.iter().any(|&p| p > 128));
+    (info.width, info.height)
+}
