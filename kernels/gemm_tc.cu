@@ -4,6 +4,8 @@
 //
 // Self-contained: no #include; conversions are inline PTX. Compiled at run
 // time by NVRTC with --std=c++17 -arch=compute_80|compute_90 --fmad=true.
+// Under DAE_HOST_EMULATION (crates/emu, tests on the CPU) the four PTX
+// helpers call the emulator's model of the same instructions instead.
 //
 // Tensors stay fp32 in device memory (one copy of each). Operands are read
 // from global memory as fp32 into registers, converted (cvt.rna.tf32.f32 or
@@ -36,32 +38,48 @@
 #define PREC_BF16 1
 
 __device__ __forceinline__ unsigned tc_to_tf32(float x) {
+#ifdef DAE_HOST_EMULATION
+    return dae_emu::cvt_rna_tf32(x);
+#else
     unsigned r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
     return r;
+#endif
 }
 
 // Packs bf16(lo) into bits 0..15 and bf16(hi) into bits 16..31 (round to nearest even).
 __device__ __forceinline__ unsigned tc_to_bf16x2(float lo, float hi) {
+#ifdef DAE_HOST_EMULATION
+    return dae_emu::cvt_rn_bf16x2(hi, lo);  // the asm's operands, in its order
+#else
     unsigned r;
     asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
     return r;
+#endif
 }
 
 __device__ __forceinline__ void tc_mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+#ifdef DAE_HOST_EMULATION
+    dae_emu::mma_m16n8k8_tf32(c, a, b);
+#else
     asm volatile(
         "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
 }
 
 __device__ __forceinline__ void tc_mma_bf16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+#ifdef DAE_HOST_EMULATION
+    dae_emu::mma_m16n8k16_bf16(c, a, b);
+#else
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
 }
 
 // Operand view: rows x reduction. KC = true: element (row, k) at p[row*ld + k];

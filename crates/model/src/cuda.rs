@@ -12,7 +12,7 @@ use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserve
 use anyhow::{anyhow, bail, Result};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::CudaGraph;
-use dae_core::cuda::ops::NamedOp;
+use dae_core::cuda::ops::{NamedOp, Op};
 use dae_core::cuda::profile::{profile_step, StepProfile};
 use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
 use dae_core::{Activation, AdamConfig};
@@ -383,16 +383,16 @@ impl CudaBackend {
             let s = self.gpu.stream.clone();
             self.rows_index.upload(&s, chunk)?;
             let d = &self.datasets[&key];
-            self.gpu.kernels.gather(
-                &s,
-                d.is_u8(),
-                d.ptr(),
-                self.rows_index.ptr(),
-                Offset::Value(0),
-                chunk.len(),
-                data.dim,
-                self.input.ptr(),
-            )?;
+            Op::Gather {
+                u8_data: d.is_u8(),
+                data: d.ptr(),
+                index: self.rows_index.ptr(),
+                offset: Offset::Value(0),
+                rows: chunk.len(),
+                dim: data.dim,
+                out: self.input.ptr(),
+            }
+            .launch(&self.gpu.kernels, &s)?;
             self.enqueue_forward(chunk.len(), layer_count, last)?;
             f(self, chunk)?;
         }
@@ -524,18 +524,17 @@ impl Backend for CudaBackend {
         let last = self.layers.len();
         self.inference(data, &all, last, Activation::Identity, |b, chunk| {
             let count = chunk.len() * dim;
-            let k = &b.gpu.kernels;
-            k.bce_logits(
-                &b.gpu.stream,
-                b.outputs[last - 1].ptr(),
-                b.input.ptr(),
-                b.delta[0].ptr(),
-                b.loss_partial.ptr(),
-                b.loss_sum.ptr(),
+            Op::Bce {
+                z: b.outputs[last - 1].ptr(),
+                t: b.input.ptr(),
+                dz: b.delta[0].ptr(),
+                partial: b.loss_partial.ptr(),
+                accum: b.loss_sum.ptr(),
                 count,
-                1.0,
-                1.0,
-            )?;
+                grad_scale: 1.0,
+                weight: 1.0,
+            }
+            .launch(&b.gpu.kernels, &b.gpu.stream)?;
             if per_row {
                 let logits = b.outputs[last - 1].download(&b.gpu.stream, count)?;
                 let input = b.input.download(&b.gpu.stream, count)?;

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use dae_core::cuda::cublas::{to_bf16, Cublas};
+use dae_core::cuda::ops::Op;
 use dae_core::cuda::profile::{copy_bandwidth, gemm_rate, time_repeated, LAUNCHES_PER_GRAPH};
 use dae_core::cuda::{DeviceBuffer, Gpu, Precision, SplitPlan};
 use dae_core::Activation;
@@ -111,21 +112,19 @@ pub fn gemm_vs_cublas(
                 // Split-K scratch, as the model gives it (small M splits over k).
                 let plan = SplitPlan::for_forward(m, n, k, gpu.kernels.sm_count());
                 let work = DeviceBuffer::<f32>::zeros(&gpu.stream, plan.partial_len(m * n))?;
-                let ours = time_launches(gpu, || {
-                    gpu.kernels.gemm_fwd(
-                        &gpu.stream,
-                        p,
-                        x.ptr(),
-                        w.ptr(),
-                        b.ptr(),
-                        y.ptr(),
-                        work.ptr(),
-                        m,
-                        n,
-                        k,
-                        Activation::Relu,
-                    )
-                })?;
+                let op = Op::GemmFwd {
+                    p,
+                    x: x.ptr(),
+                    w: w.ptr(),
+                    b: b.ptr(),
+                    y: y.ptr(),
+                    work: work.ptr(),
+                    m,
+                    n,
+                    k,
+                    act: Activation::Relu,
+                };
+                let ours = time_launches(gpu, || op.launch(&gpu.kernels, &gpu.stream))?;
                 let theirs = cublas_ms(gpu, &blas, p, m, n, k)?;
                 println!(
                     "{:<6}{:>22} {ours:>10.4} {theirs:>10.4} {:>7.2}x",

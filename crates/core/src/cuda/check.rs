@@ -4,7 +4,8 @@
 //! unwritten element fails), each case run twice for bit-equality.
 //! `dae check` and the GPU tests run these.
 
-use super::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan};
+use super::ops::Op;
+use super::{Buffer, KernelDevice, Offset, Precision, SplitPlan};
 use crate::reference::{self, relative_error};
 use crate::rng::{Purpose, Rng};
 use crate::{Activation, AdamConfig};
@@ -79,28 +80,32 @@ pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
     v
 }
 
-struct Checker<'a> {
-    gpu: &'a Gpu,
+struct Checker<'a, D: KernelDevice> {
+    dev: &'a D,
     rng: Rng,
     results: Vec<CaseResult>,
 }
 
-impl Checker<'_> {
+impl<'a, D: KernelDevice> Checker<'a, D> {
     fn random(&mut self, len: usize, scale: f32) -> Vec<f32> {
         (0..len)
             .map(|_| self.rng.uniform_in(-scale, scale))
             .collect()
     }
 
-    fn upload(&self, v: &[f32]) -> Result<DeviceBuffer<f32>> {
-        DeviceBuffer::from_host(&self.gpu.stream, v)
+    fn upload(&self, v: &[f32]) -> Result<Buffer<'a, D, f32>> {
+        Buffer::from_host(self.dev, v)
+    }
+
+    fn zeros<T: bytemuck::Pod>(&self, len: usize) -> Result<Buffer<'a, D, T>> {
+        Buffer::zeros(self.dev, len)
     }
 
     /// Runs `launch` twice into `out` (poisoned with NaN before each run);
     /// returns the first result and whether both runs agree bit for bit.
     fn twice(
         &self,
-        out: &mut DeviceBuffer<f32>,
+        out: &mut Buffer<'a, D, f32>,
         len: usize,
         launch: impl FnMut(u64) -> Result<()>,
     ) -> Result<(Vec<f32>, bool)> {
@@ -112,19 +117,17 @@ impl Checker<'_> {
     /// gradient buffer).
     fn twice_at(
         &self,
-        out: &mut DeviceBuffer<f32>,
+        out: &mut Buffer<'a, D, f32>,
         skip: usize,
         len: usize,
         mut launch: impl FnMut(u64) -> Result<()>,
     ) -> Result<(Vec<f32>, bool)> {
-        let s = &self.gpu.stream;
         let poison = vec![f32::NAN; skip + len];
         let mut runs = Vec::new();
         for _ in 0..2 {
-            out.upload(s, &poison)?;
+            out.upload(&poison)?;
             launch(out.at(skip))?;
-            self.gpu.synchronize()?;
-            runs.push(out.download(s, skip + len)?.split_off(skip));
+            runs.push(out.download(skip + len)?.split_off(skip));
         }
         let same = runs[0]
             .iter()
@@ -155,7 +158,7 @@ impl Checker<'_> {
     }
 
     fn products(&mut self, (m, n, k): (usize, usize, usize)) -> Result<()> {
-        let (kn, s) = (&self.gpu.kernels, &self.gpu.stream);
+        let dev = self.dev;
         let x = self.random(m * k, 1.0);
         let w = self.random(k * n, 0.5);
         let b = self.random(n, 0.5);
@@ -169,7 +172,7 @@ impl Checker<'_> {
             self.upload(&mask)?,
         );
         // One scratch buffer for every split path (they run one at a time).
-        let sm = kn.sm_count();
+        let sm = dev.sm_count();
         let (fwd_plan, dx_plan) = (
             SplitPlan::for_forward(m, n, k, sm),
             SplitPlan::for_input_grad(m, n, k, sm),
@@ -183,7 +186,7 @@ impl Checker<'_> {
         .into_iter()
         .max()
         .unwrap_or(0);
-        let work = DeviceBuffer::<f32>::zeros(s, work_len)?;
+        let work = self.zeros::<f32>(work_len)?;
         let path = |plan: SplitPlan| match plan.splits {
             1 => "fused".to_string(),
             n => format!("split-K×{n}"),
@@ -212,26 +215,46 @@ impl Checker<'_> {
             (Vec::new(), Vec::new())
         };
         let dw_ref = reference::dense_backward_weight(&x, &dy, m, k, n);
-        let mut y = DeviceBuffer::<f32>::zeros(s, m * n + 1)?;
-        let mut dx = DeviceBuffer::<f32>::zeros(s, m * k + 1)?;
-        let mut dw = DeviceBuffer::<f32>::zeros(s, k * n + 1)?;
+        let mut y = self.zeros::<f32>(m * n + 1)?;
+        let mut dx = self.zeros::<f32>(m * k + 1)?;
+        let mut dw = self.zeros::<f32>(k * n + 1)?;
+        let fwd = |p, b, y, act| Op::GemmFwd {
+            p,
+            x: xd.ptr(),
+            w: wd.ptr(),
+            b,
+            y,
+            work: work.ptr(),
+            m,
+            n,
+            k,
+            act,
+        };
+        let dxop = |p, mask, dx| Op::GemmDx {
+            p,
+            dy: dyd.ptr(),
+            w: wd.ptr(),
+            mask,
+            dx,
+            work: work.ptr(),
+            m,
+            n,
+            k,
+        };
+        let dwop = |p, dw| Op::GemmDw {
+            p,
+            x: xd.ptr(),
+            dy: dyd.ptr(),
+            dw,
+            work: work.ptr(),
+            m,
+            n,
+            k,
+        };
         for p in Precision::ALL {
             for (act, want) in acts.iter().zip(&fwd_refs) {
-                let (got, same) = self.twice(&mut y, m * n, |out| {
-                    kn.gemm_fwd(
-                        s,
-                        p,
-                        xd.ptr(),
-                        wd.ptr(),
-                        bd.ptr(),
-                        out,
-                        work.ptr(),
-                        m,
-                        n,
-                        k,
-                        *act,
-                    )
-                })?;
+                let (got, same) =
+                    self.twice(&mut y, m * n, |out| dev.run(&fwd(p, bd.ptr(), out, *act)))?;
                 self.record(
                     &format!("gemm_fwd {} {fwd_path}", act.name()),
                     p,
@@ -242,20 +265,8 @@ impl Checker<'_> {
                     same,
                 );
             }
-            let (got, same) = self.twice(&mut dx, m * k, |out| {
-                kn.gemm_dx(
-                    s,
-                    p,
-                    dyd.ptr(),
-                    wd.ptr(),
-                    maskd.ptr(),
-                    out,
-                    work.ptr(),
-                    m,
-                    n,
-                    k,
-                )
-            })?;
+            let (got, same) =
+                self.twice(&mut dx, m * k, |out| dev.run(&dxop(p, maskd.ptr(), out)))?;
             self.record(
                 &format!("gemm_dx relu-mask {dx_path}"),
                 p,
@@ -268,19 +279,7 @@ impl Checker<'_> {
             // No bias, into a 4-byte aligned output (the finish's scalar path).
             if small {
                 let (got, same) = self.twice_at(&mut y, 1, m * n, |out| {
-                    kn.gemm_fwd(
-                        s,
-                        p,
-                        xd.ptr(),
-                        wd.ptr(),
-                        0,
-                        out,
-                        work.ptr(),
-                        m,
-                        n,
-                        k,
-                        Activation::Relu,
-                    )
+                    dev.run(&fwd(p, 0, out, Activation::Relu))
                 })?;
                 self.record(
                     &format!("gemm_fwd no-bias unaligned out {fwd_path}"),
@@ -292,9 +291,8 @@ impl Checker<'_> {
                     same,
                 );
                 // No mask, into a 4-byte aligned output.
-                let (got, same) = self.twice_at(&mut dx, 1, m * k, |out| {
-                    kn.gemm_dx(s, p, dyd.ptr(), wd.ptr(), 0, out, work.ptr(), m, n, k)
-                })?;
+                let (got, same) =
+                    self.twice_at(&mut dx, 1, m * k, |out| dev.run(&dxop(p, 0, out)))?;
                 self.record(
                     &format!("gemm_dx no-mask unaligned out {dx_path}"),
                     p,
@@ -305,9 +303,7 @@ impl Checker<'_> {
                     same,
                 );
             }
-            let (got, same) = self.twice(&mut dw, k * n, |out| {
-                kn.gemm_dw(s, p, xd.ptr(), dyd.ptr(), out, work.ptr(), m, n, k)
-            })?;
+            let (got, same) = self.twice(&mut dw, k * n, |out| dev.run(&dwop(p, out)))?;
             self.record(
                 "gemm_dw split-K",
                 p,
@@ -318,9 +314,7 @@ impl Checker<'_> {
                 same,
             );
             // Into a 4-byte aligned slice, as into the flat gradient buffer.
-            let (got, same) = self.twice_at(&mut dw, 1, k * n, |out| {
-                kn.gemm_dw(s, p, xd.ptr(), dyd.ptr(), out, work.ptr(), m, n, k)
-            })?;
+            let (got, same) = self.twice_at(&mut dw, 1, k * n, |out| dev.run(&dwop(p, out)))?;
             self.record(
                 "gemm_dw unaligned out",
                 p,
@@ -331,11 +325,17 @@ impl Checker<'_> {
                 same,
             );
         }
-        let mut db = DeviceBuffer::<f32>::zeros(s, n + 1)?;
+        let mut db = self.zeros::<f32>(n + 1)?;
         let want = reference::column_sums(&dy, m, n);
         for (name, skip) in [("bias_grad", 0), ("bias_grad unaligned out", 1)] {
             let (got, same) = self.twice_at(&mut db, skip, n, |out| {
-                kn.bias_grad(s, dyd.ptr(), out, work.ptr(), m, n)
+                dev.run(&Op::BiasGrad {
+                    dy: dyd.ptr(),
+                    db: out,
+                    work: work.ptr(),
+                    m,
+                    n,
+                })
             })?;
             self.record(
                 name,
@@ -351,34 +351,31 @@ impl Checker<'_> {
     }
 
     fn loss(&mut self, count: usize) -> Result<()> {
-        let s = self.gpu.stream.clone();
         let z: Vec<f32> = self.random(count, 8.0);
         let t: Vec<f32> = self.random(count, 1.0).iter().map(|v| v.abs()).collect();
         let (zd, td) = (self.upload(&z)?, self.upload(&t)?);
-        let partial = DeviceBuffer::<f32>::zeros(&s, super::LOSS_BLOCKS)?;
-        let mut sum = DeviceBuffer::<f64>::zeros(&s, 1)?;
+        let partial = self.zeros::<f32>(super::LOSS_BLOCKS)?;
+        let mut sum = self.zeros::<f64>(1)?;
         let scale = 1.0 / count as f32;
         let (want_loss, want_grad) = reference::bce_logits(&z, &t, scale as f64);
-        let mut dz = DeviceBuffer::<f32>::zeros(&s, count)?;
+        let mut dz = self.zeros::<f32>(count)?;
         let mut sums = Vec::new();
         let sum_ref = &mut sum;
+        let dev = self.dev;
         let (got, same) = self.twice(&mut dz, count, |out| {
-            sum_ref.upload(&s, &[0.0])?;
-            self.gpu.kernels.bce_logits(
-                &s,
-                zd.ptr(),
-                td.ptr(),
-                out,
-                partial.ptr(),
-                sum_ref.ptr(),
+            sum_ref.upload(&[0.0])?;
+            dev.run(&Op::Bce {
+                z: zd.ptr(),
+                t: td.ptr(),
+                dz: out,
+                partial: partial.ptr(),
+                accum: sum_ref.ptr(),
                 count,
-                scale,
-                1.0,
-            )?;
-            self.gpu.synchronize()?;
-            Ok(())
+                grad_scale: scale,
+                weight: 1.0,
+            })
         })?;
-        sums.push(sum.download(&s, 1)?[0]);
+        sums.push(sum.download(1)?[0]);
         self.record(
             "bce_logits grad",
             Precision::Fp32,
@@ -402,8 +399,8 @@ impl Checker<'_> {
     }
 
     fn adam(&mut self, n: usize, t: u64) -> Result<()> {
-        let s = self.gpu.stream.clone();
         let cfg = AdamConfig::default();
+        let dev = self.dev;
         let p0 = self.random(n, 1.0);
         let g = self.random(n, 1e-2);
         let m0 = self.random(n, 1e-3);
@@ -411,30 +408,23 @@ impl Checker<'_> {
         let (rp, rm, rv) = reference::adam(&p0, &g, &m0, &v0, t, &cfg);
         let gd = self.upload(&g)?;
         let (mut pd, mut md, mut vd) = (self.upload(&p0)?, self.upload(&m0)?, self.upload(&v0)?);
-        let step = DeviceBuffer::<i32>::from_host(&s, &[t as i32 - 1])?;
-        self.gpu.kernels.step_increment(&s, step.ptr())?;
+        let step = Buffer::<D, i32>::from_host(dev, &[t as i32 - 1])?;
+        dev.run(&Op::StepIncrement { step: step.ptr() })?;
         // One step from the same inputs, twice: the second run checks the bits.
         let mut run = || -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
-            pd.upload(&s, &p0)?;
-            md.upload(&s, &m0)?;
-            vd.upload(&s, &v0)?;
-            let k = &self.gpu.kernels;
-            k.adam(
-                &s,
-                pd.ptr(),
-                gd.ptr(),
-                md.ptr(),
-                vd.ptr(),
+            pd.upload(&p0)?;
+            md.upload(&m0)?;
+            vd.upload(&v0)?;
+            dev.run(&Op::Adam {
+                params: pd.ptr(),
+                grads: gd.ptr(),
+                m: md.ptr(),
+                v: vd.ptr(),
                 n,
-                step.ptr(),
-                &cfg,
-            )?;
-            self.gpu.synchronize()?;
-            Ok((
-                pd.download(&s, n)?,
-                md.download(&s, n)?,
-                vd.download(&s, n)?,
-            ))
+                step: step.ptr(),
+                cfg,
+            })?;
+            Ok((pd.download(n)?, md.download(n)?, vd.download(n)?))
         };
         let (p, m, v) = run()?;
         let same = run()?
@@ -477,15 +467,15 @@ impl Checker<'_> {
     }
 
     fn gather(&mut self, rows: usize, dim: usize) -> Result<()> {
-        let s = self.gpu.stream.clone();
+        let dev = self.dev;
         let data: Vec<u8> = (0..rows * dim).map(|_| self.rng.below(256) as u8).collect();
         let mut perm: Vec<u32> = (0..rows as u32).collect();
         self.rng.shuffle(&mut perm);
         let take = rows / 2 + 1;
         let offset = rows - take;
-        let dd = DeviceBuffer::<u8>::from_host(&s, &data)?;
-        let pd = DeviceBuffer::<u32>::from_host(&s, &perm)?;
-        let od = DeviceBuffer::<i32>::from_host(&s, &[offset as i32])?;
+        let dd = Buffer::<D, u8>::from_host(dev, &data)?;
+        let pd = Buffer::<D, u32>::from_host(dev, &perm)?;
+        let od = Buffer::<D, i32>::from_host(dev, &[offset as i32])?;
         let want: Vec<f64> = perm[offset..]
             .iter()
             .flat_map(|&r| {
@@ -494,15 +484,21 @@ impl Checker<'_> {
                     .map(|&v| (v as f32 / 255.0) as f64)
             })
             .collect();
-        let mut out = DeviceBuffer::<f32>::zeros(&s, take * dim)?;
+        let mut out = self.zeros::<f32>(take * dim)?;
         for (name, off) in [
             ("gather_u8", Offset::Value(offset)),
             ("gather_u8_dev", Offset::Device(od.ptr())),
         ] {
             let (got, same) = self.twice(&mut out, take * dim, |o| {
-                self.gpu
-                    .kernels
-                    .gather(&s, true, dd.ptr(), pd.ptr(), off, take, dim, o)
+                dev.run(&Op::Gather {
+                    u8_data: true,
+                    data: dd.ptr(),
+                    index: pd.ptr(),
+                    offset: off,
+                    rows: take,
+                    dim,
+                    out: o,
+                })
             })?;
             // Exact: the same division as the CPU.
             self.record(
@@ -520,9 +516,9 @@ impl Checker<'_> {
 }
 
 /// Runs every kernel case; `large` adds the 65,536-row products.
-pub fn kernel_cases(gpu: &Gpu, large: bool) -> Result<Vec<CaseResult>> {
+pub fn kernel_cases<D: KernelDevice>(dev: &D, large: bool) -> Result<Vec<CaseResult>> {
     let mut c = Checker {
-        gpu,
+        dev,
         rng: Rng::new(std::process::id() as u64 ^ 0x5eed, Purpose::Test, 77),
         results: Vec::new(),
     };

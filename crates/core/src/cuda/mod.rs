@@ -6,14 +6,19 @@
 pub mod check;
 mod compile;
 pub mod cublas;
+mod device;
 mod launch;
 mod memory;
 pub mod ops;
+pub mod plan;
 pub mod profile;
 
 pub use compile::{kernel_sources, nvrtc_version, KERNEL_OPTIONS};
-pub use launch::{Kernels, Offset, SplitPlan, LOSS_BLOCKS};
+pub use device::{Buffer, KernelDevice};
+pub use launch::Kernels;
 pub use memory::DeviceBuffer;
+pub use ops::Offset;
+pub use plan::{SplitPlan, LOSS_BLOCKS};
 
 use anyhow::{anyhow, Result};
 use cudarc::driver::{CudaContext, CudaStream};
@@ -44,15 +49,6 @@ impl Precision {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| anyhow!("unknown precision '{s}' (fp32, tf32 or bf16)"))
-    }
-
-    /// Suffix of the GEMM kernels' names.
-    pub(crate) fn suffix(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "f32",
-            Precision::Tf32 => "tf32",
-            Precision::Bf16 => "bf16",
-        }
     }
 }
 

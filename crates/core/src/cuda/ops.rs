@@ -3,7 +3,7 @@
 //! timed op by op (with its FLOPs and minimum bytes, kernels/README.md's
 //! floors) for the per-kernel breakdown.
 
-use super::{Kernels, Offset, Precision};
+use super::{Kernels, Precision};
 use crate::{Activation, AdamConfig};
 use anyhow::Result;
 use cudarc::driver::CudaStream;
@@ -91,6 +91,15 @@ pub enum Op {
     },
 }
 
+/// Where a gather's starting row comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Offset {
+    Value(usize),
+    /// The address of a device int (advanced by `OffsetAdvance`, so a
+    /// replayed CUDA graph walks the permutation).
+    Device(u64),
+}
+
 /// An op with a name saying where in the model it runs.
 #[derive(Clone, Debug)]
 pub struct NamedOp {
@@ -99,73 +108,12 @@ pub struct NamedOp {
 }
 
 impl Op {
+    /// Enqueues the op's launches (`Op::launches`) on `s`.
     pub fn launch(&self, k: &Kernels, s: &CudaStream) -> Result<()> {
-        match *self {
-            Op::Gather {
-                u8_data,
-                data,
-                index,
-                offset,
-                rows,
-                dim,
-                out,
-            } => k.gather(s, u8_data, data, index, offset, rows, dim, out),
-            Op::GemmFwd {
-                p,
-                x,
-                w,
-                b,
-                y,
-                work,
-                m,
-                n,
-                k: kk,
-                act,
-            } => k.gemm_fwd(s, p, x, w, b, y, work, m, n, kk, act),
-            Op::GemmDx {
-                p,
-                dy,
-                w,
-                mask,
-                dx,
-                work,
-                m,
-                n,
-                k: kk,
-            } => k.gemm_dx(s, p, dy, w, mask, dx, work, m, n, kk),
-            Op::GemmDw {
-                p,
-                x,
-                dy,
-                dw,
-                work,
-                m,
-                n,
-                k: kk,
-            } => k.gemm_dw(s, p, x, dy, dw, work, m, n, kk),
-            Op::BiasGrad { dy, db, work, m, n } => k.bias_grad(s, dy, db, work, m, n),
-            Op::Bce {
-                z,
-                t,
-                dz,
-                partial,
-                accum,
-                count,
-                grad_scale,
-                weight,
-            } => k.bce_logits(s, z, t, dz, partial, accum, count, grad_scale, weight),
-            Op::StepIncrement { step } => k.step_increment(s, step),
-            Op::Adam {
-                params,
-                grads,
-                m,
-                v,
-                n,
-                step,
-                ref cfg,
-            } => k.adam(s, params, grads, m, v, n, step, cfg),
-            Op::OffsetAdvance { offset, rows } => k.offset_advance(s, offset, rows),
+        for l in self.launches(k.sm_count())? {
+            k.run(s, &l)?;
         }
+        Ok(())
     }
 
     /// (FLOPs, minimum device-memory bytes): each input read once, each

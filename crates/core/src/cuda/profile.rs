@@ -152,20 +152,18 @@ pub fn gemm_rate(gpu: &Gpu, p: Precision, size: usize) -> Result<f64> {
         len => Some(DeviceBuffer::<f32>::zeros(s, len)?),
     };
     let work_ptr = work.as_ref().map_or(0, |w| w.ptr());
-    let ms = time_repeated(gpu, 3, || {
-        gpu.kernels.gemm_fwd(
-            s,
-            p,
-            a.ptr(),
-            b.ptr(),
-            0,
-            c.ptr(),
-            work_ptr,
-            size,
-            size,
-            size,
-            Activation::Identity,
-        )
-    })?;
+    let op = Op::GemmFwd {
+        p,
+        x: a.ptr(),
+        w: b.ptr(),
+        b: 0,
+        y: c.ptr(),
+        work: work_ptr,
+        m: size,
+        n: size,
+        k: size,
+        act: Activation::Identity,
+    };
+    let ms = time_repeated(gpu, 3, || op.launch(&gpu.kernels, s))?;
     Ok(2.0 * (size as f64).powi(3) / (ms * 1e-3) / 1e12)
 }

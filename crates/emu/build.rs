@@ -1,0 +1,112 @@
+//! Compiles every kernels/*.cu as host C++ against csrc/cuda_host.h, each
+//! in its own translation unit and namespace (helpers may share names
+//! across files, as NVRTC compiles them apart), plus one trampoline per
+//! `extern "C" __global__` kernel and the table the runtime looks names up in.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Names of the `extern "C" __global__` functions in a kernel source.
+fn kernel_names(src: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = src;
+    while let Some(at) = rest.find("extern \"C\" __global__") {
+        rest = &rest[at..];
+        let open = rest.find('(').expect("kernel without a parameter list");
+        let head = rest[..open].trim_end();
+        // `... __launch_bounds__(N)\nname(`: the name is the last word before
+        // the parameter list, unless that '(' opened __launch_bounds__.
+        let (head, open) = if head.ends_with("__launch_bounds__") {
+            let close = open + rest[open..].find(')').unwrap();
+            let next = close + rest[close..].find('(').unwrap();
+            (rest[close + 1..next].trim(), next)
+        } else {
+            (head, open)
+        };
+        let name = head.rsplit(|c: char| c.is_whitespace()).next().unwrap();
+        names.push(name.to_string());
+        rest = &rest[open..];
+    }
+    names
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let kernels = manifest.join("../../kernels");
+    let csrc = manifest.join("csrc");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed={}", kernels.display());
+    println!("cargo:rerun-if-changed={}", csrc.display());
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&kernels)
+        .expect("kernels/ directory")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cu"))
+        .collect();
+    files.sort();
+
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .opt_level(2)
+        .include(&csrc)
+        .flag("-ffp-contract=off")
+        .flag("-Wno-unknown-pragmas")
+        // Misaligned vector accesses (a float4 through a 4-byte aligned
+        // address faults on the GPU), out-of-bounds indices into fixed-size
+        // arrays (shared tiles, register fragments), int overflow in index
+        // arithmetic: abort with a message instead of passing silently.
+        .flag("-fsanitize=alignment,bounds,signed-integer-overflow,shift")
+        .flag("-fno-sanitize-recover=all")
+        .file(csrc.join("runtime.cpp"));
+
+    let mut table = String::from("#include <cstddef>\n");
+    let mut entries = String::new();
+    let mut count = 0;
+    for file in &files {
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        let src = std::fs::read_to_string(file).unwrap();
+        let names = kernel_names(&src);
+        let mut tu = format!(
+            "#include \"cuda_host.h\"\nnamespace dae_kernels_{stem} {{\n#include \"{}\"\n}}\n",
+            file.display()
+        );
+        for name in &names {
+            writeln!(
+                tu,
+                "extern \"C\" void dae_emu_trampoline_{name}(void** a) {{ dae_emu::call(&dae_kernels_{stem}::{name}, a); }}"
+            )
+            .unwrap();
+            writeln!(
+                table,
+                "extern \"C\" void dae_emu_trampoline_{name}(void**);"
+            )
+            .unwrap();
+            writeln!(entries, "    {{\"{name}\", &dae_emu_trampoline_{name}}},").unwrap();
+            count += 1;
+        }
+        let path = out.join(format!("kernel_{stem}.cpp"));
+        write_if_changed(&path, &tu);
+        build.file(path);
+    }
+    write!(
+        table,
+        "struct DaeEmuKernel {{ const char* name; void (*trampoline)(void**); }};\n\
+         extern \"C\" const DaeEmuKernel dae_emu_kernels[] = {{\n{entries}}};\n\
+         extern \"C\" const size_t dae_emu_kernel_count = {count};\n"
+    )
+    .unwrap();
+    let path = out.join("kernel_table.cpp");
+    write_if_changed(&path, &table);
+    build.file(path);
+    build.compile("dae_emu_kernels");
+    // The sanitizer runtime the flags above need.
+    println!("cargo:rustc-link-lib=ubsan");
+}
+
+fn write_if_changed(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        std::fs::write(path, text).unwrap();
+    }
+}

@@ -1,0 +1,224 @@
+//! kernels/*.cu compiled for the host (build.rs, csrc/) and run on the CPU:
+//! every CUDA thread a fiber, each launch exactly as `Op::launches` plans it
+//! for a GPU of a chosen SM count. It runs the kernel regression suite
+//! (`dae_core::cuda::check`) and the train step's op list without a GPU, so
+//! CI checks the kernels' own indexing, edge tiles, split-K paths and
+//! epilogues, and the launch plans' grids and argument lists.
+//!
+//! Memory is host memory with poisoned guard zones around every allocation:
+//! a write past either end fails the op that did it; a read there sees NaN
+//! (or a wild index), which fails the comparison. The build's sanitizer flags
+//! turn misaligned vector accesses and out-of-range array indices into aborts.
+//!
+//! What it cannot show: the hardware's own rounding in the MMA (modelled as
+//! exact products summed in double), timing, races between threads (fibers
+//! switch only at barriers), and anything of the driver, NVRTC or graphs.
+
+use anyhow::{anyhow, bail, Result};
+use dae_core::cuda::ops::Op;
+use dae_core::cuda::plan::{Arg, Launch};
+use dae_core::cuda::KernelDevice;
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::rc::{Rc, Weak};
+
+extern "C" {
+    fn dae_emu_launch(
+        name: *const c_char,
+        grid: *const u32,
+        block: *const u32,
+        args: *mut *mut c_void,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+}
+
+/// Guard bytes on each side of an allocation (0xFF: NaN as f32 and f64).
+const GUARD: usize = 4096;
+/// cudaMalloc's alignment, so the kernels' 16-byte fast paths are taken as
+/// on a GPU.
+const ALIGN: usize = 256;
+const POISON: u8 = 0xFF;
+
+/// One allocation: [guard | bytes | guard].
+pub struct HostMemory {
+    base: *mut u8,
+    bytes: usize,
+    layout: Layout,
+}
+
+impl HostMemory {
+    fn new(bytes: usize) -> Result<Self> {
+        let layout = Layout::from_size_align(bytes + 2 * GUARD, ALIGN)?;
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { alloc_zeroed(layout) };
+        if base.is_null() {
+            bail!("cannot allocate {bytes} bytes of emulated device memory");
+        }
+        // SAFETY: both guards lie inside the allocation.
+        unsafe {
+            std::ptr::write_bytes(base, POISON, GUARD);
+            std::ptr::write_bytes(base.add(GUARD + bytes), POISON, GUARD);
+        }
+        Ok(HostMemory {
+            base,
+            bytes,
+            layout,
+        })
+    }
+
+    fn address(&self) -> u64 {
+        self.base as u64 + GUARD as u64
+    }
+
+    /// Which guard (if any) a kernel wrote into.
+    fn damaged_guard(&self) -> Option<&'static str> {
+        // SAFETY: the guards lie inside the allocation; nothing else borrows them.
+        let (before, after) = unsafe {
+            (
+                std::slice::from_raw_parts(self.base, GUARD),
+                std::slice::from_raw_parts(self.base.add(GUARD + self.bytes), GUARD),
+            )
+        };
+        if before.iter().any(|&b| b != POISON) {
+            Some("before")
+        } else if after.iter().any(|&b| b != POISON) {
+            Some("after")
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for HostMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.base, self.layout) }
+    }
+}
+
+/// A CPU standing in for a GPU with `sm_count` SMs.
+pub struct Emulator {
+    sm_count: usize,
+    live: RefCell<Vec<Weak<HostMemory>>>,
+}
+
+impl Emulator {
+    /// An emulated GPU whose launch plans are those of `sm_count` SMs (132:
+    /// an H100 SXM's, so the split-K choices are the ones it would make).
+    pub fn new(sm_count: usize) -> Self {
+        Emulator {
+            sm_count,
+            live: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Runs one launch to completion.
+    pub fn launch(&self, l: &Launch) -> Result<()> {
+        let name = CString::new(l.kernel)?;
+        let mut slots: Vec<[u8; 8]> = l
+            .args
+            .iter()
+            .map(|a| {
+                let mut s = [0u8; 8];
+                match *a {
+                    Arg::Ptr(v) => s.copy_from_slice(&v.to_ne_bytes()),
+                    Arg::I32(v) => s[..4].copy_from_slice(&v.to_ne_bytes()),
+                    Arg::F32(v) => s[..4].copy_from_slice(&v.to_ne_bytes()),
+                    Arg::F64(v) => s.copy_from_slice(&v.to_ne_bytes()),
+                }
+                s
+            })
+            .collect();
+        let mut args: Vec<*mut c_void> = slots
+            .iter_mut()
+            .map(|s| s.as_mut_ptr().cast::<c_void>())
+            .collect();
+        let grid = [l.grid.0, l.grid.1, l.grid.2];
+        let block = [l.block.0, l.block.1, l.block.2];
+        let mut err = vec![0u8; 512];
+        // SAFETY: `args` holds one 8-byte slot per kernel parameter, which
+        // the runtime reads as the parameter's type (plan.rs builds the list
+        // from the kernel's signature); the pointers inside are addresses of
+        // live HostMemory, sized by the caller for the op's shapes.
+        let rc = unsafe {
+            dae_emu_launch(
+                name.as_ptr(),
+                grid.as_ptr(),
+                block.as_ptr(),
+                args.as_mut_ptr(),
+                err.as_mut_ptr().cast::<c_char>(),
+                err.len(),
+            )
+        };
+        if rc != 0 {
+            let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
+            bail!(
+                "emulated {}: {}",
+                l.kernel,
+                String::from_utf8_lossy(&err[..end])
+            );
+        }
+        self.check_guards(l.kernel)
+    }
+
+    fn check_guards(&self, kernel: &str) -> Result<()> {
+        let mut live = self.live.borrow_mut();
+        live.retain(|w| w.strong_count() > 0);
+        for m in live.iter().filter_map(Weak::upgrade) {
+            if let Some(side) = m.damaged_guard() {
+                bail!(
+                    "{kernel} wrote outside an allocation: {side} the {} bytes at {:#x}",
+                    m.bytes,
+                    m.address()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KernelDevice for Emulator {
+    type Memory = Rc<HostMemory>;
+
+    fn sm_count(&self) -> usize {
+        self.sm_count
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
+        let m = Rc::new(HostMemory::new(bytes)?);
+        self.live.borrow_mut().push(Rc::downgrade(&m));
+        Ok(m)
+    }
+
+    fn address(&self, mem: &Self::Memory) -> u64 {
+        mem.address()
+    }
+
+    fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
+        if data.len() > mem.bytes {
+            return Err(anyhow!("write of {} bytes into {}", data.len(), mem.bytes));
+        }
+        // SAFETY: in bounds of the allocation, which nothing else borrows.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), mem.address() as *mut u8, data.len())
+        };
+        Ok(())
+    }
+
+    fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
+        if len > mem.bytes {
+            return Err(anyhow!("read of {len} bytes from {}", mem.bytes));
+        }
+        // SAFETY: in bounds of the allocation.
+        Ok(unsafe { std::slice::from_raw_parts(mem.address() as *const u8, len) }.to_vec())
+    }
+
+    fn run(&self, op: &Op) -> Result<()> {
+        for l in op.launches(self.sm_count)? {
+            self.launch(&l)?;
+        }
+        Ok(())
+    }
+}
