@@ -56,16 +56,21 @@ impl HostMemory {
         if base.is_null() {
             bail!("cannot allocate {bytes} bytes of emulated device memory");
         }
-        // SAFETY: both guards lie inside the allocation.
-        unsafe {
-            std::ptr::write_bytes(base, POISON, GUARD);
-            std::ptr::write_bytes(base.add(GUARD + bytes), POISON, GUARD);
-        }
-        Ok(HostMemory {
+        let m = HostMemory {
             base,
             bytes,
             layout,
-        })
+        };
+        m.poison_guards();
+        Ok(m)
+    }
+
+    fn poison_guards(&self) {
+        // SAFETY: both guards lie inside the allocation.
+        unsafe {
+            std::ptr::write_bytes(self.base, POISON, GUARD);
+            std::ptr::write_bytes(self.base.add(GUARD + self.bytes), POISON, GUARD);
+        }
     }
 
     fn address(&self) -> u64 {
@@ -168,6 +173,8 @@ impl Emulator {
         live.retain(|w| w.strong_count() > 0);
         for m in live.iter().filter_map(Weak::upgrade) {
             if let Some(side) = m.damaged_guard() {
+                // Reported once: later launches are judged on their own writes.
+                m.poison_guards();
                 bail!(
                     "{kernel} wrote outside an allocation: {side} the {} bytes at {:#x}",
                     m.bytes,

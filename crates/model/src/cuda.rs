@@ -7,14 +7,14 @@
 //! once per epoch.
 
 use crate::backend::push_row_losses;
-use crate::step_plan::{BatchSource, StepBuffers, StepPlan};
+use crate::step_plan::{self, BatchSource, StepBuffers, StepPlan};
 use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
 use anyhow::{anyhow, bail, Result};
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::CudaGraph;
 use dae_core::cuda::ops::{NamedOp, Op};
 use dae_core::cuda::profile::{profile_step, StepProfile};
-use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, SplitPlan, LOSS_BLOCKS};
+use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, LOSS_BLOCKS};
 use dae_core::{Activation, AdamConfig};
 use dae_data::{Dataset, Pixels};
 use std::collections::HashMap;
@@ -85,53 +85,6 @@ pub struct CudaBackend {
     last_epoch_ms: Option<f64>,
 }
 
-/// Split-K scratch needed by every layer's products at up to `rows` rows
-/// (0 where nothing splits): dW and db (backward), and the forward and
-/// input-gradient products, which split only while their output tiles are
-/// fewer than the SMs. The ops of a step use `work` one after another on one
-/// stream and none reads what an earlier op left there, so one buffer of the
-/// largest need serves them all.
-fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
-    let mut len = 0;
-    // fwd / dx: tiles ≥ cdiv(m, 64) ≥ SMs once m > 64·(SMs − 1), and then
-    // nothing splits; below that every row count is checked exactly (every
-    // last partial batch and inference chunk is one of them).
-    for m in 1..=rows.min(64 * sm_count) {
-        for l in layers {
-            let f = SplitPlan::for_forward(m, l.fan_out, l.fan_in, sm_count);
-            let d = SplitPlan::for_input_grad(m, l.fan_out, l.fan_in, sm_count);
-            len = len
-                .max(f.partial_len(m * l.fan_out))
-                .max(d.partial_len(m * l.fan_in));
-        }
-    }
-    for l in layers {
-        for m in [rows, rows.div_ceil(2), 1.max(rows / 3)] {
-            let w = SplitPlan::for_weight_grad(m, l.fan_in, l.fan_out, sm_count);
-            if w.splits > 1 {
-                len = len.max(w.splits * l.fan_in * l.fan_out);
-            }
-            let b = SplitPlan::for_bias_grad(m, l.fan_out, sm_count);
-            if b.splits > 1 {
-                len = len.max(b.splits * l.fan_out);
-            }
-        }
-        // Upper bound over all m ≤ rows: splits never exceed 2·SMs / tiles.
-        let tiles = l.fan_in.div_ceil(64) * l.fan_out.div_ceil(64);
-        let bound = (2 * sm_count).div_ceil(tiles).min(rows.div_ceil(32));
-        if bound > 1 {
-            len = len.max(bound * l.fan_in * l.fan_out);
-        }
-        let bias_bound = (2 * sm_count)
-            .div_ceil(l.fan_out.div_ceil(32))
-            .min(rows.div_ceil(32));
-        if bias_bound > 1 {
-            len = len.max(bias_bound * l.fan_out);
-        }
-    }
-    len
-}
-
 impl CudaBackend {
     /// Opens the GPU and allocates everything a step at `batch` rows needs.
     pub fn new(
@@ -160,7 +113,7 @@ impl CudaBackend {
                 "batch {batch} × width {widest} (or {total} parameters) exceeds the CUDA kernels' 32-bit sizes"
             );
         }
-        let work = work_len(&layers, capacity, gpu.sm_count as usize);
+        let work = step_plan::work_len(&layers, capacity, gpu.sm_count as usize);
         let mut allocated = 0;
         let mut f32s = |len: usize| -> Result<DeviceBuffer<f32>> {
             allocated += len * 4;
@@ -585,38 +538,5 @@ impl Backend for CudaBackend {
         let sum = self.loss_sum.download(&s, 1)?[0];
         let grads = self.grads.download(&s, self.arch.param_count())?;
         Ok((sum / (rows.len() * data.dim) as f64, grads))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// work_len covers every split path of every layer at every row count up
-    /// to the capacity (the last partial batch, inference chunks).
-    #[test]
-    fn work_len_bounds_every_split() {
-        let arch = Architecture::new(784, vec![128, 64, 32]).unwrap();
-        let layers = arch.layers();
-        for sm in [1, 46, 108, 132] {
-            for capacity in [1, 96, 256, 4096, 9000] {
-                let len = work_len(&layers, capacity, sm);
-                for m in 1..=capacity {
-                    for l in &layers {
-                        let (n, k) = (l.fan_out, l.fan_in);
-                        let need = [
-                            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
-                            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
-                            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
-                            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
-                        ];
-                        assert!(
-                            need.iter().all(|&x| x <= len),
-                            "{need:?} > {len} at m={m}, {k}→{n}, {sm} SMs"
-                        );
-                    }
-                }
-            }
-        }
     }
 }

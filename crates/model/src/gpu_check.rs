@@ -16,12 +16,19 @@ impl StepObserver for Silent {
     fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
 }
 
-/// Model-level tolerance: errors compound through six layers.
+/// Model-level tolerance: errors compound through six layers. The first
+/// layer's dW sits behind eleven reduced-precision products (six forward,
+/// five input gradients, its own), and ReLU units whose sign the rounding
+/// flips add to it. Measured relative errors of that dW, lab model, batch
+/// 256: tf32 4.7e-3 to 1.2e-2, bf16 1.1e-2 to 3.4e-2 (the kernels on
+/// crates/emu, and tools/tc_rounding_chain.py, which rounds the operands
+/// of an exact float64 chain); fp32 2e-7. The bounds leave 2.5 to 3 times
+/// that for the hardware's own accumulation order.
 pub fn model_tolerance(p: Precision) -> f64 {
     match p {
         Precision::Fp32 => 1e-4,
-        Precision::Tf32 => 1e-2,
-        Precision::Bf16 => 5e-2,
+        Precision::Tf32 => 3e-2,
+        Precision::Bf16 => 1e-1,
     }
 }
 
@@ -55,26 +62,59 @@ fn lab_model(dim: usize, seed: u64) -> Result<(Architecture, TrainState, AdamCon
     Ok((arch, state, AdamConfig::default()))
 }
 
-/// One train step on `batch` rows of `data`, GPU against CPU.
-pub fn train_step(
+/// One train step's results on one device: the batch's mean loss, the
+/// gradients, and the state after the Adam step.
+pub struct StepOutcome {
+    pub loss: f64,
+    pub grads: Vec<f32>,
+    pub after: TrainState,
+}
+
+/// The step on `backend`: loss and gradients, then one Adam step over the
+/// same rows.
+pub fn step_outcome(
+    backend: &mut dyn Backend,
     data: &Dataset,
-    p: Precision,
+    rows: &[u32],
+) -> Result<StepOutcome> {
+    let (loss, grads) = backend.loss_and_gradients(data, rows)?;
+    backend.train_epoch(data, rows, rows.len(), &mut Silent)?;
+    Ok(StepOutcome {
+        loss,
+        grads,
+        after: backend.state()?,
+    })
+}
+
+/// The lab model with fresh weights from `seed` for `data`, and the rows of
+/// its first batch of `batch` (the epoch-0 permutation's head).
+pub fn lab_step_setup(
+    data: &Dataset,
     batch: usize,
     seed: u64,
-) -> Result<Vec<CaseResult>> {
+) -> Result<(Architecture, TrainState, AdamConfig, Vec<u32>)> {
     let (arch, state, adam) = lab_model(data.dim, seed)?;
-    let rows: Vec<u32> = epoch_permutation(seed, 0, data.rows)[..batch.min(data.rows)].to_vec();
-    let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
-    let mut gpu = CudaBackend::new(&arch, adam, p, rows.len(), state.clone())?;
-    let (cl, cg) = cpu.loss_and_gradients(data, &rows)?;
-    let (gl, gg) = gpu.loss_and_gradients(data, &rows)?;
-    let shape = format!("{} rows, {}", rows.len(), arch.describe());
+    let rows = epoch_permutation(seed, 0, data.rows)[..batch.min(data.rows)].to_vec();
+    Ok((arch, state, adam, rows))
+}
+
+/// `got` against the CPU's `want` for a step from `before`: the loss, every
+/// layer's dW and db, the Adam update of every weight and both moments.
+pub fn compare_step(
+    arch: &Architecture,
+    p: Precision,
+    shape: &str,
+    before: &TrainState,
+    want: &StepOutcome,
+    got: &StepOutcome,
+) -> Vec<CaseResult> {
+    let shape = shape.to_string();
     let mut out = vec![case(
         "step loss".into(),
         p,
         shape.clone(),
-        &[gl as f32],
-        &[cl as f32],
+        &[got.loss as f32],
+        &[want.loss as f32],
     )];
     for l in arch.layers() {
         let w = l.weight_offset..l.bias_offset;
@@ -83,25 +123,21 @@ pub fn train_step(
             format!("step dW {}", l.name),
             p,
             shape.clone(),
-            &gg[w.clone()],
-            &cg[w],
+            &got.grads[w.clone()],
+            &want.grads[w],
         ));
         out.push(case(
             format!("step db {}", l.name),
             p,
             shape.clone(),
-            &gg[b.clone()],
-            &cg[b],
+            &got.grads[b.clone()],
+            &want.grads[b],
         ));
     }
-    // The Adam update of every weight.
-    cpu.train_epoch(data, &rows, rows.len(), &mut Silent)?;
-    gpu.train_epoch(data, &rows, rows.len(), &mut Silent)?;
-    let (cs, gs) = (cpu.state()?, gpu.state()?);
     let du = |s: &TrainState| -> Vec<f32> {
         s.params
             .iter()
-            .zip(&state.params)
+            .zip(&before.params)
             .map(|(a, b)| a - b)
             .collect()
     };
@@ -109,14 +145,42 @@ pub fn train_step(
         "step Adam update (all weights)".into(),
         p,
         shape.clone(),
-        &du(&gs),
-        &du(&cs),
+        &du(&got.after),
+        &du(&want.after),
     );
     update.tolerance = update_tolerance(p);
     out.push(update);
-    out.push(case("step Adam m".into(), p, shape.clone(), &gs.m, &cs.m));
-    out.push(case("step Adam v".into(), p, shape, &gs.v, &cs.v));
-    Ok(out)
+    out.push(case(
+        "step Adam m".into(),
+        p,
+        shape.clone(),
+        &got.after.m,
+        &want.after.m,
+    ));
+    out.push(case(
+        "step Adam v".into(),
+        p,
+        shape,
+        &got.after.v,
+        &want.after.v,
+    ));
+    out
+}
+
+/// One train step on `batch` rows of `data`, GPU against CPU.
+pub fn train_step(
+    data: &Dataset,
+    p: Precision,
+    batch: usize,
+    seed: u64,
+) -> Result<Vec<CaseResult>> {
+    let (arch, state, adam, rows) = lab_step_setup(data, batch, seed)?;
+    let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
+    let mut gpu = CudaBackend::new(&arch, adam, p, rows.len(), state.clone())?;
+    let want = step_outcome(&mut cpu, data, &rows)?;
+    let got = step_outcome(&mut gpu, data, &rows)?;
+    let shape = format!("{} rows, {}", rows.len(), arch.describe());
+    Ok(compare_step(&arch, p, &shape, &state, &want, &got))
 }
 
 /// One epoch over `data` at `batch`, GPU against CPU: the epoch's loss and

@@ -7,7 +7,7 @@
 
 use crate::Layer;
 use dae_core::cuda::ops::{NamedOp, Op};
-use dae_core::cuda::{Offset, Precision};
+use dae_core::cuda::{Offset, Precision, SplitPlan};
 use dae_core::{Activation, AdamConfig};
 
 /// Addresses of the buffers one step uses.
@@ -48,6 +48,53 @@ pub struct StepPlan<'a> {
     pub layers: &'a [Layer],
     pub precision: Precision,
     pub adam: AdamConfig,
+}
+
+/// Split-K scratch needed by every layer's products at up to `rows` rows
+/// (0 where nothing splits): dW and db (backward), and the forward and
+/// input-gradient products, which split only while their output tiles are
+/// fewer than the SMs. The ops of a step use `work` one after another on one
+/// stream and none reads what an earlier op left there, so one buffer of the
+/// largest need serves them all.
+pub fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
+    let mut len = 0;
+    // fwd / dx: tiles ≥ cdiv(m, 64) ≥ SMs once m > 64·(SMs − 1), and then
+    // nothing splits; below that every row count is checked exactly (every
+    // last partial batch and inference chunk is one of them).
+    for m in 1..=rows.min(64 * sm_count) {
+        for l in layers {
+            let f = SplitPlan::for_forward(m, l.fan_out, l.fan_in, sm_count);
+            let d = SplitPlan::for_input_grad(m, l.fan_out, l.fan_in, sm_count);
+            len = len
+                .max(f.partial_len(m * l.fan_out))
+                .max(d.partial_len(m * l.fan_in));
+        }
+    }
+    for l in layers {
+        for m in [rows, rows.div_ceil(2), 1.max(rows / 3)] {
+            let w = SplitPlan::for_weight_grad(m, l.fan_in, l.fan_out, sm_count);
+            if w.splits > 1 {
+                len = len.max(w.splits * l.fan_in * l.fan_out);
+            }
+            let b = SplitPlan::for_bias_grad(m, l.fan_out, sm_count);
+            if b.splits > 1 {
+                len = len.max(b.splits * l.fan_out);
+            }
+        }
+        // Upper bound over all m ≤ rows: splits never exceed 2·SMs / tiles.
+        let tiles = l.fan_in.div_ceil(64) * l.fan_out.div_ceil(64);
+        let bound = (2 * sm_count).div_ceil(tiles).min(rows.div_ceil(32));
+        if bound > 1 {
+            len = len.max(bound * l.fan_in * l.fan_out);
+        }
+        let bias_bound = (2 * sm_count)
+            .div_ceil(l.fan_out.div_ceil(32))
+            .min(rows.div_ceil(32));
+        if bias_bound > 1 {
+            len = len.max(bias_bound * l.fan_out);
+        }
+    }
+    len
 }
 
 /// Address of f32 element `index` of the buffer at `base`.
@@ -208,5 +255,39 @@ impl StepPlan<'_> {
             }
         }
         ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Architecture;
+
+    /// work_len covers every split path of every layer at every row count up
+    /// to the capacity (the last partial batch, inference chunks).
+    #[test]
+    fn work_len_bounds_every_split() {
+        let arch = Architecture::new(784, vec![128, 64, 32]).unwrap();
+        let layers = arch.layers();
+        for sm in [1, 46, 108, 132] {
+            for capacity in [1, 96, 256, 4096, 9000] {
+                let len = work_len(&layers, capacity, sm);
+                for m in 1..=capacity {
+                    for l in &layers {
+                        let (n, k) = (l.fan_out, l.fan_in);
+                        let need = [
+                            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
+                            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
+                            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
+                            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
+                        ];
+                        assert!(
+                            need.iter().all(|&x| x <= len),
+                            "{need:?} > {len} at m={m}, {k}→{n}, {sm} SMs"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
