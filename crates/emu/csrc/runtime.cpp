@@ -1,7 +1,7 @@
 // The emulator's runtime: a launch runs the grid's blocks one after another;
 // each block's threads are fibers on the calling OS thread, switched only at
 // barriers (__syncthreads, and the warp-wide mma.sync), round-robin, so a run
-// is deterministic. Strict where CUDA is undefined: a thread that exits while
+// is deterministic for a given thread order. Strict where CUDA is undefined: a thread that exits while
 // others wait at a barrier, or a barrier nobody can complete, fails the launch.
 #include "cuda_host.h"
 
@@ -118,8 +118,8 @@ void fail(const std::string& why) {
     b.warp_live[t_current->linear / 32] -= 1;
     if (b.block_barrier.arrived > 0)
         fail("a thread exited while others wait at __syncthreads() (undefined in CUDA)");
-    for (const Barrier& w : b.warp_barriers)
-        if (w.arrived > 0) fail("a thread exited while its warp waits in mma.sync (undefined in CUDA)");
+    if (b.warp_barriers[t_current->linear / 32].arrived > 0)
+        fail("a thread exited while its warp waits in mma.sync (undefined in CUDA)");
     yield_to_scheduler();
     std::abort();  // a finished fiber is never resumed
 }
@@ -155,7 +155,7 @@ void barrier(Barrier& b, int expected) {
     while (b.generation == gen) yield_to_scheduler();
 }
 
-bool run_block(unsigned threads) {
+bool run_block(unsigned threads, bool reverse) {
     Block& b = t_block;
     while (b.fibers.size() < threads) {
         Fiber f;
@@ -182,8 +182,8 @@ bool run_block(unsigned threads) {
     }
     while (b.live > 0) {
         t_progress = false;
-        for (unsigned i = 0; i < threads; ++i) {
-            Fiber& f = b.fibers[i];
+        for (unsigned j = 0; j < threads; ++j) {
+            Fiber& f = b.fibers[reverse ? threads - 1 - j : j];
             if (f.done) continue;
             t_current = &f;
             thread_idx = &f.tid;
@@ -308,10 +308,12 @@ struct DaeEmuKernel {
 extern "C" const DaeEmuKernel dae_emu_kernels[];
 extern "C" const size_t dae_emu_kernel_count;
 
-// Runs kernel `name` over grid[3] x block[3] with the driver-style `args`.
-// Returns 0, or 1 with a message in err.
+// Runs kernel `name` over grid[3] x block[3] with the driver-style `args`;
+// `reverse` runs each block's threads in the opposite order between barriers
+// (a kernel whose result depends on that order has a race). Returns 0, or 1
+// with a message in err.
 extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsigned* block, void** args,
-                              char* err, size_t err_len) {
+                              int reverse, char* err, size_t err_len) {
     using namespace dae_emu;
     auto error = [&](const std::string& why) {
         std::snprintf(err, err_len, "%s", why.c_str());
@@ -333,7 +335,7 @@ extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsi
         for (unsigned y = 0; y < grid[1]; ++y)
             for (unsigned x = 0; x < grid[0]; ++x) {
                 block_idx = {x, y, z};
-                if (!run_block(static_cast<unsigned>(threads)))
+                if (!run_block(static_cast<unsigned>(threads), reverse != 0))
                     return error(std::string(name) + " block (" + std::to_string(x) + "," + std::to_string(y) + "," +
                                  std::to_string(z) + "): " + t_error);
             }

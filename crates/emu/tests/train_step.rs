@@ -92,18 +92,19 @@ fn emulated_step(
 fn lab_train_step_on_the_emulator_matches_the_cpu_backend() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
     let data = dae_data::load(&dir, None).unwrap().test.head(2_000);
-    let emu = Emulator::new(132);
     let mut failed = Vec::new();
-    // 256: the lab's batch (split-K forward and input gradients at 132 SMs);
-    // 97: a ragged last batch.
-    for batch in [256, 97] {
+    // 132 SMs (an H100): at batch 256 the forward and input-gradient
+    // products split over k, one 32-wide tile per split; 2 SMs: they do not,
+    // and loop over the whole reduction. 97: a ragged last batch.
+    for (sm, batch) in [(132, 256), (132, 97), (2, 256)] {
+        let emu = Emulator::new(sm);
         let (arch, state, adam, rows) = lab_step_setup(&data, batch, 3).unwrap();
         let mut cpu = CpuBackend::new(&arch, adam, state.clone()).unwrap();
         let want = step_outcome(&mut cpu, &data, &rows).unwrap();
         for p in Precision::ALL {
             let got = emulated_step(&emu, &arch, p, &state, &data, &rows);
             assert_eq!(got.after.step, 1, "step counter");
-            let shape = format!("{batch} rows, {}", arch.describe());
+            let shape = format!("{batch} rows, {}, {sm} SMs", arch.describe());
             let cases = compare_step(&arch, p, &shape, &state, &want, &got);
             for c in &cases {
                 println!(

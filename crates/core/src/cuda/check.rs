@@ -192,6 +192,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             n => format!("split-K×{n}"),
         };
         let (fwd_path, dx_path) = (path(fwd_plan), path(dx_plan));
+        let dw_path = path(SplitPlan::for_weight_grad(m, k, n, sm));
         let shape = format!("{m}×{n}×{k}");
         // The large products check one case each (their float64 references
         // dominate the run time); they never split.
@@ -305,7 +306,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             }
             let (got, same) = self.twice(&mut dw, k * n, |out| dev.run(&dwop(p, out)))?;
             self.record(
-                "gemm_dw split-K",
+                &format!("gemm_dw {dw_path}"),
                 p,
                 shape.clone(),
                 &got,
@@ -316,7 +317,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             // Into a 4-byte aligned slice, as into the flat gradient buffer.
             let (got, same) = self.twice_at(&mut dw, 1, k * n, |out| dev.run(&dwop(p, out)))?;
             self.record(
-                "gemm_dw unaligned out",
+                &format!("gemm_dw unaligned out {dw_path}"),
                 p,
                 shape.clone(),
                 &got,
