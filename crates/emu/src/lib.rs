@@ -156,7 +156,7 @@ impl Emulator {
             let mut launches = self.launches.borrow_mut();
             let n = launches.entry(l.kernel).or_insert(0);
             *n += 1;
-            *n % 2 == 0
+            n.is_multiple_of(2)
         };
         let mut err = vec![0u8; 512];
         // SAFETY: `args` holds one 8-byte slot per kernel parameter, which
