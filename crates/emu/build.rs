@@ -73,17 +73,27 @@ fn main() {
             file.display()
         );
         for name in &names {
+            let f = format!("&dae_kernels_{stem}::{name}");
             writeln!(
                 tu,
-                "extern \"C\" void dae_emu_trampoline_{name}(void** a) {{ dae_emu::call(&dae_kernels_{stem}::{name}, a); }}"
+                "extern \"C\" void dae_emu_trampoline_{name}(void** a) {{ dae_emu::call({f}, a); }}\n\
+                 using dae_emu_params_{name} = decltype(dae_emu::param_codes({f}));\n\
+                 extern \"C\" const unsigned dae_emu_param_count_{name} = dae_emu_params_{name}::count;\n\
+                 extern \"C\" const unsigned* const dae_emu_param_codes_{name} = dae_emu_params_{name}::codes;"
             )
             .unwrap();
             writeln!(
                 table,
-                "extern \"C\" void dae_emu_trampoline_{name}(void**);"
+                "extern \"C\" void dae_emu_trampoline_{name}(void**);\n\
+                 extern \"C\" const unsigned dae_emu_param_count_{name};\n\
+                 extern \"C\" const unsigned* const dae_emu_param_codes_{name};"
             )
             .unwrap();
-            writeln!(entries, "    {{\"{name}\", &dae_emu_trampoline_{name}}},").unwrap();
+            writeln!(
+                entries,
+                "    {{\"{name}\", &dae_emu_trampoline_{name}, &dae_emu_param_count_{name}, &dae_emu_param_codes_{name}}},"
+            )
+            .unwrap();
             count += 1;
         }
         let path = out.join(format!("kernel_{stem}.cpp"));
@@ -92,7 +102,8 @@ fn main() {
     }
     write!(
         table,
-        "struct DaeEmuKernel {{ const char* name; void (*trampoline)(void**); }};\n\
+        "struct DaeEmuKernel {{ const char* name; void (*trampoline)(void**); \
+         const unsigned* param_count; const unsigned* const* param_codes; }};\n\
          extern \"C\" const DaeEmuKernel dae_emu_kernels[] = {{\n{entries}}};\n\
          extern \"C\" const size_t dae_emu_kernel_count = {count};\n"
     )

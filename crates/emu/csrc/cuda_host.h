@@ -59,6 +59,24 @@ template <class... A>
 void call(void (*f)(A...), void** args) {
     call_with(f, args, std::index_sequence_for<A...>{});
 }
+
+// A parameter's kind and size, as the launcher must pass it: 'p' pointer,
+// 'i' integer, 'f' floating point; code = kind * 16 + sizeof.
+template <class T>
+constexpr unsigned param_code() {
+    using U = std::remove_cv_t<T>;
+    constexpr unsigned kind = std::is_pointer_v<U> ? 'p' : std::is_floating_point_v<U> ? 'f' : 'i';
+    return kind * 16 + sizeof(U);
+}
+template <class... A>
+struct ParamCodes {
+    static constexpr unsigned count = sizeof...(A);
+    static constexpr unsigned codes[sizeof...(A) + 1] = {param_code<A>()..., 0};
+};
+template <class... A>
+constexpr ParamCodes<A...> param_codes(void (*)(A...)) {
+    return {};
+}
 }  // namespace dae_emu
 
 #define threadIdx (*dae_emu::thread_idx)

@@ -304,31 +304,46 @@ void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b
 struct DaeEmuKernel {
     const char* name;
     void (*trampoline)(void**);
+    const unsigned* param_count;
+    const unsigned* const* param_codes;  // dae_emu::param_code of each parameter
 };
 extern "C" const DaeEmuKernel dae_emu_kernels[];
 extern "C" const size_t dae_emu_kernel_count;
 
-// Runs kernel `name` over grid[3] x block[3] with the driver-style `args`;
-// `reverse` runs each block's threads in the opposite order between barriers
-// (a kernel whose result depends on that order has a race). Returns 0, or 1
-// with a message in err.
+// Runs kernel `name` over grid[3] x block[3] with the driver-style `args`,
+// whose kinds and sizes (`arg_codes`, as dae_emu::param_code) must be the
+// kernel's parameters'; `reverse` runs each block's threads in the opposite
+// order between barriers (a kernel whose result depends on that order has a
+// race). Returns 0, or 1 with a message in err.
 extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsigned* block, void** args,
-                              int reverse, char* err, size_t err_len) {
+                              const unsigned* arg_codes, unsigned arg_count, int reverse, char* err,
+                              size_t err_len) {
     using namespace dae_emu;
     auto error = [&](const std::string& why) {
         std::snprintf(err, err_len, "%s", why.c_str());
         return 1;
     };
-    void (*trampoline)(void**) = nullptr;
+    const DaeEmuKernel* kernel = nullptr;
     for (size_t i = 0; i < dae_emu_kernel_count; ++i)
-        if (std::strcmp(dae_emu_kernels[i].name, name) == 0) trampoline = dae_emu_kernels[i].trampoline;
-    if (trampoline == nullptr) return error(std::string("no kernel named ") + name + " in kernels/");
+        if (std::strcmp(dae_emu_kernels[i].name, name) == 0) kernel = &dae_emu_kernels[i];
+    if (kernel == nullptr) return error(std::string("no kernel named ") + name + " in kernels/");
+    auto describe = [](unsigned code) {
+        return std::string(1, static_cast<char>(code / 16)) + std::to_string(code % 16);
+    };
+    if (arg_count != *kernel->param_count)
+        return error(std::string(name) + " takes " + std::to_string(*kernel->param_count) +
+                     " parameters, launched with " + std::to_string(arg_count));
+    for (unsigned i = 0; i < arg_count; ++i)
+        if (arg_codes[i] != (*kernel->param_codes)[i])
+            return error(std::string(name) + " parameter " + std::to_string(i) + " is " +
+                         describe((*kernel->param_codes)[i]) + " (kind, bytes), launched with " +
+                         describe(arg_codes[i]));
     const unsigned long long threads = 1ull * block[0] * block[1] * block[2];
     if (threads == 0 || threads > 1024) return error("block of " + std::to_string(threads) + " threads (CUDA allows 1 to 1024)");
     if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0 || grid[1] > 65535 || grid[2] > 65535)
         return error("grid dimensions outside CUDA's limits");
     t_error.clear();
-    t_launch = Launch{trampoline, args};
+    t_launch = Launch{kernel->trampoline, args};
     block_dim = {block[0], block[1], block[2]};
     grid_dim = {grid[0], grid[1], grid[2]};
     for (unsigned z = 0; z < grid[2]; ++z)

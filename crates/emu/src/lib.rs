@@ -30,6 +30,8 @@ extern "C" {
         grid: *const u32,
         block: *const u32,
         args: *mut *mut c_void,
+        arg_codes: *const u32,
+        arg_count: u32,
         reverse: c_int,
         err: *mut c_char,
         err_len: usize,
@@ -146,6 +148,17 @@ impl Emulator {
                 s
             })
             .collect();
+        // Kind and size of each argument, as csrc/cuda_host.h's param_code.
+        let codes: Vec<u32> = l
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Ptr(_) => u32::from(b'p') * 16 + 8,
+                Arg::I32(_) => u32::from(b'i') * 16 + 4,
+                Arg::F32(_) => u32::from(b'f') * 16 + 4,
+                Arg::F64(_) => u32::from(b'f') * 16 + 8,
+            })
+            .collect();
         let mut args: Vec<*mut c_void> = slots
             .iter_mut()
             .map(|s| s.as_mut_ptr().cast::<c_void>())
@@ -159,16 +172,19 @@ impl Emulator {
             n.is_multiple_of(2)
         };
         let mut err = vec![0u8; 512];
-        // SAFETY: `args` holds one 8-byte slot per kernel parameter, which
-        // the runtime reads as the parameter's type (plan.rs builds the list
-        // from the kernel's signature); the pointers inside are addresses of
-        // live HostMemory, sized by the caller for the op's shapes.
+        // SAFETY: `args` holds one 8-byte slot per argument and `codes` their
+        // kinds and sizes; the runtime checks both against the kernel's own
+        // parameter list before reading a slot as the parameter's type. The
+        // pointers inside are addresses of live HostMemory, sized by the
+        // caller for the op's shapes.
         let rc = unsafe {
             dae_emu_launch(
                 name.as_ptr(),
                 grid.as_ptr(),
                 block.as_ptr(),
                 args.as_mut_ptr(),
+                codes.as_ptr(),
+                codes.len() as u32,
                 c_int::from(reverse),
                 err.as_mut_ptr().cast::<c_char>(),
                 err.len(),

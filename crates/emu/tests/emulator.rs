@@ -3,7 +3,7 @@
 
 use dae_core::cuda::ops::Op;
 use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::{Buffer, KernelDevice};
+use dae_core::cuda::{Buffer, KernelDevice, Offset};
 use dae_emu::Emulator;
 
 #[test]
@@ -37,42 +37,94 @@ fn a_write_past_an_allocation_fails_the_launch() {
 }
 
 #[test]
-fn unknown_kernels_and_bad_blocks_are_errors() {
+fn launches_must_match_the_kernel_and_its_signature() {
     let emu = Emulator::new(132);
+    let step = Buffer::<_, i32>::from_host(&emu, &[0]).unwrap();
     let mut l = Launch {
         kernel: "no_such_kernel",
         grid: (1, 1, 1),
-        block: (32, 1, 1),
-        args: vec![],
+        block: (1, 1, 1),
+        args: vec![Arg::Ptr(step.ptr())],
     };
-    assert!(emu
-        .launch(&l)
-        .unwrap_err()
-        .to_string()
-        .contains("no kernel named no_such_kernel"));
+    let err = |l: &Launch| emu.launch(l).unwrap_err().to_string();
+    assert!(
+        err(&l).contains("no kernel named no_such_kernel"),
+        "{}",
+        err(&l)
+    );
     l.kernel = "step_increment";
+    l.args = vec![];
+    assert!(
+        err(&l).contains("takes 1 parameters, launched with 0"),
+        "{}",
+        err(&l)
+    );
+    l.args = vec![Arg::I32(0)];
+    assert!(
+        err(&l).contains("parameter 0 is p8 (kind, bytes), launched with i4"),
+        "{}",
+        err(&l)
+    );
+    l.args = vec![Arg::Ptr(step.ptr())];
     l.block = (2048, 1, 1);
-    assert!(emu
-        .launch(&l)
-        .unwrap_err()
-        .to_string()
-        .contains("2048 threads"));
+    assert!(err(&l).contains("2048 threads"), "{}", err(&l));
+    l.block = (1, 1, 1);
+    emu.launch(&l).unwrap();
+    assert_eq!(step.download(1).unwrap(), vec![1]);
 }
 
-/// Every kernel a plan can name exists in kernels/ with that name.
+/// Every kernel a plan can name exists in kernels/ under that name.
 #[test]
 fn every_planned_kernel_is_compiled() {
     let emu = Emulator::new(1);
     for name in dae_core::cuda::plan::kernel_names() {
-        // A zero-sized grid is refused after the name is found.
         let l = Launch {
             kernel: name,
-            grid: (0, 1, 1),
+            grid: (1, 1, 1),
             block: (1, 1, 1),
             args: vec![],
         };
         let err = emu.launch(&l).unwrap_err().to_string();
-        assert!(err.contains("grid dimensions"), "{name}: {err}");
+        assert!(err.contains("parameters, launched with 0"), "{name}: {err}");
+    }
+}
+
+/// The f32 gathers (inference on float data), from a value and from a
+/// device-held offset, copy rows exactly, vector path (dim % 4 == 0) and
+/// scalar path.
+#[test]
+fn f32_gathers_copy_the_permuted_rows() {
+    let emu = Emulator::new(132);
+    for dim in [8, 13] {
+        let rows = 37;
+        let data: Vec<f32> = (0..rows * dim).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let perm: Vec<u32> = (0..rows as u32).map(|r| (r * 11) % rows as u32).collect();
+        let (offset, take) = (5, 20);
+        let want: Vec<f32> = perm[offset..offset + take]
+            .iter()
+            .flat_map(|&r| data[r as usize * dim..(r as usize + 1) * dim].to_vec())
+            .collect();
+        let d = Buffer::<_, f32>::from_host(&emu, &data).unwrap();
+        let p = Buffer::<_, u32>::from_host(&emu, &perm).unwrap();
+        let o = Buffer::<_, i32>::from_host(&emu, &[offset as i32]).unwrap();
+        for off in [Offset::Value(offset), Offset::Device(o.ptr())] {
+            let out = Buffer::<_, f32>::from_host(&emu, &vec![f32::NAN; take * dim]).unwrap();
+            emu.run(&Op::Gather {
+                u8_data: false,
+                data: d.ptr(),
+                index: p.ptr(),
+                offset: off,
+                rows: take,
+                dim,
+                out: out.ptr(),
+            })
+            .unwrap();
+            assert_eq!(
+                out.download(take * dim).unwrap(),
+                want,
+                "dim {dim}, {off:?}"
+            );
+        }
     }
 }
 
