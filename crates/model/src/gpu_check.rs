@@ -35,7 +35,7 @@ pub fn model_tolerance(p: Precision) -> f64 {
 /// Adam's first step is ≈ lr·sign(g): a gradient near zero whose sign the
 /// operand rounding flips moves by 2·lr, so the update is compared with a
 /// looser bound in reduced precision (fp32 gradients are exact enough).
-fn update_tolerance(p: Precision) -> f64 {
+pub fn update_tolerance(p: Precision) -> f64 {
     match p {
         Precision::Fp32 => 1e-4,
         Precision::Tf32 => 0.05,

@@ -93,6 +93,14 @@ impl<'d, D: KernelDevice, T: bytemuck::Pod> Buffer<'d, D, T> {
         self.dev.address(&self.mem)
     }
 
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Address of element `index`.
     pub fn at(&self, index: usize) -> u64 {
         assert!(index <= self.len, "index {index} past {}", self.len);
