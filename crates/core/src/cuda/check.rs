@@ -57,7 +57,9 @@ const ELEMENTWISE_TOL: f64 = 1e-5;
 /// N > 32), ragged last splits included (K = 67, 63; N = 131, 33, 34); the
 /// fused unsplit kernels run where that reduction is ≤ 32 (fwd of
 /// 256×64×32, 1×1×1, 31×33×1, 16×34×5; dx of 256×32×64, 1×1×1, 65×1×63) and
-/// for the 65,536-row shapes (≥ 2,048 tiles: never split).
+/// for the 65,536-row shapes (≥ 2,048 tiles: never split). At 132 SMs the
+/// M = 256 shapes split into single k-tiles; 640×128×784 keeps two per split,
+/// so the double-buffered main loop's second stage runs in `--quick` too.
 pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
     let mut v = vec![
         (256, 128, 784), // fwd 25 splits, dx 4
@@ -67,6 +69,7 @@ pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
         (256, 128, 64),  // fwd 2, dx 4
         (256, 784, 128), // fwd 4, dx 25
         (96, 784, 128),  // the lab's last partial batch: fwd 4, dx 25
+        (640, 128, 784), // fwd 13, dx 2, dW 10 splits of two 32-wide k-tiles each
         (1, 1, 1),       // fused
         (257, 131, 67),  // fwd 3 (32+32+3), dx 5 (…+3)
         (31, 33, 1),     // fwd fused, dx 2 (32+1)
@@ -562,6 +565,16 @@ mod tests {
         }
         assert_eq!(splits_at_132((256, 128, 784)), (25, 4));
         assert_eq!(splits_at_132((257, 131, 67)), (3, 5));
+        // Two 32-wide k-tiles per split somewhere in the small table at 132 SMs.
+        let (m, n, k) = (640, 128, 784);
+        assert!(shapes(false).contains(&(m, n, k)));
+        for p in [
+            SplitPlan::for_forward(m, n, k, 132),
+            SplitPlan::for_input_grad(m, n, k, 132),
+            SplitPlan::for_weight_grad(m, k, n, 132),
+        ] {
+            assert!(p.splits > 1 && p.rows_per_split >= 64, "{p:?}");
+        }
     }
 
     fn splits_at_132((m, n, k): (usize, usize, usize)) -> (usize, usize) {
