@@ -22,9 +22,14 @@
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-// Shared memory: one instance per kernel (blocks run one after another on an
-// OS thread) and per OS thread (tests launch from several threads at once).
-#define __shared__ static thread_local
+// Shared memory: one instance per kernel (blocks run one after another, and
+// launches one at a time), all in the section dae_smem, which the runtime
+// fills with 0xFF (NaN in every float type) before each block: a read of a
+// word the block has not written shows up as NaN, as garbage would on a GPU.
+// GCC ignores the section attribute on statics of function templates (the
+// GEMMs' tiles): those keep the previous block's values; their reads of
+// never-written words are tools/emu_ptx_check.py's to find.
+#define __shared__ __attribute__((section("dae_smem"))) static
 
 struct alignas(8) float2 { float x, y; };
 struct alignas(16) float4 { float x, y, z, w; };

@@ -10,8 +10,13 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <string>
 #include <vector>
+
+// Bounds of the kernels' __shared__ variables (see cuda_host.h), from the linker.
+extern "C" char __start_dae_smem[] __attribute__((weak));
+extern "C" char __stop_dae_smem[] __attribute__((weak));
 
 namespace dae_emu {
 
@@ -171,6 +176,8 @@ bool run_block(unsigned threads, bool reverse) {
     b.warp_mma.resize(warps);
     b.warp_live.assign(warps, 0);
     b.block_barrier = Barrier{};
+    if (__start_dae_smem != nullptr)
+        std::memset(__start_dae_smem, 0xff, static_cast<size_t>(__stop_dae_smem - __start_dae_smem));
     b.threads = static_cast<int>(threads);
     b.live = b.threads;
     for (unsigned i = 0; i < threads; ++i) {
@@ -342,6 +349,9 @@ extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsi
     if (threads == 0 || threads > 1024) return error("block of " + std::to_string(threads) + " threads (CUDA allows 1 to 1024)");
     if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0 || grid[1] > 65535 || grid[2] > 65535)
         return error("grid dimensions outside CUDA's limits");
+    // Shared memory is one static instance per kernel: one launch at a time.
+    static std::mutex one_launch_at_a_time;
+    std::lock_guard<std::mutex> lock(one_launch_at_a_time);
     t_error.clear();
     t_launch = Launch{kernel->trampoline, args};
     block_dim = {block[0], block[1], block[2]};
