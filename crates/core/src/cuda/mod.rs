@@ -13,7 +13,7 @@ pub mod ops;
 pub mod plan;
 pub mod profile;
 
-pub use compile::{kernel_sources, nvrtc_version, KERNEL_OPTIONS};
+pub use compile::{compile, kernel_sources, nvrtc_version, KERNEL_OPTIONS};
 pub use device::{Buffer, KernelDevice};
 pub use launch::Kernels;
 pub use memory::DeviceBuffer;
