@@ -148,13 +148,16 @@ void reset(Fiber& f) {
     f.done = false;
 }
 
-// Waits until `expected` fibers have arrived at `b`.
+// Waits until `expected` fibers have arrived at `b`. The last to arrive
+// yields too, so every thread leaves the barrier in the scheduler's order
+// (and reversing that order flips the order of every pair of threads).
 void barrier(Barrier& b, int expected) {
     const unsigned gen = b.generation;
     t_progress = true;
     if (++b.arrived == expected) {
         b.arrived = 0;
         b.generation += 1;
+        yield_to_scheduler();
         return;
     }
     while (b.generation == gen) yield_to_scheduler();
