@@ -40,7 +40,8 @@ step() {  # step NAME TIMEOUT CMD...: output in NAME.txt, its tail in the log
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "binary: $("$BIN" --version)"
+    echo "glibc: $(ldd --version 2>&1 | head -n 1) (the binary needs GLIBC_2.34 or newer)"
+    echo "binary: $("$BIN" --version 2>&1)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
     (command -v nvcc >/dev/null && nvcc --version | tail -n 2) || echo "nvcc: not on PATH"
     ls -1 /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null
