@@ -1,4 +1,5 @@
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// `p as f32 / 255.0` for every byte: a lookup instead of a division per
 /// pixel, with exactly the same bits (the GPU gather divides the same way).
@@ -13,10 +14,24 @@ static BYTE_TO_UNIT: [f32; 256] = {
 };
 
 /// Pixel storage: u8 (0–255, scaled by 1/255 when gathered) or f32 in [0,1].
+/// Immutable and shared: a clone is the same pixels, and while anything
+/// holds them their address names their contents (the CUDA backend keys its
+/// uploaded copies by it).
 #[derive(Clone, Debug)]
 pub enum Pixels {
-    U8(Vec<u8>),
-    F32(Vec<f32>),
+    U8(Arc<[u8]>),
+    F32(Arc<[f32]>),
+}
+
+impl Pixels {
+    /// The address of the first value: the same for clones, different for
+    /// any other live pixels.
+    pub fn address(&self) -> usize {
+        match self {
+            Pixels::U8(p) => p.as_ptr() as usize,
+            Pixels::F32(p) => p.as_ptr() as usize,
+        }
+    }
 }
 
 /// `rows` samples of `dim` values each, with optional integer labels.
@@ -119,13 +134,32 @@ mod tests {
         }
     }
 
+    /// The CUDA backend's upload cache relies on this: clones share the
+    /// address, any other pixels (a copy with the same values included)
+    /// have their own.
+    #[test]
+    fn pixel_addresses_name_the_storage() {
+        let d = Dataset {
+            name: "t".into(),
+            rows: 2,
+            dim: 2,
+            pixels: Pixels::U8(vec![1, 2, 3, 4].into()),
+            labels: None,
+            image_shape: None,
+        };
+        let clone = d.clone();
+        assert_eq!(clone.pixels.address(), d.pixels.address());
+        let copy = d.head(2);
+        assert_ne!(copy.pixels.address(), d.pixels.address());
+    }
+
     #[test]
     fn gather_scales_and_orders_rows() {
         let d = Dataset {
             name: "t".into(),
             rows: 3,
             dim: 2,
-            pixels: Pixels::U8(vec![0, 255, 51, 102, 1, 2]),
+            pixels: Pixels::U8(vec![0, 255, 51, 102, 1, 2].into()),
             labels: Some(vec![7, 8, 9]),
             image_shape: None,
         };

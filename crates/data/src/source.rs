@@ -165,7 +165,7 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
             name: name.to_string(),
             rows,
             dim: h * w,
-            pixels: Pixels::U8(images.data),
+            pixels: Pixels::U8(images.data.into()),
             labels: Some(labels.data.into_iter().map(u32::from).collect()),
             image_shape: Some((h, w)),
         })
@@ -231,7 +231,7 @@ fn dataset_from_array(
         bail!("{what}: empty array (shape {shape:?})");
     }
     let pixels = match array.data {
-        NpyData::U8(p) => Pixels::U8(p),
+        NpyData::U8(p) => Pixels::U8(p.into()),
         NpyData::F32(p) => {
             if let Some(i) = p.iter().position(|v| !v.is_finite()) {
                 bail!("{what}: non-finite value {} at flat index {i}", p[i]);
@@ -243,7 +243,7 @@ fn dataset_from_array(
                     p[i]
                 );
             }
-            Pixels::F32(p)
+            Pixels::F32(p.into())
         }
         NpyData::Int(_) => bail!("{what}: integer samples must be uint8 (0–255)"),
     };

@@ -22,30 +22,39 @@ use std::collections::HashMap;
 /// Rows per inference chunk (evaluate, encode, reconstruct) at least.
 const INFERENCE_ROWS: usize = 4096;
 
-enum DeviceData {
+/// A dataset's pixels on the device, with the host pixels they copy: held,
+/// so their address (the cache key) cannot be reused by other pixels while
+/// the copy is cached.
+struct DeviceData {
+    buffer: DeviceBytes,
+    _host: Pixels,
+}
+
+enum DeviceBytes {
     U8(DeviceBuffer<u8>),
     F32(DeviceBuffer<f32>),
 }
 
 impl DeviceData {
     fn ptr(&self) -> u64 {
-        match self {
-            DeviceData::U8(b) => b.ptr(),
-            DeviceData::F32(b) => b.ptr(),
+        match &self.buffer {
+            DeviceBytes::U8(b) => b.ptr(),
+            DeviceBytes::F32(b) => b.ptr(),
         }
     }
 
     fn is_u8(&self) -> bool {
-        matches!(self, DeviceData::U8(_))
+        matches!(self.buffer, DeviceBytes::U8(_))
     }
 }
 
-/// Identifies a dataset the backend has uploaded (by address and size: the
-/// caller keeps the same `Dataset` alive across epochs).
+/// Identifies uploaded pixels: their host address (immutable, shared
+/// storage: the same address is the same contents while the cache holds
+/// them) and shape.
 type DataKey = (usize, usize, usize);
 
 fn key(d: &Dataset) -> DataKey {
-    (d as *const Dataset as usize, d.rows, d.dim)
+    (d.pixels.address(), d.rows, d.dim)
 }
 
 /// The kernels index rows of the dataset without bounds checks.
@@ -170,9 +179,13 @@ impl CudaBackend {
         let k = key(data);
         if !self.datasets.contains_key(&k) {
             let s = &self.gpu.stream;
-            let d = match &data.pixels {
-                Pixels::U8(p) => DeviceData::U8(DeviceBuffer::from_host(s, p)?),
-                Pixels::F32(p) => DeviceData::F32(DeviceBuffer::from_host(s, p)?),
+            let buffer = match &data.pixels {
+                Pixels::U8(p) => DeviceBytes::U8(DeviceBuffer::from_host(s, p)?),
+                Pixels::F32(p) => DeviceBytes::F32(DeviceBuffer::from_host(s, p)?),
+            };
+            let d = DeviceData {
+                buffer,
+                _host: data.pixels.clone(),
             };
             self.allocated += data.bytes();
             self.datasets.insert(k, d);

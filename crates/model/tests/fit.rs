@@ -88,7 +88,7 @@ fn data() -> Dataset {
         name: "d".into(),
         rows: 100,
         dim: 2,
-        pixels: Pixels::F32(vec![0.5; 200]),
+        pixels: Pixels::F32(vec![0.5; 200].into()),
         labels: None,
         image_shape: None,
     }

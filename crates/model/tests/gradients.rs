@@ -47,7 +47,7 @@ fn whole_network_gradient_matches_finite_differences() {
             name: "fd".into(),
             rows,
             dim: input,
-            pixels: Pixels::F32(x.clone()),
+            pixels: Pixels::F32(x.clone().into()),
             labels: None,
             image_shape: None,
         };

@@ -39,7 +39,7 @@ fn gpu_op_list_on_the_host_matches_the_cpu_backend() {
             name: "t".into(),
             rows,
             dim,
-            pixels: Pixels::U8(pixels.clone()),
+            pixels: Pixels::U8(pixels.clone().into()),
             labels: None,
             image_shape: None,
         };
@@ -128,7 +128,7 @@ fn gpu_inference_ops_on_the_host_match_the_cpu_backend() {
         name: "t".into(),
         rows,
         dim,
-        pixels: Pixels::F32(pixels.clone()),
+        pixels: Pixels::F32(pixels.clone().into()),
         labels: None,
         image_shape: None,
     };
