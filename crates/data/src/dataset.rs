@@ -15,7 +15,7 @@ static BYTE_TO_UNIT: [f32; 256] = {
 
 /// Pixel storage: u8 (0–255, scaled by 1/255 when gathered) or f32 in [0,1].
 /// Immutable and shared: a clone is the same pixels, and while anything
-/// holds them their address names their contents (the CUDA backend keys its
+/// holds them their address names their contents (the device backend keys its
 /// uploaded copies by it).
 #[derive(Clone, Debug)]
 pub enum Pixels {
@@ -134,7 +134,7 @@ mod tests {
         }
     }
 
-    /// The CUDA backend's upload cache relies on this: clones share the
+    /// The device backend's upload cache relies on this: clones share the
     /// address, any other pixels (a copy with the same values included)
     /// have their own.
     #[test]

@@ -221,6 +221,34 @@ impl Emulator {
 
 impl KernelDevice for Emulator {
     type Memory = Rc<HostMemory>;
+    /// A recording is the op list itself: replaying runs it again, with the
+    /// same addresses, as a CUDA graph replays its launches.
+    type Graph = Vec<Op>;
+
+    fn describe(&self) -> String {
+        format!(
+            "emulator: kernels/*.cu on the host CPU, launch plans of {} SMs",
+            self.sm_count
+        )
+    }
+
+    /// Launches run to completion: nothing is ever queued.
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn record(&self, ops: &[Op]) -> Result<Vec<Op>> {
+        Ok(ops.to_vec())
+    }
+
+    fn replay(&self, graph: &Vec<Op>) -> Result<()> {
+        graph.iter().try_for_each(|op| self.run(op))
+    }
+
+    /// No device clock: the emulator's time says nothing about a GPU's.
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+        Ok((work()?, None))
+    }
 
     fn sm_count(&self) -> usize {
         self.sm_count

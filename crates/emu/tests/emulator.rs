@@ -33,7 +33,7 @@ fn a_write_past_an_allocation_fails_the_launch() {
     let mut ok = l.clone();
     ok.args[1] = Arg::Ptr(big.ptr());
     emu.launch(&ok).unwrap();
-    assert_eq!(big.download(4).unwrap(), vec![2.0; 4]);
+    assert_eq!(big.download(&emu, 4).unwrap(), vec![2.0; 4]);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn launches_must_match_the_kernel_and_its_signature() {
     assert!(err(&l).contains("2048 threads"), "{}", err(&l));
     l.block = (1, 1, 1);
     emu.launch(&l).unwrap();
-    assert_eq!(step.download(1).unwrap(), vec![1]);
+    assert_eq!(step.download(&emu, 1).unwrap(), vec![1]);
 }
 
 /// Every kernel a plan can name exists in kernels/ under that name.
@@ -120,7 +120,7 @@ fn f32_gathers_copy_the_permuted_rows() {
             })
             .unwrap();
             assert_eq!(
-                out.download(take * dim).unwrap(),
+                out.download(&emu, take * dim).unwrap(),
                 want,
                 "dim {dim}, {off:?}"
             );
@@ -141,6 +141,6 @@ fn bookkeeping_kernels_advance_device_counters() {
         rows: 97,
     })
     .unwrap();
-    assert_eq!(step.download(1).unwrap(), vec![42]);
-    assert_eq!(offset.download(1).unwrap(), vec![353]);
+    assert_eq!(step.download(&emu, 1).unwrap(), vec![42]);
+    assert_eq!(offset.download(&emu, 1).unwrap(), vec![353]);
 }

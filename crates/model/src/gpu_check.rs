@@ -1,11 +1,12 @@
-//! Whole-model checks of the CUDA backend against the CPU backend: one
+//! Whole-model checks of the device backend against the CPU backend: one
 //! train step (loss, every gradient, every updated weight) and one epoch
-//! (its loss). `dae check` and the GPU tests run these after the kernel cases.
+//! (its loss). `dae check` and the GPU tests run these after the kernel
+//! cases, on the GPU; crates/emu's tests run them on the host emulator.
 
-use crate::{Architecture, Backend, CpuBackend, CudaBackend, StepObserver, TrainState};
+use crate::{Architecture, Backend, CpuBackend, DeviceBackend, StepObserver, TrainState};
 use anyhow::Result;
 use dae_core::cuda::check::CaseResult;
-use dae_core::cuda::Precision;
+use dae_core::cuda::{KernelDevice, Precision};
 use dae_core::reference::relative_error;
 use dae_core::rng::epoch_permutation;
 use dae_core::AdamConfig;
@@ -167,8 +168,10 @@ pub fn compare_step(
     out
 }
 
-/// One train step on `batch` rows of `data`, GPU against CPU.
-pub fn train_step(
+/// One train step on `batch` rows of `data`, the device (from `open`)
+/// against the CPU.
+pub fn train_step<D: KernelDevice>(
+    open: impl Fn() -> Result<D>,
     data: &Dataset,
     p: Precision,
     batch: usize,
@@ -176,16 +179,17 @@ pub fn train_step(
 ) -> Result<Vec<CaseResult>> {
     let (arch, state, adam, rows) = lab_step_setup(data, batch, seed)?;
     let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
-    let mut gpu = CudaBackend::new(&arch, adam, p, rows.len(), state.clone())?;
+    let mut device = DeviceBackend::on(open()?, &arch, adam, p, rows.len(), state.clone())?;
     let want = step_outcome(&mut cpu, data, &rows)?;
-    let got = step_outcome(&mut gpu, data, &rows)?;
+    let got = step_outcome(&mut device, data, &rows)?;
     let shape = format!("{} rows, {}", rows.len(), arch.describe());
     Ok(compare_step(&arch, p, &shape, &state, &want, &got))
 }
 
 /// One epoch over `data` at `batch`, GPU against CPU: the epoch's loss and
 /// the validation loss on `validation`.
-pub fn epoch(
+pub fn epoch<D: KernelDevice>(
+    open: impl Fn() -> Result<D>,
     data: &Dataset,
     validation: &Dataset,
     p: Precision,
@@ -195,11 +199,11 @@ pub fn epoch(
     let (arch, state, adam) = lab_model(data.dim, seed)?;
     let perm = epoch_permutation(seed, 0, data.rows);
     let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
-    let mut gpu = CudaBackend::new(&arch, adam, p, batch, state)?;
+    let mut device = DeviceBackend::on(open()?, &arch, adam, p, batch, state)?;
     let cl = cpu.train_epoch(data, &perm, batch, &mut Silent)?;
-    let gl = gpu.train_epoch(data, &perm, batch, &mut Silent)?;
+    let gl = device.train_epoch(data, &perm, batch, &mut Silent)?;
     let cv = cpu.evaluate(validation, false)?.loss;
-    let gv = gpu.evaluate(validation, false)?.loss;
+    let gv = device.evaluate(validation, false)?.loss;
     let shape = format!("{} rows, batch {batch}", data.rows);
     Ok(vec![
         case(

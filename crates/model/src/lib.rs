@@ -1,12 +1,13 @@
 //! The dense autoencoder: its architecture, parameters, training loop and
 //! checkpoints, independent of the device that runs the math. A device is a
-//! [`Backend`]; the CPU one lives here, the CUDA one beside it.
+//! [`Backend`]; the CPU one lives here, and beside it the device backend
+//! (our kernels on a GPU, or on the host emulator of crates/emu).
 
 mod arch;
 mod backend;
 pub mod checkpoint;
 mod cpu;
-mod cuda;
+mod device_backend;
 mod fit;
 pub mod folds;
 pub mod gpu_check;
@@ -19,7 +20,7 @@ pub use arch::{Architecture, Layer};
 pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use cpu::CpuBackend;
-pub use cuda::CudaBackend;
+pub use device_backend::{CudaBackend, DeviceBackend};
 pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
 pub use memory::MemoryPlan;
 pub use state::TrainState;

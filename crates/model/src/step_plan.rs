@@ -1,5 +1,5 @@
 //! A train step as the list of ops the GPU runs, built from buffer
-//! addresses alone. The CUDA backend launches (or captures) it with device
+//! addresses alone. The device backend launches (or records) it with device
 //! addresses; the tests run the very same list on the CPU with host
 //! addresses (`Op::execute_on_host`) and compare with the CPU backend, so the
 //! wiring (which buffer feeds which product, the ReLU masks, the ping-pong

@@ -36,8 +36,8 @@ fn train_step_and_epoch_match_cpu() {
     let train = splits.train.head(5_000);
     let validation = splits.test.head(1_000);
     for p in Precision::ALL {
-        let mut cases = gpu_check::train_step(&splits.train, p, 256, 3).unwrap();
-        cases.extend(gpu_check::epoch(&train, &validation, p, 256, 3).unwrap());
+        let mut cases = gpu_check::train_step(Gpu::open, &splits.train, p, 256, 3).unwrap();
+        cases.extend(gpu_check::epoch(Gpu::open, &train, &validation, p, 256, 3).unwrap());
         let failed: Vec<_> = cases.iter().filter(|c| !c.passed()).collect();
         assert!(failed.is_empty(), "{}: failed cases: {failed:#?}", p.name());
     }

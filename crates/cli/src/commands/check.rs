@@ -60,10 +60,10 @@ pub fn run(a: CheckArgs) -> Result<()> {
     let train = splits.train.head(a.epoch_rows);
     let validation = splits.test.head(2_000);
     for p in Precision::ALL {
-        let cases = gpu_check::train_step(&splits.train, p, 256, 7)?;
+        let cases = gpu_check::train_step(Gpu::open, &splits.train, p, 256, 7)?;
         cases.iter().for_each(print_case);
         all.extend(cases);
-        let cases = gpu_check::epoch(&train, &validation, p, 256, 7)?;
+        let cases = gpu_check::epoch(Gpu::open, &train, &validation, p, 256, 7)?;
         cases.iter().for_each(print_case);
         all.extend(cases);
     }

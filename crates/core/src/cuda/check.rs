@@ -89,18 +89,18 @@ struct Checker<'a, D: KernelDevice> {
     results: Vec<CaseResult>,
 }
 
-impl<'a, D: KernelDevice> Checker<'a, D> {
+impl<D: KernelDevice> Checker<'_, D> {
     fn random(&mut self, len: usize, scale: f32) -> Vec<f32> {
         (0..len)
             .map(|_| self.rng.uniform_in(-scale, scale))
             .collect()
     }
 
-    fn upload(&self, v: &[f32]) -> Result<Buffer<'a, D, f32>> {
+    fn upload(&self, v: &[f32]) -> Result<Buffer<D, f32>> {
         Buffer::from_host(self.dev, v)
     }
 
-    fn zeros<T: bytemuck::Pod>(&self, len: usize) -> Result<Buffer<'a, D, T>> {
+    fn zeros<T: bytemuck::Pod>(&self, len: usize) -> Result<Buffer<D, T>> {
         Buffer::zeros(self.dev, len)
     }
 
@@ -108,7 +108,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
     /// returns the first result and whether both runs agree bit for bit.
     fn twice(
         &self,
-        out: &mut Buffer<'a, D, f32>,
+        out: &mut Buffer<D, f32>,
         len: usize,
         launch: impl FnMut(u64) -> Result<()>,
     ) -> Result<(Vec<f32>, bool)> {
@@ -120,7 +120,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
     /// gradient buffer).
     fn twice_at(
         &self,
-        out: &mut Buffer<'a, D, f32>,
+        out: &mut Buffer<D, f32>,
         skip: usize,
         len: usize,
         mut launch: impl FnMut(u64) -> Result<()>,
@@ -128,9 +128,9 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         let poison = vec![f32::NAN; skip + len];
         let mut runs = Vec::new();
         for _ in 0..2 {
-            out.upload(&poison)?;
+            out.upload(self.dev, &poison)?;
             launch(out.at(skip))?;
-            runs.push(out.download(skip + len)?.split_off(skip));
+            runs.push(out.download(self.dev, skip + len)?.split_off(skip));
         }
         let same = runs[0]
             .iter()
@@ -367,7 +367,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         let sum_ref = &mut sum;
         let dev = self.dev;
         let (got, same) = self.twice(&mut dz, count, |out| {
-            sum_ref.upload(&[0.0])?;
+            sum_ref.upload(dev, &[0.0])?;
             dev.run(&Op::Bce {
                 z: zd.ptr(),
                 t: td.ptr(),
@@ -379,7 +379,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 weight: 1.0,
             })
         })?;
-        sums.push(sum.download(1)?[0]);
+        sums.push(sum.download(dev, 1)?[0]);
         self.record(
             "bce_logits grad",
             Precision::Fp32,
@@ -416,9 +416,9 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         dev.run(&Op::StepIncrement { step: step.ptr() })?;
         // One step from the same inputs, twice: the second run checks the bits.
         let mut run = || -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
-            pd.upload(&p0)?;
-            md.upload(&m0)?;
-            vd.upload(&v0)?;
+            pd.upload(dev, &p0)?;
+            md.upload(dev, &m0)?;
+            vd.upload(dev, &v0)?;
             dev.run(&Op::Adam {
                 params: pd.ptr(),
                 grads: gd.ptr(),
@@ -428,7 +428,11 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 step: step.ptr(),
                 cfg,
             })?;
-            Ok((pd.download(n)?, md.download(n)?, vd.download(n)?))
+            Ok((
+                pd.download(dev, n)?,
+                md.download(dev, n)?,
+                vd.download(dev, n)?,
+            ))
         };
         let (p, m, v) = run()?;
         let same = run()?

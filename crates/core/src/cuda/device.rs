@@ -1,16 +1,24 @@
-//! What the kernel regression suite needs of a device: memory addressed by
-//! u64, copies both ways, and ops run through their launch plans. The GPU
-//! (`Gpu`) is one; the host emulator of crates/emu (kernels/*.cu compiled
-//! for the CPU) is the other, so CI runs the same suite without a GPU.
+//! What running our kernels needs of a device: memory addressed by u64,
+//! copies both ways, ops run through their launch plans, a recorded op list
+//! replayed (a CUDA graph on a GPU), and device-side timing where there is
+//! one. The GPU (`Gpu`) is one such device; the host emulator of crates/emu
+//! (kernels/*.cu compiled for the CPU) is the other, so CI runs the kernel
+//! regression suite and the whole device backend without a GPU.
 
 use super::ops::Op;
 use super::{DeviceBuffer, Gpu};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::CudaGraph;
 
 pub trait KernelDevice {
     /// One allocation; its address stays valid while it lives.
     type Memory;
+    /// A recorded op list, replayed as one unit.
+    type Graph;
 
+    /// What it is, for logs ("cuda: NVIDIA H100 … (sm_90, 132 SMs)").
+    fn describe(&self) -> String;
     /// The SM count the launch plans are made for.
     fn sm_count(&self) -> usize;
     /// `bytes` bytes, zeroed.
@@ -22,11 +30,25 @@ pub trait KernelDevice {
     fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>>;
     /// Runs (or enqueues) the op's launches.
     fn run(&self, op: &Op) -> Result<()>;
+    /// Waits for all queued work.
+    fn synchronize(&self) -> Result<()>;
+    /// Records `ops` for replay: the addresses are fixed, so anything that
+    /// changes between replays (the batch offset, Adam's step) must be read
+    /// from device memory.
+    fn record(&self, ops: &[Op]) -> Result<Self::Graph>;
+    fn replay(&self, graph: &Self::Graph) -> Result<()>;
+    /// Runs `work` and returns its result with the device time it took in
+    /// milliseconds, where the device can measure it.
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)>;
 }
 
 impl KernelDevice for Gpu {
     type Memory = DeviceBuffer<u8>;
+    type Graph = CudaGraph;
 
+    fn describe(&self) -> String {
+        format!("cuda: {}", Gpu::describe(self))
+    }
     fn sm_count(&self) -> usize {
         self.kernels.sm_count()
     }
@@ -45,52 +67,108 @@ impl KernelDevice for Gpu {
     fn run(&self, op: &Op) -> Result<()> {
         op.launch(&self.kernels, &self.stream)
     }
+    fn synchronize(&self) -> Result<()> {
+        Gpu::synchronize(self)
+    }
+
+    /// Captures the launches into a CUDA graph (the stream is not the
+    /// legacy default one, as capture requires) and uploads it.
+    fn record(&self, ops: &[Op]) -> Result<CudaGraph> {
+        let s = &self.stream;
+        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| anyhow!("CUDA graph capture could not start: {e}"))?;
+        let enqueued = ops.iter().try_for_each(|op| self.run(op));
+        let graph = s.end_capture(CUgraphInstantiate_flags(0));
+        enqueued?;
+        let graph = graph
+            .map_err(|e| anyhow!("CUDA graph capture failed: {e}"))?
+            .ok_or_else(|| anyhow!("CUDA graph capture produced no graph"))?;
+        graph
+            .upload()
+            .map_err(|e| anyhow!("CUDA graph upload failed: {e}"))?;
+        Ok(graph)
+    }
+    fn replay(&self, graph: &CudaGraph) -> Result<()> {
+        graph
+            .launch()
+            .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))
+    }
+
+    /// CUDA events around the work on the stream.
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+        let event = || {
+            self.ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(|e| anyhow!("{e}"))
+        };
+        let (started, ended) = (event()?, event()?);
+        started.record(&self.stream).map_err(|e| anyhow!("{e}"))?;
+        let result = work()?;
+        ended.record(&self.stream).map_err(|e| anyhow!("{e}"))?;
+        ended.synchronize().map_err(|e| anyhow!("{e}"))?;
+        let ms = started.elapsed_ms(&ended).map_err(|e| anyhow!("{e}"))?;
+        Ok((result, Some(ms as f64)))
+    }
 }
 
-/// A typed array in a device's memory.
-pub struct Buffer<'d, D: KernelDevice, T> {
-    dev: &'d D,
+/// A typed array in a device's memory. Operations take the device, so a
+/// buffer can live beside the device that owns it.
+pub struct Buffer<D: KernelDevice, T> {
     mem: D::Memory,
+    ptr: u64,
     len: usize,
     _t: std::marker::PhantomData<T>,
 }
 
-impl<'d, D: KernelDevice, T: bytemuck::Pod> Buffer<'d, D, T> {
-    pub fn zeros(dev: &'d D, len: usize) -> Result<Self> {
+impl<D: KernelDevice, T: bytemuck::Pod> Buffer<D, T> {
+    pub fn zeros(dev: &D, len: usize) -> Result<Self> {
+        let mem = dev.alloc(len.max(1) * std::mem::size_of::<T>())?;
         Ok(Buffer {
-            dev,
-            mem: dev.alloc(len.max(1) * std::mem::size_of::<T>())?,
+            ptr: dev.address(&mem),
+            mem,
             len,
             _t: std::marker::PhantomData,
         })
     }
 
-    pub fn from_host(dev: &'d D, data: &[T]) -> Result<Self> {
+    pub fn from_host(dev: &D, data: &[T]) -> Result<Self> {
         let mut b = Self::zeros(dev, data.len())?;
-        b.upload(data)?;
+        b.upload(dev, data)?;
         Ok(b)
     }
 
-    pub fn upload(&mut self, data: &[T]) -> Result<()> {
+    /// Copies `data` to the start of the buffer.
+    pub fn upload(&mut self, dev: &D, data: &[T]) -> Result<()> {
         anyhow::ensure!(
             data.len() <= self.len,
             "upload of {} elements into a buffer of {}",
             data.len(),
             self.len
         );
-        self.dev.write(&mut self.mem, bytemuck::cast_slice(data))
+        dev.write(&mut self.mem, bytemuck::cast_slice(data))
     }
 
     /// The first `len` elements.
-    pub fn download(&self, len: usize) -> Result<Vec<T>> {
-        let bytes = self.dev.read(&self.mem, len * std::mem::size_of::<T>())?;
+    pub fn download(&self, dev: &D, len: usize) -> Result<Vec<T>> {
+        anyhow::ensure!(
+            len <= self.len,
+            "download of {len} elements from a buffer of {}",
+            self.len
+        );
+        let bytes = dev.read(&self.mem, len * std::mem::size_of::<T>())?;
         let mut out = vec![T::zeroed(); len];
         bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes);
         Ok(out)
     }
 
     pub fn ptr(&self) -> u64 {
-        self.dev.address(&self.mem)
+        self.ptr
+    }
+
+    /// Address of element `index`.
+    pub fn at(&self, index: usize) -> u64 {
+        assert!(index <= self.len, "index {index} past {}", self.len);
+        self.ptr + (index * std::mem::size_of::<T>()) as u64
     }
 
     pub fn len(&self) -> usize {
@@ -99,11 +177,5 @@ impl<'d, D: KernelDevice, T: bytemuck::Pod> Buffer<'d, D, T> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Address of element `index`.
-    pub fn at(&self, index: usize) -> u64 {
-        assert!(index <= self.len, "index {index} past {}", self.len);
-        self.ptr() + (index * std::mem::size_of::<T>()) as u64
     }
 }

@@ -1,20 +1,20 @@
-//! The CUDA backend: the same model on our kernels. Parameters, gradients
-//! and Adam's moments live in flat device buffers; the dataset lives on the
+//! The device backend: the same model on our kernels, on any
+//! `KernelDevice`: the GPU (`CudaBackend`), or the host emulator of
+//! crates/emu, which runs this very code in CI. Parameters, gradients and
+//! Adam's moments live in flat device buffers; the dataset lives on the
 //! device as stored (u8 or f32) and each batch is gathered through the
 //! epoch's permutation; the whole train step (gather, forward, loss,
-//! backward, Adam, advancing the batch offset) is captured once as a CUDA
-//! graph and replayed every step. The loss stays on the device and is read
-//! once per epoch.
+//! backward, Adam, advancing the batch offset) is recorded once (a CUDA
+//! graph on a GPU) and replayed every step. The loss stays on the device and
+//! is read once per epoch.
 
 use crate::backend::push_row_losses;
 use crate::step_plan::{self, BatchSource, StepBuffers, StepPlan};
 use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
 use anyhow::{anyhow, bail, Result};
-use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
-use cudarc::driver::CudaGraph;
 use dae_core::cuda::ops::{NamedOp, Op};
 use dae_core::cuda::profile::{profile_step, StepProfile};
-use dae_core::cuda::{DeviceBuffer, Gpu, Offset, Precision, LOSS_BLOCKS};
+use dae_core::cuda::{Buffer, Gpu, KernelDevice, Offset, Precision, LOSS_BLOCKS};
 use dae_core::{Activation, AdamConfig};
 use dae_data::{Dataset, Pixels};
 use std::collections::HashMap;
@@ -25,17 +25,17 @@ const INFERENCE_ROWS: usize = 4096;
 /// A dataset's pixels on the device, with the host pixels they copy: held,
 /// so their address (the cache key) cannot be reused by other pixels while
 /// the copy is cached.
-struct DeviceData {
-    buffer: DeviceBytes,
+struct DeviceData<D: KernelDevice> {
+    buffer: DeviceBytes<D>,
     _host: Pixels,
 }
 
-enum DeviceBytes {
-    U8(DeviceBuffer<u8>),
-    F32(DeviceBuffer<f32>),
+enum DeviceBytes<D: KernelDevice> {
+    U8(Buffer<D, u8>),
+    F32(Buffer<D, f32>),
 }
 
-impl DeviceData {
+impl<D: KernelDevice> DeviceData<D> {
     fn ptr(&self) -> u64 {
         match &self.buffer {
             DeviceBytes::U8(b) => b.ptr(),
@@ -65,31 +65,34 @@ fn check_rows(rows: &[u32], data: &Dataset) -> Result<()> {
     }
 }
 
-pub struct CudaBackend {
-    gpu: Gpu,
+/// The model on a GPU.
+pub type CudaBackend = DeviceBackend<Gpu>;
+
+pub struct DeviceBackend<D: KernelDevice> {
+    dev: D,
     arch: Architecture,
     layers: Vec<Layer>,
     adam: AdamConfig,
     precision: Precision,
     use_graphs: bool,
     capacity: usize,
-    params: DeviceBuffer<f32>,
-    grads: DeviceBuffer<f32>,
-    m: DeviceBuffer<f32>,
-    v: DeviceBuffer<f32>,
-    step: DeviceBuffer<i32>,
-    offset: DeviceBuffer<i32>,
-    loss_sum: DeviceBuffer<f64>,
-    loss_partial: DeviceBuffer<f32>,
-    input: DeviceBuffer<f32>,
-    outputs: Vec<DeviceBuffer<f32>>,
-    delta: [DeviceBuffer<f32>; 2],
-    work: DeviceBuffer<f32>,
+    params: Buffer<D, f32>,
+    grads: Buffer<D, f32>,
+    m: Buffer<D, f32>,
+    v: Buffer<D, f32>,
+    step: Buffer<D, i32>,
+    offset: Buffer<D, i32>,
+    loss_sum: Buffer<D, f64>,
+    loss_partial: Buffer<D, f32>,
+    input: Buffer<D, f32>,
+    outputs: Vec<Buffer<D, f32>>,
+    delta: [Buffer<D, f32>; 2],
+    work: Buffer<D, f32>,
     /// Row order of the current epoch (or the rows of an inference chunk).
-    perm: DeviceBuffer<u32>,
-    rows_index: DeviceBuffer<u32>,
-    datasets: HashMap<DataKey, DeviceData>,
-    graphs: HashMap<(DataKey, usize), CudaGraph>,
+    perm: Buffer<D, u32>,
+    rows_index: Buffer<D, u32>,
+    datasets: HashMap<DataKey, DeviceData<D>>,
+    graphs: HashMap<(DataKey, usize), D::Graph>,
     allocated: usize,
     last_epoch_ms: Option<f64>,
 }
@@ -103,7 +106,44 @@ impl CudaBackend {
         batch: usize,
         state: TrainState,
     ) -> Result<Self> {
-        let gpu = Gpu::open()?;
+        Self::on(Gpu::open()?, arch, adam, precision, batch, state)
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.dev
+    }
+
+    /// Per-kernel timing of one train step at `rows` rows of `data`, and the
+    /// whole step as one graph replay.
+    pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
+        if rows == 0 || rows > self.capacity || rows > data.rows {
+            bail!(
+                "profile rows {rows} must be in 1..={}",
+                self.capacity.min(data.rows)
+            );
+        }
+        let key = self.upload_dataset(data)?;
+        let index: Vec<u32> = (0..rows as u32).collect();
+        self.rows_index.upload(&self.dev, &index)?;
+        let ops = self.step_ops(key, self.rows_index.ptr(), Offset::Value(0), rows, true);
+        let state = self.state()?;
+        let profile = profile_step(&self.dev, &ops);
+        // Timing replays moved the weights: put them back.
+        self.load_state(&state)?;
+        profile
+    }
+}
+
+impl<D: KernelDevice> DeviceBackend<D> {
+    /// Allocates on `dev` everything a step at `batch` rows needs.
+    pub fn on(
+        dev: D,
+        arch: &Architecture,
+        adam: AdamConfig,
+        precision: Precision,
+        batch: usize,
+        state: TrainState,
+    ) -> Result<Self> {
         let layers = arch.layers();
         let total = arch.param_count();
         if state.params.len() != total {
@@ -114,7 +154,6 @@ impl CudaBackend {
             );
         }
         let capacity = batch.max(INFERENCE_ROWS.min(batch.max(1) * 16));
-        let s = &gpu.stream;
         let widest = arch.max_width();
         // Sizes reach the kernels as `int` (element counts up to rows·width).
         if capacity.saturating_mul(widest) > i32::MAX as usize || total > i32::MAX as usize {
@@ -122,13 +161,13 @@ impl CudaBackend {
                 "batch {batch} × width {widest} (or {total} parameters) exceeds the CUDA kernels' 32-bit sizes"
             );
         }
-        let work = step_plan::work_len(&layers, capacity, gpu.sm_count as usize);
+        let work = step_plan::work_len(&layers, capacity, dev.sm_count());
         let mut allocated = 0;
-        let mut f32s = |len: usize| -> Result<DeviceBuffer<f32>> {
+        let mut f32s = |len: usize| -> Result<Buffer<D, f32>> {
             allocated += len * 4;
-            DeviceBuffer::zeros(s, len)
+            Buffer::zeros(&dev, len)
         };
-        let backend = CudaBackend {
+        let backend = DeviceBackend {
             params: f32s(total)?,
             grads: f32s(total)?,
             m: f32s(total)?,
@@ -141,11 +180,11 @@ impl CudaBackend {
             delta: [f32s(capacity * widest)?, f32s(capacity * widest)?],
             work: f32s(work)?,
             loss_partial: f32s(LOSS_BLOCKS)?,
-            step: DeviceBuffer::zeros(s, 1)?,
-            offset: DeviceBuffer::zeros(s, 1)?,
-            loss_sum: DeviceBuffer::zeros(s, 1)?,
-            perm: DeviceBuffer::zeros(s, 1)?,
-            rows_index: DeviceBuffer::zeros(s, capacity)?,
+            step: Buffer::zeros(&dev, 1)?,
+            offset: Buffer::zeros(&dev, 1)?,
+            loss_sum: Buffer::zeros(&dev, 1)?,
+            perm: Buffer::zeros(&dev, 1)?,
+            rows_index: Buffer::zeros(&dev, capacity)?,
             datasets: HashMap::new(),
             graphs: HashMap::new(),
             allocated,
@@ -156,15 +195,16 @@ impl CudaBackend {
             adam,
             layers,
             arch: arch.clone(),
-            gpu,
+            dev,
         };
         let mut backend = backend;
         backend.load_state(&state)?;
         Ok(backend)
     }
 
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
+    /// The device it runs on.
+    pub fn device_handle(&self) -> &D {
+        &self.dev
     }
 
     fn upload_dataset(&mut self, data: &Dataset) -> Result<DataKey> {
@@ -178,10 +218,9 @@ impl CudaBackend {
         }
         let k = key(data);
         if !self.datasets.contains_key(&k) {
-            let s = &self.gpu.stream;
             let buffer = match &data.pixels {
-                Pixels::U8(p) => DeviceBytes::U8(DeviceBuffer::from_host(s, p)?),
-                Pixels::F32(p) => DeviceBytes::F32(DeviceBuffer::from_host(s, p)?),
+                Pixels::U8(p) => DeviceBytes::U8(Buffer::from_host(&self.dev, p)?),
+                Pixels::F32(p) => DeviceBytes::F32(Buffer::from_host(&self.dev, p)?),
             };
             let d = DeviceData {
                 buffer,
@@ -197,7 +236,7 @@ impl CudaBackend {
     fn buffers(&self) -> StepBuffers {
         StepBuffers {
             input: self.input.ptr(),
-            outputs: self.outputs.iter().map(DeviceBuffer::ptr).collect(),
+            outputs: self.outputs.iter().map(Buffer::ptr).collect(),
             delta: [self.delta[0].ptr(), self.delta[1].ptr()],
             params: self.params.ptr(),
             grads: self.grads.ptr(),
@@ -241,10 +280,9 @@ impl CudaBackend {
         rows: usize,
         update: bool,
     ) -> Result<()> {
-        let (k, s) = (&self.gpu.kernels, &self.gpu.stream);
         self.step_ops(data, index, offset, rows, update)
             .iter()
-            .try_for_each(|o| o.op.launch(k, s))
+            .try_for_each(|o| self.dev.run(&o.op))
     }
 
     fn forward_ops(&self, rows: usize, layer_count: usize, last: Activation) -> Vec<NamedOp> {
@@ -257,77 +295,53 @@ impl CudaBackend {
     }
 
     fn enqueue_forward(&self, rows: usize, layer_count: usize, last: Activation) -> Result<()> {
-        let (k, s) = (&self.gpu.kernels, &self.gpu.stream);
         self.forward_ops(rows, layer_count, last)
             .iter()
-            .try_for_each(|o| o.op.launch(k, s))
+            .try_for_each(|o| self.dev.run(&o.op))
     }
 
     /// Launches the next train step of the epoch (rows from the device-held
-    /// offset into the permutation): a graph replay, or eagerly.
-    fn launch_train_step(&mut self, key: DataKey, rows: usize) -> Result<()> {
+    /// offset into the permutation): the replay of its recording (made by
+    /// `graph` beforehand), or eagerly.
+    fn launch_recorded_step(&self, key: DataKey, rows: usize) -> Result<()> {
         if self.use_graphs {
-            self.graph(key, rows)?
-                .launch()
-                .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))
+            let graph = self
+                .graphs
+                .get(&(key, rows))
+                .ok_or_else(|| anyhow!("no recorded step for {rows} rows"))?;
+            self.dev.replay(graph)
         } else {
             let offset = Offset::Device(self.offset.ptr());
             self.enqueue_step(key, self.perm.ptr(), offset, rows, true)
         }
     }
 
-    /// Per-kernel timing of one train step at `rows` rows of `data`, and the
-    /// whole step as one graph replay.
-    pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
-        if rows == 0 || rows > self.capacity || rows > data.rows {
-            bail!(
-                "profile rows {rows} must be in 1..={}",
-                self.capacity.min(data.rows)
-            );
-        }
-        let key = self.upload_dataset(data)?;
-        let s = self.gpu.stream.clone();
-        let index: Vec<u32> = (0..rows as u32).collect();
-        self.rows_index.upload(&s, &index)?;
-        let ops = self.step_ops(key, self.rows_index.ptr(), Offset::Value(0), rows, true);
-        let state = self.state()?;
-        let profile = profile_step(&self.gpu, &ops);
-        // Timing replays moved the weights: put them back.
-        self.load_state(&state)?;
-        profile
-    }
-
-    /// The captured train step for (dataset, rows), capturing it on first use.
-    fn graph(&mut self, data: DataKey, rows: usize) -> Result<&CudaGraph> {
+    /// Records the train step for (dataset, rows) on first use: it reads
+    /// its rows through the device-held offset into the permutation.
+    fn graph(&mut self, data: DataKey, rows: usize) -> Result<()> {
         if !self.graphs.contains_key(&(data, rows)) {
-            let s = self.gpu.stream.clone();
-            s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-                .map_err(|e| anyhow!("CUDA graph capture could not start: {e}"))?;
-            let enqueued = self.enqueue_step(
-                data,
-                self.perm.ptr(),
-                Offset::Device(self.offset.ptr()),
-                rows,
-                true,
-            );
-            let graph = s.end_capture(CUgraphInstantiate_flags(0));
-            enqueued?;
-            let graph = graph
-                .map_err(|e| anyhow!("CUDA graph capture failed: {e}"))?
-                .ok_or_else(|| anyhow!("CUDA graph capture produced no graph"))?;
-            graph
-                .upload()
-                .map_err(|e| anyhow!("CUDA graph upload failed: {e}"))?;
+            let ops: Vec<Op> = self
+                .step_ops(
+                    data,
+                    self.perm.ptr(),
+                    Offset::Device(self.offset.ptr()),
+                    rows,
+                    true,
+                )
+                .into_iter()
+                .map(|o| o.op)
+                .collect();
+            let graph = self.dev.record(&ops)?;
             self.graphs.insert((data, rows), graph);
         }
-        Ok(&self.graphs[&(data, rows)])
+        Ok(())
     }
 
     fn ensure_perm(&mut self, rows: usize) -> Result<()> {
         if self.perm.len() < rows {
             // Graphs hold the old buffer's address.
             self.graphs.clear();
-            self.perm = DeviceBuffer::zeros(&self.gpu.stream, rows)?;
+            self.perm = Buffer::zeros(&self.dev, rows)?;
             self.allocated += rows * 4;
         }
         Ok(())
@@ -346,10 +360,9 @@ impl CudaBackend {
         let key = self.upload_dataset(data)?;
         check_rows(rows, data)?;
         for chunk in rows.chunks(self.capacity) {
-            let s = self.gpu.stream.clone();
-            self.rows_index.upload(&s, chunk)?;
+            self.rows_index.upload(&self.dev, chunk)?;
             let d = &self.datasets[&key];
-            Op::Gather {
+            let gather = Op::Gather {
                 u8_data: d.is_u8(),
                 data: d.ptr(),
                 index: self.rows_index.ptr(),
@@ -357,8 +370,8 @@ impl CudaBackend {
                 rows: chunk.len(),
                 dim: data.dim,
                 out: self.input.ptr(),
-            }
-            .launch(&self.gpu.kernels, &s)?;
+            };
+            self.dev.run(&gather)?;
             self.enqueue_forward(chunk.len(), layer_count, last)?;
             f(self, chunk)?;
         }
@@ -376,16 +389,16 @@ impl CudaBackend {
         let width = self.layers[layer_count - 1].fan_out;
         let mut out = Vec::with_capacity(rows.len() * width);
         self.inference(data, rows, layer_count, last, |b, chunk| {
-            out.extend(b.outputs[layer_count - 1].download(&b.gpu.stream, chunk.len() * width)?);
+            out.extend(b.outputs[layer_count - 1].download(&b.dev, chunk.len() * width)?);
             Ok(())
         })?;
         Ok(out)
     }
 }
 
-impl Backend for CudaBackend {
+impl<D: KernelDevice> Backend for DeviceBackend<D> {
     fn device(&self) -> String {
-        format!("cuda: {} {}", self.gpu.describe(), self.precision.name())
+        format!("{} {}", self.dev.describe(), self.precision.name())
     }
 
     fn last_epoch_device_ms(&self) -> Option<f64> {
@@ -393,7 +406,6 @@ impl Backend for CudaBackend {
     }
 
     fn load_state(&mut self, state: &TrainState) -> Result<()> {
-        let s = self.gpu.stream.clone();
         if state.params.len() != self.arch.param_count() {
             bail!(
                 "state size {} does not match the model's {}",
@@ -401,23 +413,23 @@ impl Backend for CudaBackend {
                 self.arch.param_count()
             );
         }
-        self.params.upload(&s, &state.params)?;
-        self.m.upload(&s, &state.m)?;
-        self.v.upload(&s, &state.v)?;
+        let dev = &self.dev;
+        self.params.upload(dev, &state.params)?;
+        self.m.upload(dev, &state.m)?;
+        self.v.upload(dev, &state.v)?;
         let step =
             i32::try_from(state.step).map_err(|_| anyhow!("step {} too large", state.step))?;
-        self.step.upload(&s, &[step])?;
-        self.gpu.synchronize()
+        self.step.upload(dev, &[step])?;
+        dev.synchronize()
     }
 
     fn state(&mut self) -> Result<TrainState> {
-        let s = &self.gpu.stream;
-        let n = self.arch.param_count();
+        let (dev, n) = (&self.dev, self.arch.param_count());
         Ok(TrainState {
-            params: self.params.download(s, n)?,
-            m: self.m.download(s, n)?,
-            v: self.v.download(s, n)?,
-            step: self.step.download(s, 1)?[0] as u64,
+            params: self.params.download(dev, n)?,
+            m: self.m.download(dev, n)?,
+            v: self.v.download(dev, n)?,
+            step: self.step.download(dev, 1)?[0] as u64,
         })
     }
 
@@ -443,10 +455,9 @@ impl Backend for CudaBackend {
         let key = self.upload_dataset(data)?;
         check_rows(perm, data)?;
         self.ensure_perm(perm.len())?;
-        let s = self.gpu.stream.clone();
-        self.perm.upload(&s, perm)?;
-        self.offset.upload(&s, &[0])?;
-        self.loss_sum.upload(&s, &[0.0])?;
+        self.perm.upload(&self.dev, perm)?;
+        self.offset.upload(&self.dev, &[0])?;
+        self.loss_sum.upload(&self.dev, &[0.0])?;
         let (full, last) = (perm.len() / batch, perm.len() % batch);
         if self.use_graphs {
             // Capture before timing starts (capture is host work).
@@ -456,24 +467,19 @@ impl Backend for CudaBackend {
                 }
             }
         }
-        let event = || {
-            self.gpu
-                .ctx
-                .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(|e| anyhow!("{e}"))
-        };
-        let (started, ended) = (event()?, event()?);
-        started.record(&s).map_err(|e| anyhow!("{e}"))?;
-        let mut done = 0;
         let sizes = std::iter::repeat_n(batch, full).chain((last > 0).then_some(last));
-        for (step, rows) in sizes.enumerate() {
-            self.launch_train_step(key, rows)?;
-            done += rows;
-            observer.on_step(step + 1, done, None);
-        }
-        ended.record(&s).map_err(|e| anyhow!("{e}"))?;
-        let sum = self.loss_sum.download(&s, 1)?[0];
-        self.last_epoch_ms = Some(started.elapsed_ms(&ended).map_err(|e| anyhow!("{e}"))? as f64);
+        let this = &*self;
+        let ((), ms) = this.dev.timed(|| {
+            let mut done = 0;
+            for (step, rows) in sizes.enumerate() {
+                this.launch_recorded_step(key, rows)?;
+                done += rows;
+                observer.on_step(step + 1, done, None);
+            }
+            Ok(())
+        })?;
+        self.last_epoch_ms = ms;
+        let sum = self.loss_sum.download(&self.dev, 1)?[0];
         let loss = sum / (perm.len() * data.dim).max(1) as f64;
         if !loss.is_finite() {
             return Err(NonFiniteLoss { step: None }.into());
@@ -482,15 +488,14 @@ impl Backend for CudaBackend {
     }
 
     fn evaluate(&mut self, data: &Dataset, per_row: bool) -> Result<Evaluation> {
-        let s = self.gpu.stream.clone();
-        self.loss_sum.upload(&s, &[0.0])?;
+        self.loss_sum.upload(&self.dev, &[0.0])?;
         let dim = data.dim;
         let all: Vec<u32> = (0..data.rows as u32).collect();
         let mut row_loss = Vec::new();
         let last = self.layers.len();
         self.inference(data, &all, last, Activation::Identity, |b, chunk| {
             let count = chunk.len() * dim;
-            Op::Bce {
+            b.dev.run(&Op::Bce {
                 z: b.outputs[last - 1].ptr(),
                 t: b.input.ptr(),
                 dz: b.delta[0].ptr(),
@@ -499,16 +504,15 @@ impl Backend for CudaBackend {
                 count,
                 grad_scale: 1.0,
                 weight: 1.0,
-            }
-            .launch(&b.gpu.kernels, &b.gpu.stream)?;
+            })?;
             if per_row {
-                let logits = b.outputs[last - 1].download(&b.gpu.stream, count)?;
-                let input = b.input.download(&b.gpu.stream, count)?;
+                let logits = b.outputs[last - 1].download(&b.dev, count)?;
+                let input = b.input.download(&b.dev, count)?;
                 push_row_losses(&logits, &input, dim, &mut row_loss);
             }
             Ok(())
         })?;
-        let sum = self.loss_sum.download(&s, 1)?[0];
+        let sum = self.loss_sum.download(&self.dev, 1)?[0];
         Ok(Evaluation {
             loss: sum / (data.rows * dim).max(1) as f64,
             row_loss,
@@ -538,9 +542,8 @@ impl Backend for CudaBackend {
         }
         let key = self.upload_dataset(data)?;
         check_rows(rows, data)?;
-        let s = self.gpu.stream.clone();
-        self.rows_index.upload(&s, rows)?;
-        self.loss_sum.upload(&s, &[0.0])?;
+        self.rows_index.upload(&self.dev, rows)?;
+        self.loss_sum.upload(&self.dev, &[0.0])?;
         self.enqueue_step(
             key,
             self.rows_index.ptr(),
@@ -548,8 +551,8 @@ impl Backend for CudaBackend {
             rows.len(),
             false,
         )?;
-        let sum = self.loss_sum.download(&s, 1)?[0];
-        let grads = self.grads.download(&s, self.arch.param_count())?;
+        let sum = self.loss_sum.download(&self.dev, 1)?[0];
+        let grads = self.grads.download(&self.dev, self.arch.param_count())?;
         Ok((sum / (rows.len() * data.dim) as f64, grads))
     }
 }
