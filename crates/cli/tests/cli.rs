@@ -493,6 +493,29 @@ fn bad_flags_are_clean_errors() {
     );
 }
 
+/// `dae check` fails cleanly where it cannot run: an unknown device, the
+/// emulator in a build without it, and (on a machine with no GPU) CUDA.
+#[test]
+fn check_without_its_device_is_a_clean_error() {
+    let tmp = scratch();
+    fails(
+        tmp.path(),
+        &["check", "--device", "tpu"],
+        &["unknown device 'tpu'"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--device", "emulator"],
+        &["built without the emulator", "--features emulator"],
+    );
+    match dae_core::cuda_status() {
+        Err(why) => {
+            fails(tmp.path(), &["check", "--quick"], &[why.as_str()]);
+        }
+        Ok(_) => eprintln!("check_without_its_device_is_a_clean_error: CUDA part skipped: a CUDA device is present"),
+    }
+}
+
 #[test]
 fn unusable_out_and_data_paths_are_named() {
     let tmp = scratch();
