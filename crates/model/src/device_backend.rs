@@ -202,11 +202,6 @@ impl<D: KernelDevice> DeviceBackend<D> {
         Ok(backend)
     }
 
-    /// The device it runs on.
-    pub fn device_handle(&self) -> &D {
-        &self.dev
-    }
-
     fn upload_dataset(&mut self, data: &Dataset) -> Result<DataKey> {
         if data.dim != self.arch.input_dim {
             bail!(

@@ -36,7 +36,7 @@ pub fn model_tolerance(p: Precision) -> f64 {
 /// Adam's first step is ≈ lr·sign(g): a gradient near zero whose sign the
 /// operand rounding flips moves by 2·lr, so the update is compared with a
 /// looser bound in reduced precision (fp32 gradients are exact enough).
-pub fn update_tolerance(p: Precision) -> f64 {
+fn update_tolerance(p: Precision) -> f64 {
     match p {
         Precision::Fp32 => 1e-4,
         Precision::Tf32 => 0.05,
@@ -65,19 +65,15 @@ fn lab_model(dim: usize, seed: u64) -> Result<(Architecture, TrainState, AdamCon
 
 /// One train step's results on one device: the batch's mean loss, the
 /// gradients, and the state after the Adam step.
-pub struct StepOutcome {
-    pub loss: f64,
-    pub grads: Vec<f32>,
-    pub after: TrainState,
+struct StepOutcome {
+    loss: f64,
+    grads: Vec<f32>,
+    after: TrainState,
 }
 
 /// The step on `backend`: loss and gradients, then one Adam step over the
 /// same rows.
-pub fn step_outcome(
-    backend: &mut dyn Backend,
-    data: &Dataset,
-    rows: &[u32],
-) -> Result<StepOutcome> {
+fn step_outcome(backend: &mut dyn Backend, data: &Dataset, rows: &[u32]) -> Result<StepOutcome> {
     let (loss, grads) = backend.loss_and_gradients(data, rows)?;
     backend.train_epoch(data, rows, rows.len(), &mut Silent)?;
     Ok(StepOutcome {
@@ -89,7 +85,7 @@ pub fn step_outcome(
 
 /// The lab model with fresh weights from `seed` for `data`, and the rows of
 /// its first batch of `batch` (the epoch-0 permutation's head).
-pub fn lab_step_setup(
+fn lab_step_setup(
     data: &Dataset,
     batch: usize,
     seed: u64,
@@ -101,7 +97,7 @@ pub fn lab_step_setup(
 
 /// `got` against the CPU's `want` for a step from `before`: the loss, every
 /// layer's dW and db, the Adam update of every weight and both moments.
-pub fn compare_step(
+fn compare_step(
     arch: &Architecture,
     p: Precision,
     shape: &str,
