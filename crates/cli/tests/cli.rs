@@ -516,6 +516,118 @@ fn check_without_its_device_is_a_clean_error() {
     }
 }
 
+/// `dae check --list` names every case the selection picks, without a
+/// device; selections that pick nothing and malformed flags are clean errors.
+#[test]
+fn check_selections_list_cases_and_bad_flags_are_named() {
+    let tmp = scratch();
+    let listed = ok(
+        tmp.path(),
+        &["check", "--list", "--case", "adam p", "--shape", "1000"],
+    );
+    assert!(
+        listed.contains("adam p (t=3)") && listed.ends_with("1 cases\n"),
+        "{listed}"
+    );
+    let all = ok(tmp.path(), &["check", "--list"]);
+    for family in [
+        "gemm_fwd",
+        "gemm_dx",
+        "gemm_dw",
+        "bias_grad",
+        "bce_logits",
+        "adam",
+        "gather",
+        "model step",
+        "model epoch",
+    ] {
+        assert!(all.contains(family), "{family} not listed");
+    }
+    let tf32 = ok(
+        tmp.path(),
+        &[
+            "check",
+            "--list",
+            "--case",
+            "gemm_*relu",
+            "--precision",
+            "tf32",
+        ],
+    );
+    assert!(
+        tf32.lines().filter(|l| l.contains("tf32")).count() >= 14,
+        "{tf32}"
+    );
+    assert!(!tf32.contains("fp32"));
+    fails(
+        tmp.path(),
+        &["check", "--case", "gemm_nope"],
+        &["no case matches --case 'gemm_nope'", "--list"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--case", "adam", "--shape", "7x7"],
+        &["no case matches --case 'adam' --shape 7×7"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--shape", "256x"],
+        &["malformed --shape '256x'"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--precision", "fp16"],
+        &["unknown precision 'fp16'"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--case", ""],
+        &["--case needs a pattern"],
+    );
+    fails(
+        tmp.path(),
+        &["check", "--max-growth", "0.5"],
+        &["--max-growth 0.5"],
+    );
+}
+
+/// `--compare` reads the earlier report before anything runs: a missing
+/// file, one that is not JSON, or a report of another format each fail
+/// with the file named.
+#[test]
+fn check_compare_refuses_what_is_not_a_check_report() {
+    let tmp = scratch();
+    let path = tmp.path().join("old.json");
+    let p = s(&path);
+    fails(
+        tmp.path(),
+        &["check", "--compare", p],
+        &["cannot read the --compare report", "old.json"],
+    );
+    std::fs::write(&path, "{ not json").unwrap();
+    fails(
+        tmp.path(),
+        &["check", "--compare", p],
+        &["old.json is not JSON"],
+    );
+    std::fs::write(&path, r#"[{"batch": 256, "samples_per_s": 1}]"#).unwrap();
+    fails(
+        tmp.path(),
+        &["check", "--compare", p],
+        &["not a dae-check/1 report"],
+    );
+    std::fs::write(
+        &path,
+        r#"{"format": "dae-check/1", "cases": [{"case": "x"}]}"#,
+    )
+    .unwrap();
+    fails(
+        tmp.path(),
+        &["check", "--compare", p],
+        &["case 0 has no string \"precision\""],
+    );
+}
+
 #[test]
 fn unusable_out_and_data_paths_are_named() {
     let tmp = scratch();

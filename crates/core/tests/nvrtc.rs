@@ -1,11 +1,12 @@
 //! dae's own run-time compile path (cudarc's NVRTC bindings, our options,
-//! the disk cache) on every kernel, for sm_80 and sm_90. NVRTC needs no GPU:
-//! `.ci/run` puts the nvidia-cuda-nvrtc wheel's libnvrtc.so.13 on
-//! LD_LIBRARY_PATH; elsewhere the test says it skipped.
+//! the disk cache) on every kernel, for sm_80 and sm_90. NVRTC needs no GPU
+//! but the library: the test is ignored by a plain `cargo test` (the
+//! runner counts it as ignored, not passed); `.ci/run` puts the
+//! nvidia-cuda-nvrtc wheel's libnvrtc.so.13 on LD_LIBRARY_PATH and runs it
+//! with `--ignored`, where a missing library fails it.
 
 use dae_core::cuda::plan::kernel_names;
 use dae_core::cuda::{compile, kernel_sources, nvrtc_version};
-use std::io::Write;
 
 /// The names after `.entry` in a PTX module.
 fn entries(ptx: &str) -> Vec<String> {
@@ -16,15 +17,13 @@ fn entries(ptx: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs libnvrtc.so.13 on the library path; .ci/run runs it with --ignored"]
 fn every_kernel_compiles_through_nvrtc_and_the_cache() {
     // SAFETY: only tries to dlopen the library.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        let _ = writeln!(
-            std::io::stderr(),
-            "every_kernel_compiles_through_nvrtc_and_the_cache: skipped: no NVRTC library (libnvrtc.so.13 not on the library path)"
-        );
-        return;
-    }
+    assert!(
+        unsafe { cudarc::nvrtc::sys::is_culib_present() },
+        "no NVRTC library: put libnvrtc.so.13 on LD_LIBRARY_PATH"
+    );
     let version = nvrtc_version().unwrap();
     println!("NVRTC {}.{}", version.0, version.1);
     assert!(

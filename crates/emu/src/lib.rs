@@ -220,6 +220,15 @@ impl Emulator {
 }
 
 impl KernelDevice for Emulator {
+    fn info(&self) -> dae_core::cuda::DeviceInfo {
+        dae_core::cuda::DeviceInfo {
+            kind: "emulator".into(),
+            name: "dae host emulator (kernels/*.cu on the CPU)".into(),
+            sm_count: self.sm_count,
+            ..Default::default()
+        }
+    }
+
     type Memory = Rc<HostMemory>;
     /// A recording is the op list itself: replaying runs it again, with the
     /// same addresses, as a CUDA graph replays its launches.
@@ -289,4 +298,14 @@ impl KernelDevice for Emulator {
         }
         Ok(())
     }
+}
+
+/// The kernel suite's seed for the emulator tests: the suite default, or
+/// `DAE_CHECK_SEED` (so CI and a developer can sweep seeds; every failure
+/// names the seed it ran under).
+pub fn suite_seed() -> u64 {
+    std::env::var("DAE_CHECK_SEED").map_or(dae_core::cuda::check::DEFAULT_SEED, |s| {
+        s.parse()
+            .unwrap_or_else(|_| panic!("DAE_CHECK_SEED={s} is not a number"))
+    })
 }

@@ -1,21 +1,38 @@
-//! The kernel regression suite of `dae check`, run on the emulator.
-use dae_core::cuda::check::kernel_cases;
-use dae_emu::Emulator;
+//! The kernel regression suite of `dae check`, run on the emulator, under
+//! the suite's default seed or `DAE_CHECK_SEED` (the seed is printed, and
+//! named in any failure, so a failing run can be repeated exactly).
+use dae_core::cuda::check::{kernel_cases, Selection};
+use dae_emu::{suite_seed, Emulator};
 
 fn all_cases_pass(sm_count: usize) {
-    let cases = kernel_cases(&Emulator::new(sm_count), false).expect("suite runs");
-    for c in &cases {
+    let seed = suite_seed();
+    println!("suite seed {seed} (DAE_CHECK_SEED), {sm_count} SMs");
+    let cases = kernel_cases(&Emulator::new(sm_count), seed, &Selection::default(), false)
+        .expect("suite runs");
+    for c in cases.iter().filter(|c| !c.skipped()) {
+        let k = c.checked().unwrap();
         println!(
-            "{:<44} {:<5} {:>14} {:>10.2e} {:>8.1e} {}",
-            c.kernel, c.precision, c.shape, c.rel_error, c.tolerance, c.deterministic
+            "{:<40} {:<5} {:>14} {:<12} {:>8.3} of {:<28} {}",
+            c.key.name,
+            c.key.precision,
+            c.key.shape,
+            c.path,
+            k.verdict.worst,
+            k.bound.describe(),
+            if k.bits_differ_at.is_none() {
+                "same bits"
+            } else {
+                "BITS DIFFER"
+            }
         );
     }
-    let failed: Vec<_> = cases.iter().filter(|c| !c.passed()).collect();
+    let failed: Vec<_> = cases.iter().filter(|c| c.failed()).collect();
     assert!(
         failed.is_empty(),
-        "{sm_count} SMs: {} failed: {failed:#?}",
+        "seed {seed}, {sm_count} SMs: {} failed (rerun: DAE_CHECK_SEED={seed}): {failed:#?}",
         failed.len()
     );
+    assert!(cases.iter().filter(|c| c.passed()).count() > 300);
 }
 
 /// An H100's launch plans: at these shapes nearly every product splits, and
@@ -32,4 +49,40 @@ fn every_kernel_case_passes_with_132_sms() {
 #[test]
 fn every_kernel_case_passes_with_2_sms() {
     all_cases_pass(2);
+}
+
+/// A case run alone draws the same inputs as in its whole group (the
+/// streams are named after the group, not drawn in suite order), and
+/// another seed draws other inputs.
+#[test]
+fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
+    use dae_core::cuda::check::parse_shape;
+    use dae_core::cuda::Precision;
+    let emu = Emulator::new(132);
+    let seed = suite_seed();
+    let shape = Some(parse_shape("257x131x67").unwrap());
+    let group = Selection {
+        shape: shape.clone(),
+        ..Selection::default()
+    };
+    let alone = Selection {
+        case: Some("gemm_dx relu-mask".into()),
+        precision: Some(Precision::Bf16),
+        shape,
+    };
+    let verdict = |seed, sel: &Selection| {
+        let cases = kernel_cases(&emu, seed, sel, false).unwrap();
+        let c = cases
+            .into_iter()
+            .find(|c| c.key.name == "gemm_dx relu-mask" && c.key.precision == "bf16")
+            .expect("selected");
+        c.checked().unwrap().verdict.clone()
+    };
+    let (in_group, by_itself) = (verdict(seed, &group), verdict(seed, &alone));
+    assert_eq!(in_group, by_itself, "seed {seed}");
+    assert_eq!(kernel_cases(&emu, seed, &alone, false).unwrap().len(), 1);
+    assert_ne!(
+        verdict(seed + 1, &alone).max_abs_diff,
+        by_itself.max_abs_diff
+    );
 }

@@ -4,9 +4,10 @@
 //! chunks) on the emulator, against the CPU backend under the model
 //! tolerances, in every precision.
 
+use dae_core::cuda::check::{CaseResult, Selection};
 use dae_core::cuda::Precision;
 use dae_data::Dataset;
-use dae_emu::Emulator;
+use dae_emu::{suite_seed, Emulator};
 use dae_model::gpu_check;
 
 fn lab_test_data() -> Dataset {
@@ -14,11 +15,22 @@ fn lab_test_data() -> Dataset {
     dae_data::load(&dir, None).unwrap().test.head(2_000)
 }
 
-fn report(cases: &[dae_core::cuda::check::CaseResult]) -> Vec<String> {
+fn report(cases: &[CaseResult]) -> Vec<String> {
+    assert!(!cases.is_empty(), "no model case ran");
     for c in cases {
+        let k = c.checked().expect("model cases always run");
         println!(
-            "{:<32} {:<5} {:<48} {:>9.2e} {:>8.1e}",
-            c.kernel, c.precision, c.shape, c.rel_error, c.tolerance
+            "{:<28} {:<5} {:<10} {:>8.3} of {:<12} {}",
+            c.key.name,
+            c.key.precision,
+            c.key.shape,
+            k.verdict.worst,
+            k.bound.describe(),
+            if k.bits_differ_at.is_none() {
+                "same bits"
+            } else {
+                "BITS DIFFER"
+            }
         );
     }
     cases
@@ -33,16 +45,22 @@ fn report(cases: &[dae_core::cuda::check::CaseResult]) -> Vec<String> {
 /// at 256 with 2 SMs (no splits: long k loops).
 #[test]
 fn train_step_on_the_emulator_matches_the_cpu_backend() {
-    let data = lab_test_data();
+    let (data, seed) = (lab_test_data(), suite_seed());
+    println!("suite seed {seed} (DAE_CHECK_SEED)");
     let mut failed = Vec::new();
     for (sm, batch) in [(132, 256), (132, 97), (2, 256)] {
         for p in Precision::ALL {
             let open = || Ok(Emulator::new(sm));
-            let cases = gpu_check::train_step(open, &data, p, batch, 3).unwrap();
+            let all = Selection::default();
+            let cases = gpu_check::train_step(open, &data, p, batch, seed, &all).unwrap();
             failed.extend(report(&cases));
         }
     }
-    assert!(failed.is_empty(), "{} failed: {failed:#?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "seed {seed}: {} failed: {failed:#?}",
+        failed.len()
+    );
 }
 
 /// A short epoch as a GPU runs it (the full-batch step recorded once and
@@ -50,13 +68,19 @@ fn train_step_on_the_emulator_matches_the_cpu_backend() {
 /// the inference path.
 #[test]
 fn epoch_on_the_emulator_matches_the_cpu_backend() {
-    let data = lab_test_data();
+    let (data, seed) = (lab_test_data(), suite_seed());
+    println!("suite seed {seed} (DAE_CHECK_SEED)");
     let (train, validation) = (data.head(300), data.head(700));
     let mut failed = Vec::new();
     for p in Precision::ALL {
         let open = || Ok(Emulator::new(132));
-        let cases = gpu_check::epoch(open, &train, &validation, p, 128, 11).unwrap();
+        let all = Selection::default();
+        let cases = gpu_check::epoch(open, &train, &validation, p, 128, seed, &all).unwrap();
         failed.extend(report(&cases));
     }
-    assert!(failed.is_empty(), "{} failed: {failed:#?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "seed {seed}: {} failed: {failed:#?}",
+        failed.len()
+    );
 }

@@ -11,6 +11,20 @@ use anyhow::{anyhow, Result};
 use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::CudaGraph;
 
+/// What a report says of the device it ran on, so reports from different
+/// cards and drivers can be compared.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceInfo {
+    /// "cuda", "emulator" or "host".
+    pub kind: String,
+    pub name: String,
+    pub sm_count: usize,
+    pub compute_capability: Option<(i32, i32)>,
+    /// The CUDA version the driver supports.
+    pub driver: Option<(i32, i32)>,
+    pub nvrtc: Option<(i32, i32)>,
+}
+
 pub trait KernelDevice {
     /// One allocation; its address stays valid while it lives.
     type Memory;
@@ -21,6 +35,15 @@ pub trait KernelDevice {
     fn describe(&self) -> String;
     /// The SM count the launch plans are made for.
     fn sm_count(&self) -> usize;
+    /// The device for reports; by default its description and SM count.
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            kind: self.describe().split(':').next().unwrap_or("").to_string(),
+            name: self.describe(),
+            sm_count: self.sm_count(),
+            ..DeviceInfo::default()
+        }
+    }
     /// `bytes` bytes, zeroed.
     fn alloc(&self, bytes: usize) -> Result<Self::Memory>;
     fn address(&self, mem: &Self::Memory) -> u64;
@@ -51,6 +74,16 @@ impl KernelDevice for Gpu {
     }
     fn sm_count(&self) -> usize {
         self.kernels.sm_count()
+    }
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            kind: "cuda".into(),
+            name: self.name.clone(),
+            sm_count: self.sm_count as usize,
+            compute_capability: Some(self.compute_capability),
+            driver: super::driver_version().ok(),
+            nvrtc: super::nvrtc_version().ok(),
+        }
     }
     fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
         DeviceBuffer::zeros(&self.stream, bytes)

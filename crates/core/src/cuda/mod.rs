@@ -3,10 +3,12 @@
 //! libnvrtc at run time, so this builds and runs on machines without CUDA;
 //! cudarc panics when a library is missing, hence the presence checks first.
 
+pub mod ceilings;
 pub mod check;
 mod compile;
 pub mod cublas;
 mod device;
+pub mod host;
 mod launch;
 mod memory;
 pub mod ops;
@@ -14,7 +16,8 @@ pub mod plan;
 pub mod profile;
 
 pub use compile::{compile, kernel_sources, nvrtc_version, KERNEL_OPTIONS};
-pub use device::{Buffer, KernelDevice};
+pub use device::{Buffer, DeviceInfo, KernelDevice};
+pub use host::HostDevice;
 pub use launch::Kernels;
 pub use memory::DeviceBuffer;
 pub use ops::Offset;

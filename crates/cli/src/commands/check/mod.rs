@@ -1,0 +1,312 @@
+//! `dae check`: the GPU kernel regression suite, then one train step and one
+//! epoch device against CPU. Seeded (`--seed`), selectable (`--case`,
+//! `--precision`, `--shape`), with every failing case's first mismatches;
+//! a JSON report (`--json`), JUnit XML (`--junit`), drift against an earlier
+//! report (`--compare`) and device timings against the floors (`--bench`).
+//! Built with `--features emulator`, `--device emulator` runs the same
+//! suite on the host emulator (crates/emu), no GPU needed.
+
+mod compare;
+mod report;
+
+use crate::args::DataArgs;
+use anyhow::{bail, Result};
+use clap::Args;
+use dae_core::cuda::ceilings::Ceilings;
+use dae_core::cuda::check::{
+    groups, kernel_cases_timed, list_groups, parse_shape, CaseKey, CaseResult, Selection,
+    DEFAULT_SEED,
+};
+use dae_core::cuda::{Gpu, HostDevice, KernelDevice, Precision};
+use dae_model::gpu_check;
+use report::Report;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The batch of the model-level cases.
+const MODEL_BATCH: usize = 256;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Skip the 65,536-row products (reported as skipped)
+    #[arg(long)]
+    pub quick: bool,
+    /// Rows of the training set used for the whole-epoch comparison
+    #[arg(long, default_value_t = 10_000)]
+    pub epoch_rows: usize,
+    /// The suite seed: every case's inputs derive from it and the case's
+    /// own name, so a case run alone sees the same numbers as in the suite
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Run only the cases whose name contains PATTERN ('*' as a wildcard
+    /// over the whole name), e.g. "gemm_dx", "adam p*", "step dW*"
+    #[arg(long, value_name = "PATTERN")]
+    pub case: Option<String>,
+    /// Run only the cases of one precision (fp32, tf32, bf16)
+    #[arg(long, value_name = "P")]
+    pub precision: Option<String>,
+    /// Run only the cases of one shape, e.g. 256x128x784 (M×N×K) or 1000
+    #[arg(long, value_name = "MxNxK")]
+    pub shape: Option<String>,
+    /// Print the selected cases and exit without running them
+    #[arg(long)]
+    pub list: bool,
+    /// Also time each selected kernel case with device events, against
+    /// its floor on this card
+    #[arg(long)]
+    pub bench: bool,
+    /// Write the report as JSON here
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write JUnit XML here: one testcase per case, classname by kernel family
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Compare with an earlier JSON report: fail when a case that passed
+    /// now fails or its error grew by more than --max-growth
+    #[arg(long, value_name = "OLD.json")]
+    pub compare: Option<PathBuf>,
+    /// The error growth --compare tolerates (a factor ≥ 1)
+    #[arg(long, default_value_t = 2.0, value_name = "FACTOR")]
+    pub max_growth: f64,
+    /// Where the kernels run: `cuda`, or `emulator` (kernels/*.cu on the
+    /// host CPU with an H100's 132-SM launch plans; needs a dae built with
+    /// `--features emulator`)
+    #[arg(long, default_value = "cuda", value_name = "DEVICE")]
+    pub device: String,
+}
+
+pub fn run(a: CheckArgs) -> Result<()> {
+    let sel = selection(&a)?;
+    if !(a.max_growth.is_finite() && a.max_growth >= 1.0) {
+        bail!(
+            "--max-growth {} must be a factor of at least 1",
+            a.max_growth
+        );
+    }
+    // Read the earlier report first: a bad one fails before anything runs.
+    let baseline = a
+        .compare
+        .as_deref()
+        .map(compare::Baseline::load)
+        .transpose()?;
+    let selected = selected_keys(&a, &sel)?;
+    if a.list {
+        for k in &selected {
+            println!(
+                "{:<12} {:<44} {:<5} {}",
+                k.family, k.name, k.precision, k.shape
+            );
+        }
+        println!("{} cases", selected.len());
+        return Ok(());
+    }
+    match a.device.as_str() {
+        "cuda" => {
+            // Libraries and device first: cudarc panics on a missing NVRTC.
+            dae_core::cuda_status().map_err(anyhow::Error::msg)?;
+            suite(&a, &sel, Gpu::open, baseline)
+        }
+        "emulator" => emulated(&a, &sel, baseline),
+        other => bail!("unknown device '{other}' for dae check (cuda or emulator)"),
+    }
+}
+
+#[cfg(feature = "emulator")]
+fn emulated(a: &CheckArgs, sel: &Selection, baseline: Option<compare::Baseline>) -> Result<()> {
+    suite(a, sel, || Ok(dae_emu::Emulator::new(132)), baseline)
+}
+
+#[cfg(not(feature = "emulator"))]
+fn emulated(_: &CheckArgs, _: &Selection, _: Option<compare::Baseline>) -> Result<()> {
+    bail!("this dae was built without the emulator: build it with `cargo build --features emulator -p dae-cli` (needs a C++ compiler)")
+}
+
+fn selection(a: &CheckArgs) -> Result<Selection> {
+    if a.case.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        bail!("--case needs a pattern (a part of a case name; see dae check --list)");
+    }
+    Ok(Selection {
+        case: a.case.clone(),
+        precision: a.precision.as_deref().map(Precision::parse).transpose()?,
+        shape: a.shape.as_deref().map(parse_shape).transpose()?,
+    })
+}
+
+/// Every case of the suite under these flags (kernel and model-level),
+/// filtered by the selection; an empty selection is an error.
+fn selected_keys(a: &CheckArgs, sel: &Selection) -> Result<Vec<CaseKey>> {
+    // Listing launches nothing: the host stands in for the device.
+    let mut keys = list_groups(&HostDevice::new(132), &groups());
+    for p in Precision::ALL {
+        keys.extend(gpu_check::model_keys(784, p, MODEL_BATCH, a.epoch_rows)?);
+    }
+    let keys: Vec<CaseKey> = keys.into_iter().filter(|k| sel.matches(k)).collect();
+    if keys.is_empty() {
+        let mut what = Vec::new();
+        if let Some(c) = &sel.case {
+            what.push(format!("--case '{c}'"));
+        }
+        if let Some(p) = sel.precision {
+            what.push(format!("--precision {}", p.name()));
+        }
+        if let Some(s) = &sel.shape {
+            what.push(format!("--shape {s}"));
+        }
+        bail!(
+            "no case matches {} (dae check --list shows every case)",
+            what.join(" ")
+        );
+    }
+    Ok(keys)
+}
+
+fn print_case(c: &CaseResult) {
+    let (status, worst, bound, twice) = match c.checked() {
+        None => ("skip", "-".to_string(), String::new(), String::new()),
+        Some(k) => (
+            if c.passed() { "ok" } else { "FAIL" },
+            format!("{:.3}", k.verdict.worst),
+            k.bound.describe(),
+            match k.bits_differ_at {
+                None => "same bits".to_string(),
+                Some(i) => format!("BITS DIFFER at {i}"),
+            },
+        ),
+    };
+    println!(
+        "{status:<5} {:<40} {:<5} {:<14} {:<12} {worst:>8} {bound:<30} {twice}",
+        c.key.name, c.key.precision, c.key.shape, c.path
+    );
+    if let (Some(k), true) = (c.checked(), c.failed()) {
+        let v = &k.verdict;
+        if v.violations > 0 {
+            println!(
+                "      {} of {} elements outside {} [{}]:",
+                v.violations,
+                v.elements,
+                k.bound.describe(),
+                k.bound.rule
+            );
+            println!(
+                "      {:>9} {:>6} {:>6} {:>14} {:>14} {:>10} {:>10}",
+                "index", "row", "col", "got", "want", "|diff|", "allowed"
+            );
+            for m in &v.mismatches {
+                println!(
+                    "      {:>9} {:>6} {:>6} {:>14.7e} {:>14.7e} {:>10.3e} {:>10.3e}",
+                    m.index, m.row, m.col, m.got, m.want, m.diff, m.allowed
+                );
+            }
+        }
+    }
+}
+
+/// The whole suite on devices from `open` (one for the kernel cases, one
+/// per model-level run).
+fn suite<D: KernelDevice>(
+    a: &CheckArgs,
+    sel: &Selection,
+    open: impl Fn() -> Result<D>,
+    baseline: Option<compare::Baseline>,
+) -> Result<()> {
+    let started = Instant::now();
+    let dev = open()?;
+    if a.bench && dev.timed(|| Ok(()))?.1.is_none() {
+        bail!(
+            "--bench times kernels with device events, and {} has none: run it on a GPU",
+            dev.describe()
+        );
+    }
+    let info = dev.info();
+    let report_header = report::Header::new(&info, a.seed, sel, a.quick);
+    println!("{}", report_header.describe());
+    println!(
+        "{:<5} {:<40} {:<5} {:<14} {:<12} {:>8} {:<30} twice",
+        "", "case", "prec", "shape", "path", "err/bound", "bound"
+    );
+    let mut all = kernel_cases_timed(&dev, a.seed, sel, !a.quick, a.bench)?;
+    all.iter().for_each(print_case);
+    drop(dev);
+    let model_selected = Precision::ALL.iter().any(|&p| {
+        gpu_check::model_keys(784, p, MODEL_BATCH, a.epoch_rows)
+            .is_ok_and(|keys| keys.iter().any(|k| sel.matches(k)))
+    });
+    if model_selected {
+        let splits = a.data.load()?;
+        let train = splits.train.head(a.epoch_rows);
+        let validation = splits.test.head(2_000);
+        for p in Precision::ALL {
+            let cases = gpu_check::train_step(&open, &splits.train, p, MODEL_BATCH, a.seed, sel)?;
+            cases.iter().for_each(print_case);
+            all.extend(cases);
+            let cases = gpu_check::epoch(&open, &train, &validation, p, MODEL_BATCH, a.seed, sel)?;
+            cases.iter().for_each(print_case);
+            all.extend(cases);
+        }
+    }
+    if a.bench {
+        print_timings(&all, &info.name);
+    }
+    let report = Report {
+        header: report_header,
+        cases: all,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let (passed, failed, skipped) = report.counts();
+    println!(
+        "{} cases: {passed} passed, {failed} failed, {skipped} skipped ({:.1}s, seed {})",
+        report.cases.len(),
+        report.seconds,
+        a.seed
+    );
+    if let Some(path) = &a.json {
+        dae_model::checkpoint::write_atomically(path, report.to_json()?.as_bytes())?;
+    }
+    if let Some(path) = &a.junit {
+        dae_model::checkpoint::write_atomically(path, report.to_junit().as_bytes())?;
+    }
+    let drift = baseline
+        .map(|b| b.compare(&report.cases, a.max_growth))
+        .transpose()?;
+    if failed > 0 {
+        bail!(
+            "{failed} of {} checks failed (seed {})",
+            passed + failed,
+            a.seed
+        );
+    }
+    if let Some(d) = drift {
+        d.verdict()?;
+    }
+    Ok(())
+}
+
+/// The timed cases against this card's floors.
+fn print_timings(cases: &[CaseResult], device: &str) {
+    let ceilings = Ceilings::for_device(device);
+    println!(
+        "\ntimings (median of 5 × 20 launches, device events; floors from the {} datasheet):",
+        ceilings.map_or("(unknown card: no floors)", |c| c.card)
+    );
+    println!(
+        "{:<40} {:<5} {:<14} {:>10} {:>10} {:>8} {:>9} {:>9}",
+        "case", "prec", "shape", "µs", "floor µs", "×floor", "GB/s", "TFLOP/s"
+    );
+    for c in cases {
+        let Some(t) = &c.timing else { continue };
+        let floor = ceilings.map(|x| x.floor_ms(t.flops, t.bytes, t.precision) * 1e3);
+        println!(
+            "{:<40} {:<5} {:<14} {:>10.2} {:>10} {:>8} {:>9.0} {:>9.2}",
+            c.key.name,
+            c.key.precision,
+            c.key.shape,
+            t.ms * 1e3,
+            floor.map_or("-".into(), |f| format!("{f:.2}")),
+            floor.map_or("-".into(), |f| format!("{:.1}", t.ms * 1e3 / f)),
+            t.bytes / (t.ms * 1e-3) / 1e9,
+            t.flops / (t.ms * 1e-3) / 1e12
+        );
+    }
+}

@@ -1,0 +1,1022 @@
+//! The kernel cases, group by group: the products of one shape (forward in
+//! each activation, input gradient, weight gradient, bias gradient, aligned
+//! and not), the fused loss, Adam, and the batch gathers. A group draws its
+//! inputs from streams named after itself, lazily, so selecting one case
+//! computes only that case's inputs and reference.
+
+use super::bound::{Bound, U32};
+use super::{CaseKey, CaseResult, Selection, Timing};
+use crate::cuda::ops::{Offset, Op};
+use crate::cuda::{Buffer, KernelDevice, Precision, SplitPlan, LOSS_BLOCKS};
+use crate::reference;
+use crate::rng::{Purpose, Rng};
+use crate::{Activation, AdamConfig};
+use anyhow::Result;
+use std::cell::{OnceCell, RefCell};
+use std::time::Instant;
+
+/// Median device time of one launch of `op` (`BENCH_LAUNCHES` back to
+/// back, `BENCH_REPEATS` times after a warm-up), with its FLOPs and bytes.
+fn time_op<D: KernelDevice>(dev: &D, op: &Op) -> Result<Timing> {
+    let batch = || (0..BENCH_LAUNCHES).try_for_each(|_| dev.run(op));
+    dev.timed(batch)?; // warm-up
+    let mut ms = Vec::new();
+    for _ in 0..BENCH_REPEATS {
+        match dev.timed(batch)? {
+            ((), Some(t)) => ms.push(t / BENCH_LAUNCHES as f64),
+            ((), None) => anyhow::bail!(
+                "{} has no device timer: --bench needs a GPU",
+                dev.describe()
+            ),
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    let (flops, bytes) = op.work();
+    Ok(Timing {
+        ms: ms[ms.len() / 2],
+        flops,
+        bytes,
+        precision: match op {
+            Op::GemmFwd { p, .. } | Op::GemmDx { p, .. } | Op::GemmDw { p, .. } => Some(*p),
+            _ => None,
+        },
+    })
+}
+
+const BENCH_LAUNCHES: usize = 20;
+const BENCH_REPEATS: usize = 5;
+
+/// A set of cases sharing inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// X [m,k]·W [k,n] and its gradients.
+    Products {
+        m: usize,
+        n: usize,
+        k: usize,
+    },
+    Loss {
+        count: usize,
+    },
+    Adam {
+        n: usize,
+        t: u64,
+    },
+    Gather {
+        rows: usize,
+        dim: usize,
+    },
+}
+
+impl Group {
+    /// The name its input streams derive from.
+    pub fn name(&self) -> String {
+        match *self {
+            Group::Products { m, n, k } => format!("products {m}×{n}×{k}"),
+            Group::Loss { count } => format!("loss {count}"),
+            Group::Adam { n, t } => format!("adam {n} t={t}"),
+            Group::Gather { rows, dim } => format!("gather {rows}×{dim}"),
+        }
+    }
+
+    /// The 65,536-row products (`dae check` without `--quick`).
+    pub fn is_large(&self) -> bool {
+        matches!(*self, Group::Products { m, n, k } if m * n * k > 1 << 26)
+    }
+
+    /// Cheap enough for a thousand seeds on the host (the bound sweep).
+    pub fn is_cheap(&self) -> bool {
+        match *self {
+            Group::Products { m, n, k } => m * n * k <= 1 << 16,
+            Group::Loss { count } => count <= 1000,
+            Group::Adam { n, .. } => n <= 1000,
+            Group::Gather { rows, dim } => rows * dim <= 1 << 14,
+        }
+    }
+}
+
+/// (M, N, K): the lab model's products at batch 256, the degenerate 1×1×1,
+/// odd primes, and the large batch.
+///
+/// Both gemm_fwd / gemm_dx paths are covered (splits at 132 SMs, from
+/// `SplitPlan::for_forward` / `for_input_grad`; other SM counts move a few
+/// but the test `shapes_cover_both_gemm_paths` holds from 16 to 160 SMs):
+/// every M ≤ 257 shape has fewer output tiles than SMs and splits wherever
+/// its reduction spans more than one 32-wide k-tile (fwd: K > 32, dx:
+/// N > 32), ragged last splits included (K = 67, 63; N = 131, 33, 34); the
+/// fused unsplit kernels run where that reduction is ≤ 32 (fwd of
+/// 256×64×32, 1×1×1, 31×33×1, 16×34×5; dx of 256×32×64, 1×1×1, 65×1×63) and
+/// for the 65,536-row shapes (≥ 2,048 tiles: never split). At 132 SMs the
+/// M = 256 shapes split into single k-tiles; 640×128×784 keeps two per split,
+/// so the double-buffered main loop's second stage runs in `--quick` too.
+pub fn shapes(large: bool) -> Vec<(usize, usize, usize)> {
+    let mut v = vec![
+        (256, 128, 784), // fwd 25 splits, dx 4
+        (256, 64, 128),  // fwd 4, dx 2
+        (256, 32, 64),   // fwd 2, dx fused
+        (256, 64, 32),   // fwd fused, dx 2
+        (256, 128, 64),  // fwd 2, dx 4
+        (256, 784, 128), // fwd 4, dx 25
+        (96, 784, 128),  // the lab's last partial batch: fwd 4, dx 25
+        (640, 128, 784), // fwd 13, dx 2, dW 10 splits of two 32-wide k-tiles each
+        (1, 1, 1),       // fused
+        (257, 131, 67),  // fwd 3 (32+32+3), dx 5 (…+3)
+        (31, 33, 1),     // fwd fused, dx 2 (32+1)
+        (65, 1, 63),     // fwd 2 (32+31), dx fused
+        (16, 34, 5),     // one dW split: dW written directly, even N; fwd fused, dx 2
+    ];
+    if large {
+        v.push((65_536, 128, 784));
+        v.push((65_536, 784, 128));
+    }
+    v
+}
+
+/// Every group of the suite, in the order they run.
+pub fn groups() -> Vec<Group> {
+    let mut g: Vec<Group> = shapes(true)
+        .into_iter()
+        .map(|(m, n, k)| Group::Products { m, n, k })
+        .collect();
+    g.extend([1, 1000, 256 * 784 + 3, 1 << 20].map(|count| Group::Loss { count }));
+    g.extend([(1, 1), (1000, 3), (222_384, 1000)].map(|(n, t)| Group::Adam { n, t }));
+    g.extend([(1, 1), (300, 784), (1001, 13)].map(|(rows, dim)| Group::Gather { rows, dim }));
+    g
+}
+
+/// The bound of a product reducing over `len` terms, per element against
+/// Σ|a·b| (+|bias|): any-order fp32 summation of `len` FMA terms (split-K
+/// partials included) and the bias add is within (len+2)·u32 of it; tensor
+/// cores first round both operands (tf32 to 11 significant bits, 2⁻¹¹ each;
+/// bf16 to 8, 2⁻⁸ each), and their accumulation is given twice fp32's
+/// allowance for its truncating alignment (Fasi et al., "Numerical
+/// behavior of NVIDIA tensor cores", PeerJ CS 2021). ReLU and the identity
+/// are 1-Lipschitz, the sigmoid ¼-Lipschitz with ≤ 8 ulp of its own
+/// (expf ≤ 2 ulp, then 1/(1+e), σ ≤ 1).
+pub fn product_bound(p: Precision, len: usize, act: Activation, scale: &'static str) -> Bound {
+    let chain = (len + 2) as f64 * U32;
+    let (rel, rule) = match p {
+        Precision::Fp32 => (chain, format!("(L+2)·u32, L={len}")),
+        Precision::Tf32 => (
+            1.01 * 2f64.powi(-10) + 2.0 * chain,
+            format!("2⁻¹⁰ (tf32 operands) + 2·(L+2)·u32, L={len}"),
+        ),
+        Precision::Bf16 => (
+            1.01 * 2f64.powi(-7) + 2.0 * chain,
+            format!("2⁻⁷ (bf16 operands) + 2·(L+2)·u32, L={len}"),
+        ),
+    };
+    let (abs, rule) = match act {
+        Activation::Sigmoid => (8.0 * U32, format!("{rule}; sigmoid + 8·u32")),
+        _ => (0.0, rule),
+    };
+    Bound::elementwise(abs, rel, scale, rule)
+}
+
+fn abs_of(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+/// `cell`'s value, computed by `init` on first use.
+fn lazy<T>(cell: &OnceCell<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = init()?;
+    Ok(cell.get_or_init(|| v))
+}
+
+/// A product group's inputs, on the host and on the device.
+struct ProductInputs<D: KernelDevice> {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+    mask: Vec<f32>,
+    xd: Buffer<D, f32>,
+    wd: Buffer<D, f32>,
+    bd: Buffer<D, f32>,
+    dyd: Buffer<D, f32>,
+    maskd: Buffer<D, f32>,
+    /// Split-K scratch for every path (they run one at a time).
+    work: Buffer<D, f32>,
+}
+
+pub(super) struct Checker<'a, D: KernelDevice> {
+    dev: &'a D,
+    seed: u64,
+    sel: &'a Selection,
+    /// Only record the keys; launch nothing.
+    listing: bool,
+    /// Also time each case's op on the device.
+    bench: bool,
+    /// Interior mutability: the groups' lazy inputs borrow the checker
+    /// while cases are recorded.
+    results: RefCell<Vec<CaseResult>>,
+}
+
+impl<'a, D: KernelDevice> Checker<'a, D> {
+    pub(super) fn new(
+        dev: &'a D,
+        seed: u64,
+        sel: &'a Selection,
+        listing: bool,
+        bench: bool,
+    ) -> Self {
+        Checker {
+            dev,
+            seed,
+            sel,
+            listing,
+            bench,
+            results: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn into_results(self) -> Vec<CaseResult> {
+        self.results.into_inner()
+    }
+
+    pub(super) fn group(&self, g: &Group) -> Result<()> {
+        let name = g.name();
+        match *g {
+            Group::Products { m, n, k } => self.products(&name, m, n, k),
+            Group::Loss { count } => self.loss(&name, count),
+            Group::Adam { n, t } => self.adam(&name, n, t),
+            Group::Gather { rows, dim } => self.gather(&name, rows, dim),
+        }
+    }
+
+    /// Whether to run `key` (when listing, records it and says no).
+    fn wants(&self, key: &CaseKey) -> bool {
+        if self.listing {
+            self.record(CaseResult::skip(key.clone(), "listed"));
+            return false;
+        }
+        self.sel.matches(key)
+    }
+
+    fn record(&self, r: CaseResult) {
+        self.results.borrow_mut().push(r);
+    }
+
+    fn rng(&self, group: &str, input: &str) -> Rng {
+        Rng::named(self.seed, Purpose::Test, &format!("{group}/{input}"))
+    }
+
+    fn uniform(&self, group: &str, input: &str, len: usize, scale: f32) -> Vec<f32> {
+        let mut r = self.rng(group, input);
+        (0..len).map(|_| r.uniform_in(-scale, scale)).collect()
+    }
+
+    /// ±10^U(lo, hi): magnitudes spread over many decades, so terms such as
+    /// Adam's ε matter for some elements of every case.
+    fn log_uniform(&self, group: &str, input: &str, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+        let mut r = self.rng(group, input);
+        (0..len)
+            .map(|_| {
+                let sign = if r.below(2) == 0 { -1.0 } else { 1.0 };
+                sign * 10f32.powf(r.uniform_in(lo, hi))
+            })
+            .collect()
+    }
+
+    /// Runs the op from `make` twice into a fresh output of `skip + len`
+    /// floats (NaN-poisoned before each run, or set to `initial` for an
+    /// in-place op, then `before` runs), the output starting at element
+    /// `skip` (1: only 4-byte aligned, like a layer's slice of the flat
+    /// gradient buffer); `after` runs after each launch. Returns both runs'
+    /// outputs, and with `bench` the op's device time.
+    #[allow(clippy::too_many_arguments)]
+    fn twice(
+        &self,
+        skip: usize,
+        len: usize,
+        initial: Option<&[f32]>,
+        make: impl Fn(u64) -> Op,
+        mut before: impl FnMut() -> Result<()>,
+        mut after: impl FnMut() -> Result<()>,
+    ) -> Result<([Vec<f32>; 2], Option<Timing>)> {
+        let mut out = Buffer::<D, f32>::zeros(self.dev, skip + len)?;
+        let mut start = vec![f32::NAN; skip + len];
+        if let Some(init) = initial {
+            start[skip..].copy_from_slice(init);
+        }
+        let mut run = || -> Result<Vec<f32>> {
+            out.upload(self.dev, &start)?;
+            before()?;
+            self.dev.run(&make(out.at(skip)))?;
+            after()?;
+            Ok(out.download(self.dev, skip + len)?.split_off(skip))
+        };
+        let runs = [run()?, run()?];
+        let timing = match self.bench {
+            true => Some(time_op(self.dev, &make(out.at(skip)))?),
+            false => None,
+        };
+        Ok((runs, timing))
+    }
+
+    /// `twice` for an op with nothing to prepare or collect.
+    fn twice_plain(
+        &self,
+        skip: usize,
+        len: usize,
+        make: impl Fn(u64) -> Op,
+    ) -> Result<([Vec<f32>; 2], Option<Timing>)> {
+        self.twice(skip, len, None, make, || Ok(()), || Ok(()))
+    }
+
+    fn product_inputs(
+        &self,
+        group: &str,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<ProductInputs<D>> {
+        let x = self.uniform(group, "x", m * k, 1.0);
+        let w = self.uniform(group, "w", k * n, 0.5);
+        let b = self.uniform(group, "b", n, 0.5);
+        let dy = self.uniform(group, "dy", m * n, 1.0);
+        let mask = self.uniform(group, "mask", m * k, 1.0);
+        let sm = self.dev.sm_count();
+        let work_len = [
+            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
+            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
+            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
+            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let up = |v: &[f32]| Buffer::from_host(self.dev, v);
+        Ok(ProductInputs {
+            xd: up(&x)?,
+            wd: up(&w)?,
+            bd: up(&b)?,
+            dyd: up(&dy)?,
+            maskd: up(&mask)?,
+            work: Buffer::zeros(self.dev, work_len)?,
+            x,
+            w,
+            b,
+            dy,
+            mask,
+        })
+    }
+
+    fn products(&self, group: &str, m: usize, n: usize, k: usize) -> Result<()> {
+        let sm = self.dev.sm_count();
+        let path = |plan: SplitPlan| match plan.splits {
+            1 => "fused".to_string(),
+            s => format!("split-K×{s}"),
+        };
+        let fwd_path = path(SplitPlan::for_forward(m, n, k, sm));
+        let dx_path = path(SplitPlan::for_input_grad(m, n, k, sm));
+        let dw_path = path(SplitPlan::for_weight_grad(m, k, n, sm));
+        let shape = format!("{m}×{n}×{k}");
+        // The large products check fewer variants (their float64 references
+        // dominate the run time); they never split.
+        let small = m * n * k <= 1 << 26;
+        let acts: &[Activation] = if small {
+            &[Activation::Identity, Activation::Relu, Activation::Sigmoid]
+        } else {
+            &[Activation::Relu]
+        };
+        let inputs = OnceCell::new();
+        let inputs = || lazy(&inputs, || self.product_inputs(group, m, n, k));
+        // References and magnitudes (the same reference on |inputs|), each
+        // computed once, when first needed.
+        let fwd_ref: [OnceCell<Vec<f64>>; 3] = Default::default();
+        let (fwd_mag, nobias_ref, nobias_mag) = (OnceCell::new(), OnceCell::new(), OnceCell::new());
+        let (dx_ref, dx_mag, dx_nomask_ref) = (OnceCell::new(), OnceCell::new(), OnceCell::new());
+        let (dw_ref, dw_mag) = (OnceCell::new(), OnceCell::new());
+        for p in Precision::ALL {
+            for (a, &act) in acts.iter().enumerate() {
+                let key = CaseKey::new(
+                    "gemm_fwd",
+                    format!("gemm_fwd {}", act.name()),
+                    p,
+                    shape.clone(),
+                );
+                if !self.wants(&key) {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let i = inputs()?;
+                let want = lazy(&fwd_ref[a], || {
+                    Ok(reference::dense_forward(
+                        &i.x,
+                        &i.w,
+                        Some(&i.b),
+                        m,
+                        k,
+                        n,
+                        act,
+                    ))
+                })?;
+                let mag = lazy(&fwd_mag, || {
+                    let (x, w, b) = (abs_of(&i.x), abs_of(&i.w), abs_of(&i.b));
+                    Ok(reference::dense_forward(
+                        &x,
+                        &w,
+                        Some(&b),
+                        m,
+                        k,
+                        n,
+                        Activation::Identity,
+                    ))
+                })?;
+                let (runs, timing) =
+                    self.twice_plain(0, m * n, |out| fwd_op(i, p, i.bd.ptr(), out, m, n, k, act))?;
+                let bound = product_bound(p, k, act, "Σ|x·w|+|b|");
+                self.record(
+                    CaseResult::from_runs(
+                        key,
+                        fwd_path.clone(),
+                        bound,
+                        [&runs[0], &runs[1]],
+                        want,
+                        Some(mag),
+                        n,
+                        t0,
+                    )
+                    .timed(timing.clone()),
+                );
+            }
+            let key = CaseKey::new("gemm_dx", "gemm_dx relu-mask", p, shape.clone());
+            if self.wants(&key) {
+                let t0 = Instant::now();
+                let i = inputs()?;
+                let want = lazy(&dx_ref, || {
+                    Ok(reference::dense_backward_input(
+                        &i.dy,
+                        &i.w,
+                        Some(&i.mask),
+                        m,
+                        n,
+                        k,
+                    ))
+                })?;
+                let mag = lazy(&dx_mag, || {
+                    let (dy, w) = (abs_of(&i.dy), abs_of(&i.w));
+                    Ok(reference::dense_backward_input(&dy, &w, None, m, n, k))
+                })?;
+                let (runs, timing) =
+                    self.twice_plain(0, m * k, |out| dx_op(i, p, i.maskd.ptr(), out, m, n, k))?;
+                let bound = product_bound(p, n, Activation::Identity, "Σ|dy·w|");
+                self.record(
+                    CaseResult::from_runs(
+                        key,
+                        dx_path.clone(),
+                        bound,
+                        [&runs[0], &runs[1]],
+                        want,
+                        Some(mag),
+                        k,
+                        t0,
+                    )
+                    .timed(timing.clone()),
+                );
+            }
+            // No bias / no mask, into 4-byte aligned outputs (the finishes'
+            // scalar paths).
+            let key = CaseKey::new(
+                "gemm_fwd",
+                "gemm_fwd relu no-bias unaligned-out",
+                p,
+                shape.clone(),
+            );
+            if small && self.wants(&key) {
+                let t0 = Instant::now();
+                let i = inputs()?;
+                let want = lazy(&nobias_ref, || {
+                    Ok(reference::dense_forward(
+                        &i.x,
+                        &i.w,
+                        None,
+                        m,
+                        k,
+                        n,
+                        Activation::Relu,
+                    ))
+                })?;
+                let mag = lazy(&nobias_mag, || {
+                    let (x, w) = (abs_of(&i.x), abs_of(&i.w));
+                    Ok(reference::dense_forward(
+                        &x,
+                        &w,
+                        None,
+                        m,
+                        k,
+                        n,
+                        Activation::Identity,
+                    ))
+                })?;
+                let (runs, timing) = self.twice_plain(1, m * n, |out| {
+                    fwd_op(i, p, 0, out, m, n, k, Activation::Relu)
+                })?;
+                let bound = product_bound(p, k, Activation::Relu, "Σ|x·w|");
+                self.record(
+                    CaseResult::from_runs(
+                        key,
+                        fwd_path.clone(),
+                        bound,
+                        [&runs[0], &runs[1]],
+                        want,
+                        Some(mag),
+                        n,
+                        t0,
+                    )
+                    .timed(timing.clone()),
+                );
+            }
+            let key = CaseKey::new("gemm_dx", "gemm_dx no-mask unaligned-out", p, shape.clone());
+            if small && self.wants(&key) {
+                let t0 = Instant::now();
+                let i = inputs()?;
+                let want = lazy(&dx_nomask_ref, || {
+                    Ok(reference::dense_backward_input(&i.dy, &i.w, None, m, n, k))
+                })?;
+                let mag = lazy(&dx_mag, || {
+                    let (dy, w) = (abs_of(&i.dy), abs_of(&i.w));
+                    Ok(reference::dense_backward_input(&dy, &w, None, m, n, k))
+                })?;
+                let (runs, timing) =
+                    self.twice_plain(1, m * k, |out| dx_op(i, p, 0, out, m, n, k))?;
+                let bound = product_bound(p, n, Activation::Identity, "Σ|dy·w|");
+                self.record(
+                    CaseResult::from_runs(
+                        key,
+                        dx_path.clone(),
+                        bound,
+                        [&runs[0], &runs[1]],
+                        want,
+                        Some(mag),
+                        k,
+                        t0,
+                    )
+                    .timed(timing.clone()),
+                );
+            }
+            for (name, skip) in [("gemm_dw", 0), ("gemm_dw unaligned-out", 1)] {
+                let key = CaseKey::new("gemm_dw", name, p, shape.clone());
+                if !self.wants(&key) {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let i = inputs()?;
+                let want = lazy(&dw_ref, || {
+                    Ok(reference::dense_backward_weight(&i.x, &i.dy, m, k, n))
+                })?;
+                let mag = lazy(&dw_mag, || {
+                    let (x, dy) = (abs_of(&i.x), abs_of(&i.dy));
+                    Ok(reference::dense_backward_weight(&x, &dy, m, k, n))
+                })?;
+                let (runs, timing) = self.twice_plain(skip, k * n, |out| Op::GemmDw {
+                    p,
+                    x: i.xd.ptr(),
+                    dy: i.dyd.ptr(),
+                    dw: out,
+                    work: i.work.ptr(),
+                    m,
+                    n,
+                    k,
+                })?;
+                let bound = product_bound(p, m, Activation::Identity, "Σ|x·dy|");
+                self.record(
+                    CaseResult::from_runs(
+                        key,
+                        dw_path.clone(),
+                        bound,
+                        [&runs[0], &runs[1]],
+                        want,
+                        Some(mag),
+                        n,
+                        t0,
+                    )
+                    .timed(timing.clone()),
+                );
+            }
+        }
+        let (db_ref, db_mag) = (OnceCell::new(), OnceCell::new());
+        let db_path = path(SplitPlan::for_bias_grad(m, n, sm));
+        for (name, skip) in [("bias_grad", 0), ("bias_grad unaligned-out", 1)] {
+            let key = CaseKey::new("bias_grad", name, Precision::Fp32, format!("{m}×{n}"));
+            if !self.wants(&key) {
+                continue;
+            }
+            let t0 = Instant::now();
+            let i = inputs()?;
+            let want = lazy(&db_ref, || Ok(reference::column_sums(&i.dy, m, n)))?;
+            let mag = lazy(&db_mag, || Ok(reference::column_sums(&abs_of(&i.dy), m, n)))?;
+            let (runs, timing) = self.twice_plain(skip, n, |out| Op::BiasGrad {
+                dy: i.dyd.ptr(),
+                db: out,
+                work: i.work.ptr(),
+                m,
+                n,
+            })?;
+            let bound = Bound::elementwise(
+                0.0,
+                (m + 2) as f64 * U32,
+                "Σ|dy|",
+                format!("(M+2)·u32, M={m}: any-order fp32 column sum"),
+            );
+            self.record(
+                CaseResult::from_runs(
+                    key,
+                    db_path.clone(),
+                    bound,
+                    [&runs[0], &runs[1]],
+                    want,
+                    Some(mag),
+                    n,
+                    t0,
+                )
+                .timed(timing.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    fn loss(&self, group: &str, count: usize) -> Result<()> {
+        let shape = count.to_string();
+        let keys = [
+            CaseKey::new(
+                "bce_logits",
+                "bce_logits grad",
+                Precision::Fp32,
+                shape.clone(),
+            ),
+            CaseKey::new("bce_logits", "bce_logits loss", Precision::Fp32, shape),
+        ];
+        let wanted: Vec<bool> = keys.iter().map(|k| self.wants(k)).collect();
+        if !wanted.iter().any(|&w| w) {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let z = self.uniform(group, "z", count, 8.0);
+        let t: Vec<f32> = abs_of(&self.uniform(group, "t", count, 1.0));
+        let dev = self.dev;
+        let (zd, td) = (Buffer::from_host(dev, &z)?, Buffer::from_host(dev, &t)?);
+        let partial = Buffer::<D, f32>::zeros(dev, LOSS_BLOCKS)?;
+        let sum = std::cell::RefCell::new(Buffer::<D, f64>::zeros(dev, 1)?);
+        let sum_ptr = sum.borrow().ptr();
+        let scale = 1.0 / count as f32;
+        let mut sums = Vec::new();
+        let (grads, timing) = self.twice(
+            0,
+            count,
+            None,
+            |out| Op::Bce {
+                z: zd.ptr(),
+                t: td.ptr(),
+                dz: out,
+                partial: partial.ptr(),
+                accum: sum_ptr,
+                count,
+                grad_scale: scale,
+                weight: 1.0,
+            },
+            || sum.borrow_mut().upload(dev, &[0.0]),
+            || {
+                sums.push(sum.borrow().download(dev, 1)?[0]);
+                Ok(())
+            },
+        )?;
+        let (want_loss, want_grad) = reference::bce_logits(&z, &t, scale as f64);
+        let [k_grad, k_loss] = keys;
+        if wanted[0] {
+            // dz = (σ(z) − t)·scale: σ within 4 ulp of ≤ 1, then a subtraction
+            // and a product.
+            let bound = Bound::elementwise(
+                6.0 * U32 * scale as f64,
+                3.0 * U32,
+                "|want|",
+                "6·u32·scale + 3·u32·|dz|: σ(z) ≤ 4 ulp of 1, (σ−t)·scale".into(),
+            );
+            self.record(
+                CaseResult::from_runs(
+                    k_grad,
+                    String::new(),
+                    bound,
+                    [&grads[0], &grads[1]],
+                    &want_grad,
+                    None,
+                    count,
+                    t0,
+                )
+                .timed(timing.clone()),
+            );
+        }
+        if wanted[1] {
+            // Each term max(z,0) − z·t + log1p(e^−|z|) is within 8 ulp of its
+            // parts' magnitudes; the sum of non-negative terms adds at most
+            // fp32 chains of 1,024 (the CPU's lanes; the GPU sums in double).
+            let parts: f64 = z
+                .iter()
+                .zip(&t)
+                .map(|(&z, &t)| {
+                    let (z, t) = (z as f64, t as f64);
+                    z.max(0.0) + (z * t).abs() + (-z.abs()).exp().ln_1p()
+                })
+                .sum();
+            let bound = Bound::elementwise(
+                0.0,
+                8.0 * U32,
+                "Σparts+128·Σloss",
+                "8·u32·(Σ(max(z,0)+|z·t|+log1p(e^−|z|)) + 128·Σloss): per-term ulps, fp32 chains ≤ 1,024".into(),
+            );
+            self.record(
+                CaseResult::from_runs(
+                    k_loss,
+                    String::new(),
+                    bound,
+                    [&sums[..1], &sums[1..2]],
+                    &[want_loss],
+                    Some(&[parts + 128.0 * want_loss]),
+                    1,
+                    t0,
+                )
+                .timed(timing.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    fn adam(&self, group: &str, n: usize, t: u64) -> Result<()> {
+        let shape = n.to_string();
+        let keys = ["p", "m", "v"].map(|out| {
+            CaseKey::new(
+                "adam",
+                format!("adam {out} (t={t})"),
+                Precision::Fp32,
+                shape.clone(),
+            )
+        });
+        let wanted: Vec<bool> = keys.iter().map(|k| self.wants(k)).collect();
+        if !wanted.iter().any(|&w| w) {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let cfg = AdamConfig::default();
+        let dev = self.dev;
+        let p0 = self.uniform(group, "p", n, 1.0);
+        let g = self.log_uniform(group, "g", n, -8.0, -1.0);
+        let m0 = self.log_uniform(group, "m", n, -9.0, -2.0);
+        let v0: Vec<f32> = abs_of(&self.log_uniform(group, "v", n, -16.0, -3.0));
+        let gd = Buffer::from_host(dev, &g)?;
+        let moments =
+            std::cell::RefCell::new((Buffer::from_host(dev, &m0)?, Buffer::from_host(dev, &v0)?));
+        let (m_ptr, v_ptr) = (moments.borrow().0.ptr(), moments.borrow().1.ptr());
+        // The step counter as the train step keeps it: t−1, incremented on
+        // the device.
+        let step = Buffer::<D, i32>::from_host(dev, &[t as i32 - 1])?;
+        dev.run(&Op::StepIncrement { step: step.ptr() })?;
+        // The parameters are the output (poisoned, then set to p0); m and v
+        // are reset before each run and read after it.
+        let mut collected: Vec<[Vec<f32>; 2]> = Vec::new();
+        let (p_runs, timing) = self.twice(
+            0,
+            n,
+            Some(&p0),
+            |out| Op::Adam {
+                params: out,
+                grads: gd.ptr(),
+                m: m_ptr,
+                v: v_ptr,
+                n,
+                step: step.ptr(),
+                cfg,
+            },
+            || {
+                let mut mv = moments.borrow_mut();
+                mv.0.upload(dev, &m0)?;
+                mv.1.upload(dev, &v0)?;
+                Ok(())
+            },
+            || {
+                let mv = moments.borrow();
+                collected.push([mv.0.download(dev, n)?, mv.1.download(dev, n)?]);
+                Ok(())
+            },
+        )?;
+        let [[m1, v1], [m2, v2], ..] = &collected[..] else {
+            anyhow::bail!("adam ran fewer than twice");
+        };
+        let runs: [[&[f32]; 2]; 3] = [[&p_runs[0], &p_runs[1]], [m1, m2], [v1, v2]];
+        let (rp, rm, rv) = reference::adam(&p0, &g, &m0, &v0, t, &cfg);
+        let (b1, eps) = (cfg.beta1 as f64, cfg.eps as f64);
+        let alpha = cfg.alpha(t) as f64;
+        // m' = b1·m + (1−b1)·g: two products and a sum.
+        let m_mag: Vec<f64> = (0..n)
+            .map(|i| b1 * (m0[i] as f64).abs() + (1.0 - b1) * (g[i] as f64).abs())
+            .collect();
+        // p' = p − α·m'/(√v'+ε): the step δ within 7 ulp plus m''s own error
+        // carried through α/(√v'+ε), then one rounding of p'.
+        let p_mag: Vec<f64> = (0..n)
+            .map(|i| {
+                let denom = rv[i].sqrt() + eps;
+                rp[i].abs() + 8.0 * (alpha * rm[i] / denom).abs() + 3.0 * alpha * m_mag[i] / denom
+            })
+            .collect();
+        let bounds = [
+            (
+                Bound::elementwise(0.0, 2.0 * U32, "|p'|+8|δ|+3α·(b1|m|+(1−b1)|g|)/(√v'+ε)", "2·u32: δ = α·m'/(√v'+ε) within 7 ulp, m' within 3 ulp of its terms, one rounding of p'".into()),
+                &rp,
+                Some(&p_mag),
+            ),
+            (
+                Bound::elementwise(0.0, 3.0 * U32, "b1|m|+(1−b1)|g|", "3·u32: two products and a sum".into()),
+                &rm,
+                Some(&m_mag),
+            ),
+            (
+                Bound::elementwise(0.0, 5.0 * U32, "|want|", "5·u32: non-negative terms, four roundings".into()),
+                &rv,
+                None,
+            ),
+        ];
+        for (j, (key, (bound, want, mag))) in keys.into_iter().zip(bounds).enumerate() {
+            if wanted[j] {
+                let r = CaseResult::from_runs(
+                    key,
+                    String::new(),
+                    bound,
+                    runs[j],
+                    want,
+                    mag.map(|v| &v[..]),
+                    n,
+                    t0,
+                );
+                self.record(r.timed(if j == 0 { timing.clone() } else { None }));
+            }
+        }
+        Ok(())
+    }
+
+    fn gather(&self, group: &str, rows: usize, dim: usize) -> Result<()> {
+        let shape = format!("{rows}×{dim}");
+        let keys = ["gather_u8", "gather_u8_dev"]
+            .map(|name| CaseKey::new("gather", name, Precision::Fp32, shape.clone()));
+        let wanted: Vec<bool> = keys.iter().map(|k| self.wants(k)).collect();
+        if !wanted.iter().any(|&w| w) {
+            return Ok(());
+        }
+        let dev = self.dev;
+        let mut r = self.rng(group, "data");
+        let data: Vec<u8> = (0..rows * dim).map(|_| r.below(256) as u8).collect();
+        let mut perm: Vec<u32> = (0..rows as u32).collect();
+        self.rng(group, "perm").shuffle(&mut perm);
+        let take = rows / 2 + 1;
+        let offset = rows - take;
+        let dd = Buffer::<D, u8>::from_host(dev, &data)?;
+        let pd = Buffer::<D, u32>::from_host(dev, &perm)?;
+        let od = Buffer::<D, i32>::from_host(dev, &[offset as i32])?;
+        let want: Vec<f64> = perm[offset..]
+            .iter()
+            .flat_map(|&r| {
+                data[r as usize * dim..(r as usize + 1) * dim]
+                    .iter()
+                    .map(|&v| (v as f32 / 255.0) as f64)
+            })
+            .collect();
+        let offsets = [Offset::Value(offset), Offset::Device(od.ptr())];
+        for ((key, off), wanted) in keys.into_iter().zip(offsets).zip(wanted) {
+            if !wanted {
+                continue;
+            }
+            let t0 = Instant::now();
+            let (runs, timing) = self.twice_plain(0, take * dim, |o| Op::Gather {
+                u8_data: true,
+                data: dd.ptr(),
+                index: pd.ptr(),
+                offset: off,
+                rows: take,
+                dim,
+                out: o,
+            })?;
+            let bound = Bound::exact("the CPU's own division: v as f32 / 255");
+            self.record(
+                CaseResult::from_runs(
+                    key,
+                    String::new(),
+                    bound,
+                    [&runs[0], &runs[1]],
+                    &want,
+                    None,
+                    dim,
+                    t0,
+                )
+                .timed(timing.clone()),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fwd_op<D: KernelDevice>(
+    i: &ProductInputs<D>,
+    p: Precision,
+    b: u64,
+    y: u64,
+    m: usize,
+    n: usize,
+    k: usize,
+    act: Activation,
+) -> Op {
+    Op::GemmFwd {
+        p,
+        x: i.xd.ptr(),
+        w: i.wd.ptr(),
+        b,
+        y,
+        work: i.work.ptr(),
+        m,
+        n,
+        k,
+        act,
+    }
+}
+
+fn dx_op<D: KernelDevice>(
+    i: &ProductInputs<D>,
+    p: Precision,
+    mask: u64,
+    dx: u64,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Op {
+    Op::GemmDx {
+        p,
+        dy: i.dyd.ptr(),
+        w: i.wd.ptr(),
+        mask,
+        dx,
+        work: i.work.ptr(),
+        m,
+        n,
+        k,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape table runs both the split-K and the fused fwd / dx kernels
+    /// (the 65,536-row shapes never split).
+    #[test]
+    fn shapes_cover_both_gemm_paths() {
+        for sm in [16, 108, 114, 132, 160] {
+            let splits = |(m, n, k): (usize, usize, usize)| {
+                (
+                    SplitPlan::for_forward(m, n, k, sm).splits,
+                    SplitPlan::for_input_grad(m, n, k, sm).splits,
+                )
+            };
+            let small: Vec<_> = shapes(false).into_iter().map(splits).collect();
+            assert!(small.iter().any(|s| s.0 > 1) && small.iter().any(|s| s.0 == 1));
+            assert!(small.iter().any(|s| s.1 > 1) && small.iter().any(|s| s.1 == 1));
+            for shape in shapes(true).into_iter().filter(|s| s.0 == 65_536) {
+                assert_eq!(splits(shape), (1, 1), "{shape:?} at {sm} SMs");
+            }
+        }
+        assert_eq!(splits_at_132((256, 128, 784)), (25, 4));
+        assert_eq!(splits_at_132((257, 131, 67)), (3, 5));
+        // Two 32-wide k-tiles per split somewhere in the small table at 132 SMs.
+        let (m, n, k) = (640, 128, 784);
+        assert!(shapes(false).contains(&(m, n, k)));
+        for p in [
+            SplitPlan::for_forward(m, n, k, 132),
+            SplitPlan::for_input_grad(m, n, k, 132),
+            SplitPlan::for_weight_grad(m, k, n, 132),
+        ] {
+            assert!(p.splits > 1 && p.rows_per_split >= 64, "{p:?}");
+        }
+    }
+
+    fn splits_at_132((m, n, k): (usize, usize, usize)) -> (usize, usize) {
+        (
+            SplitPlan::for_forward(m, n, k, 132).splits,
+            SplitPlan::for_input_grad(m, n, k, 132).splits,
+        )
+    }
+
+    #[test]
+    fn large_and_cheap_groups() {
+        let g = groups();
+        assert_eq!(g.iter().filter(|g| g.is_large()).count(), 2);
+        assert!(g.iter().filter(|g| g.is_cheap()).count() >= 8);
+        assert!(g.iter().all(|g| !(g.is_large() && g.is_cheap())));
+        let names: std::collections::HashSet<String> = g.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            names.len(),
+            g.len(),
+            "group names (input streams) are distinct"
+        );
+    }
+}

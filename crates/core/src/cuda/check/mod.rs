@@ -1,0 +1,338 @@
+//! The kernel regression suite: every kernel against the float64 reference
+//! on seeded random inputs over a table of shapes, each output element
+//! within the bound its operation's error analysis gives (`bound`),
+//! outputs poisoned with NaN before each launch (an unwritten element
+//! fails), each case run twice and every output compared bit for bit.
+//!
+//! A case's inputs come from the suite seed and its group's name alone
+//! (`Rng::named`), so a case run alone (`Selection`) sees the same numbers
+//! as in the whole suite. `dae check`, the GPU tests, the emulator tests
+//! and the host-side bound sweep run these.
+
+pub mod bound;
+mod cases;
+
+pub use bound::{Bound, Mismatch, Verdict};
+pub use cases::{groups, shapes, Group};
+
+use super::{KernelDevice, Precision};
+use anyhow::{bail, Result};
+use bound::first_bit_difference;
+use std::time::Instant;
+
+/// The suite seed when none is given (`dae check --seed N` changes it).
+pub const DEFAULT_SEED: u64 = 1;
+
+/// What names a case across runs, cards and commits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseKey {
+    /// The kernel family (JUnit's classname): "gemm_fwd", "adam", "model step".
+    pub family: &'static str,
+    /// The case itself: "gemm_fwd relu", "adam m (t=3)", "step dW dense_1".
+    pub name: String,
+    pub precision: &'static str,
+    /// Dimensions joined by '×': "256×128×784", "1000".
+    pub shape: String,
+}
+
+impl CaseKey {
+    pub fn new(family: &'static str, name: impl Into<String>, p: Precision, shape: String) -> Self {
+        CaseKey {
+            family,
+            name: name.into(),
+            precision: p.name(),
+            shape,
+        }
+    }
+
+    /// "gemm_fwd relu [fp32] 256×128×784": unique within a suite.
+    pub fn id(&self) -> String {
+        format!("{} [{}] {}", self.name, self.precision, self.shape)
+    }
+}
+
+/// A case that ran: its bound and how the output met it.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub bound: Bound,
+    pub verdict: Verdict,
+    /// Where the two runs' bits first differ (None: identical).
+    pub bits_differ_at: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Checked(Checked),
+    Skipped(String),
+}
+
+/// One case of the suite.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub key: CaseKey,
+    /// How the kernels ran it on this device ("split-K×25", "fused"), which
+    /// depends on the SM count; not part of the key.
+    pub path: String,
+    pub outcome: Outcome,
+    /// Wall time of the case's two runs and checks (host clock: for the
+    /// JUnit report, not a benchmark).
+    pub seconds: f64,
+    /// The op's device time (`dae check --bench`).
+    pub timing: Option<Timing>,
+}
+
+/// One op timed with device events.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// Median milliseconds per launch.
+    pub ms: f64,
+    pub flops: f64,
+    /// Minimum device-memory traffic: each input read once, each output
+    /// written once.
+    pub bytes: f64,
+    /// The product's precision (None: a CUDA-core op).
+    pub precision: Option<Precision>,
+}
+
+impl CaseResult {
+    pub fn checked(&self) -> Option<&Checked> {
+        match &self.outcome {
+            Outcome::Checked(c) => Some(c),
+            Outcome::Skipped(_) => None,
+        }
+    }
+
+    pub fn skipped(&self) -> bool {
+        self.checked().is_none()
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checked()
+            .is_some_and(|c| c.verdict.passed() && c.bits_differ_at.is_none())
+    }
+
+    pub fn failed(&self) -> bool {
+        !self.skipped() && !self.passed()
+    }
+
+    /// |got − want| / allowed at its largest, for drift reports.
+    pub fn worst(&self) -> Option<f64> {
+        self.checked().map(|c| c.verdict.worst)
+    }
+
+    pub fn skip(key: CaseKey, why: &str) -> Self {
+        CaseResult {
+            key,
+            path: String::new(),
+            outcome: Outcome::Skipped(why.to_string()),
+            seconds: 0.0,
+            timing: None,
+        }
+    }
+
+    pub fn timed(mut self, timing: Option<Timing>) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// A case from its two runs' outputs against the reference.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_runs<T: bytemuck::Pod + Into<f64>>(
+        key: CaseKey,
+        path: String,
+        bound: Bound,
+        runs: [&[T]; 2],
+        want: &[f64],
+        scale: Option<&[f64]>,
+        cols: usize,
+        started: Instant,
+    ) -> Self {
+        let verdict = bound::verify(runs[0], want, scale, cols, &bound);
+        CaseResult {
+            key,
+            path,
+            outcome: Outcome::Checked(Checked {
+                bound,
+                verdict,
+                bits_differ_at: first_bit_difference(runs[0], runs[1]),
+            }),
+            seconds: started.elapsed().as_secs_f64(),
+            timing: None,
+        }
+    }
+}
+
+/// Which cases to run: all by default.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// A substring of the case name, or a glob over the whole name when it
+    /// holds '*'.
+    pub case: Option<String>,
+    pub precision: Option<Precision>,
+    /// Normalised by `parse_shape`.
+    pub shape: Option<String>,
+}
+
+impl Selection {
+    pub fn matches(&self, key: &CaseKey) -> bool {
+        self.case
+            .as_deref()
+            .is_none_or(|pat| name_matches(pat, &key.name))
+            && self.precision.is_none_or(|p| p.name() == key.precision)
+            && self.shape.as_deref().is_none_or(|s| s == key.shape)
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.case.is_none() && self.precision.is_none() && self.shape.is_none()
+    }
+}
+
+/// "256x128x784" (or with '×') as a case's shape text; positive dimensions only.
+pub fn parse_shape(text: &str) -> Result<String> {
+    let dims: Vec<&str> = text.split(['x', 'X', '×']).collect();
+    let valid = dims.iter().all(|d| {
+        !d.is_empty()
+            && d.bytes().all(|b| b.is_ascii_digit())
+            && d.parse::<u64>().is_ok_and(|v| v > 0)
+    });
+    if !valid {
+        bail!("malformed --shape '{text}': expected positive dimensions joined by 'x', e.g. 256x128x784 (M×N×K) or 1000");
+    }
+    Ok(dims
+        .iter()
+        .map(|d| d.trim_start_matches('0'))
+        .collect::<Vec<_>>()
+        .join("×"))
+}
+
+/// `pattern` against `name`: '*' matches any run of characters; without a
+/// '*' the pattern matches any name containing it.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    if !pattern.contains('*') {
+        return name.contains(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(at) => rest = &rest[at + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Runs the selected cases of `groups` on `dev` under `seed`; cases of the
+/// groups in `skipped` (with their reason) are listed as skipped.
+pub fn run_groups<D: KernelDevice>(
+    dev: &D,
+    seed: u64,
+    groups: &[Group],
+    sel: &Selection,
+) -> Result<Vec<CaseResult>> {
+    run_groups_timed(dev, seed, groups, sel, false)
+}
+
+/// `run_groups`, with `bench`: each case's op also timed on the device.
+pub fn run_groups_timed<D: KernelDevice>(
+    dev: &D,
+    seed: u64,
+    groups: &[Group],
+    sel: &Selection,
+    bench: bool,
+) -> Result<Vec<CaseResult>> {
+    let c = cases::Checker::new(dev, seed, sel, false, bench);
+    for g in groups {
+        c.group(g)?;
+    }
+    Ok(c.into_results())
+}
+
+/// The keys of every case in `groups` (nothing runs).
+pub fn list_groups<D: KernelDevice>(dev: &D, groups: &[Group]) -> Vec<CaseKey> {
+    let all = Selection::default();
+    let c = cases::Checker::new(dev, DEFAULT_SEED, &all, true, false);
+    for g in groups {
+        // Listing launches nothing and cannot fail.
+        c.group(g).expect("listing runs no kernel");
+    }
+    c.into_results().into_iter().map(|r| r.key).collect()
+}
+
+/// The whole kernel table (`large`: with the 65,536-row products; without,
+/// those are reported as skipped).
+pub fn kernel_cases<D: KernelDevice>(
+    dev: &D,
+    seed: u64,
+    sel: &Selection,
+    large: bool,
+) -> Result<Vec<CaseResult>> {
+    kernel_cases_timed(dev, seed, sel, large, false)
+}
+
+/// `kernel_cases`, with `bench`: each case's op also timed on the device.
+pub fn kernel_cases_timed<D: KernelDevice>(
+    dev: &D,
+    seed: u64,
+    sel: &Selection,
+    large: bool,
+    bench: bool,
+) -> Result<Vec<CaseResult>> {
+    let (run, skip): (Vec<Group>, Vec<Group>) =
+        groups().into_iter().partition(|g| large || !g.is_large());
+    let mut out = run_groups_timed(dev, seed, &run, sel, bench)?;
+    out.extend(
+        list_groups(dev, &skip)
+            .into_iter()
+            .filter(|k| sel.matches(k))
+            .map(|k| CaseResult::skip(k, "65,536-row product: not run with --quick")),
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, p: Precision, shape: &str) -> CaseKey {
+        CaseKey::new("gemm_fwd", name, p, shape.into())
+    }
+
+    #[test]
+    fn selections_match_name_precision_and_shape() {
+        let k = key("gemm_fwd relu", Precision::Tf32, "256×128×784");
+        let sel = |case: Option<&str>, p, shape: Option<&str>| Selection {
+            case: case.map(String::from),
+            precision: p,
+            shape: shape.map(|s| parse_shape(s).unwrap()),
+        };
+        assert!(sel(None, None, None).matches(&k));
+        assert!(sel(Some("relu"), None, None).matches(&k));
+        assert!(sel(
+            Some("gemm_*relu"),
+            Some(Precision::Tf32),
+            Some("256x128x784")
+        )
+        .matches(&k));
+        assert!(sel(Some("*"), None, None).matches(&k));
+        assert!(!sel(Some("gemm_dx*"), None, None).matches(&k));
+        assert!(!sel(Some("relu*x"), None, None).matches(&k));
+        assert!(!sel(None, Some(Precision::Bf16), None).matches(&k));
+        assert!(!sel(None, None, Some("256x128x78")).matches(&k));
+    }
+
+    #[test]
+    fn shapes_are_parsed_strictly() {
+        assert_eq!(parse_shape("256x128x784").unwrap(), "256×128×784");
+        assert_eq!(parse_shape("1000").unwrap(), "1000");
+        assert_eq!(parse_shape("16×034").unwrap(), "16×34");
+        for bad in ["", "x", "256x", "0x3", "a", "3x-1", "1.5", "256 x 128"] {
+            let err = parse_shape(bad).unwrap_err().to_string();
+            assert!(err.contains("malformed --shape"), "{bad}: {err}");
+        }
+    }
+}

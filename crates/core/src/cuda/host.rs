@@ -1,0 +1,168 @@
+//! The host as a `KernelDevice`: buffers in host memory, each op run by its
+//! CPU implementation (`Op::execute_on_host`), tensor-core products with
+//! their operands first rounded as the tensor cores round them (tf32:
+//! 11 significant bits, to nearest, ties away; bf16: 8, ties to even). The
+//! kernel suite's bounds are swept over many seeds on it: the kernels'
+//! contracts checked against a second, independent implementation.
+
+use super::ops::Op;
+use super::{KernelDevice, Precision};
+use anyhow::{ensure, Result};
+
+pub struct HostDevice {
+    sm_count: usize,
+}
+
+impl HostDevice {
+    /// `sm_count` only shapes the launch plans' scratch sizes here.
+    pub fn new(sm_count: usize) -> Self {
+        HostDevice { sm_count }
+    }
+}
+
+/// x rounded to tf32 (cvt.rna.tf32.f32): 13 low mantissa bits dropped,
+/// to nearest, ties away from zero.
+pub fn round_tf32(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    f32::from_bits(x.to_bits().wrapping_add(0x1000) & !0x1fff)
+}
+
+/// x rounded to bf16 (cvt.rn.bf16.f32): to nearest, ties to even.
+pub fn round_bf16(x: f32) -> f32 {
+    half::bf16::from_f32(x).to_f32()
+}
+
+/// A copy of `len` f32s at `addr` rounded for `p` (None for fp32).
+///
+/// # Safety
+/// `addr` must point to `len` initialised f32s.
+unsafe fn rounded(p: Precision, addr: u64, len: usize) -> Option<Vec<f32>> {
+    let round = match p {
+        Precision::Fp32 => return None,
+        Precision::Tf32 => round_tf32,
+        Precision::Bf16 => round_bf16,
+    };
+    let v = std::slice::from_raw_parts(addr as *const f32, len);
+    Some(v.iter().map(|&x| round(x)).collect())
+}
+
+/// `op` with its product operands replaced by rounded copies (kept alive in
+/// the returned vectors).
+///
+/// # Safety
+/// The op's operand addresses must hold the sizes its shapes imply.
+unsafe fn with_rounded_operands(op: &Op) -> (Op, Vec<Vec<f32>>) {
+    let mut keep = Vec::new();
+    let mut swap = |p, addr: &mut u64, len| {
+        if let Some(v) = rounded(p, *addr, len) {
+            *addr = v.as_ptr() as u64;
+            keep.push(v);
+        }
+    };
+    let mut op = op.clone();
+    match &mut op {
+        Op::GemmFwd {
+            p, x, w, m, n, k, ..
+        } => {
+            swap(*p, x, *m * *k);
+            swap(*p, w, *k * *n);
+        }
+        Op::GemmDx {
+            p, dy, w, m, n, k, ..
+        } => {
+            swap(*p, dy, *m * *n);
+            swap(*p, w, *k * *n);
+        }
+        Op::GemmDw {
+            p, x, dy, m, n, k, ..
+        } => {
+            swap(*p, x, *m * *k);
+            swap(*p, dy, *m * *n);
+        }
+        _ => {}
+    }
+    (op, keep)
+}
+
+impl KernelDevice for HostDevice {
+    /// u128s: 16-byte aligned, as the kernels' vector paths assume.
+    type Memory = Vec<u128>;
+    type Graph = Vec<Op>;
+
+    fn describe(&self) -> String {
+        "host: the CPU ops on host memory".into()
+    }
+    fn sm_count(&self) -> usize {
+        self.sm_count
+    }
+    fn alloc(&self, bytes: usize) -> Result<Vec<u128>> {
+        Ok(vec![0; bytes.div_ceil(16).max(1)])
+    }
+    fn address(&self, mem: &Vec<u128>) -> u64 {
+        mem.as_ptr() as u64
+    }
+    fn write(&self, mem: &mut Vec<u128>, data: &[u8]) -> Result<()> {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(mem);
+        ensure!(
+            data.len() <= bytes.len(),
+            "write of {} bytes into {}",
+            data.len(),
+            bytes.len()
+        );
+        bytes[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn read(&self, mem: &Vec<u128>, len: usize) -> Result<Vec<u8>> {
+        let bytes: &[u8] = bytemuck::cast_slice(mem);
+        ensure!(
+            len <= bytes.len(),
+            "read of {len} bytes from {}",
+            bytes.len()
+        );
+        Ok(bytes[..len].to_vec())
+    }
+    fn run(&self, op: &Op) -> Result<()> {
+        // SAFETY: callers size every buffer for the op's shapes (the
+        // KernelDevice contract); the rounded copies live until the op ran.
+        unsafe {
+            let (op, _keep) = with_rounded_operands(op);
+            op.execute_on_host();
+        }
+        Ok(())
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    fn record(&self, ops: &[Op]) -> Result<Vec<Op>> {
+        Ok(ops.to_vec())
+    }
+    fn replay(&self, graph: &Vec<Op>) -> Result<()> {
+        graph.iter().try_for_each(|op| self.run(op))
+    }
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+        Ok((work()?, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_core_roundings() {
+        // 1 + 2⁻¹¹ is a tf32 tie: away from zero; bf16 ties go to even.
+        let tie = 1.0 + 2f32.powi(-11);
+        assert_eq!(round_tf32(tie), 1.0 + 2f32.powi(-10));
+        assert_eq!(round_tf32(-tie), -(1.0 + 2f32.powi(-10)));
+        assert_eq!(round_tf32(1.0 + 2f32.powi(-12)), 1.0);
+        assert_eq!(round_bf16(1.0 + 2f32.powi(-8)), 1.0);
+        assert_eq!(round_bf16(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6));
+        assert!(round_tf32(f32::NAN).is_nan());
+        for x in [0.1f32, -3.7, 1e-30, 6.5e4] {
+            assert!(((round_tf32(x) - x) / x).abs() <= 2f32.powi(-11));
+            assert!(((round_bf16(x) - x) / x).abs() <= 2f32.powi(-8));
+        }
+    }
+}

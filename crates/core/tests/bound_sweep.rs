@@ -1,0 +1,195 @@
+//! The kernel suite's bounds, swept over a thousand seeds on the host: the
+//! cheap cases (small products, loss, Adam, reductions, gathers) through
+//! the very code `dae check` runs, on `HostDevice` (the CPU ops, with
+//! tensor-core operand rounding). Correct ops pass every seed; each
+//! deliberate mutation fails every seed, so the bounds are neither loose
+//! enough to hide a real bug nor tight enough to fail a right kernel.
+
+use anyhow::Result;
+use dae_core::cuda::check::{groups, run_groups, CaseResult, Group, Selection};
+use dae_core::cuda::ops::Op;
+use dae_core::cuda::{HostDevice, KernelDevice};
+use std::collections::BTreeMap;
+
+const SEEDS: u64 = 1000;
+
+fn cheap_groups() -> Vec<Group> {
+    groups().into_iter().filter(Group::is_cheap).collect()
+}
+
+/// A bug planted in one op, on top of the host ops.
+#[derive(Clone, Copy, Debug)]
+enum Mutant {
+    /// Adam's bias correction from step t−1.
+    AdamStepMinusOne,
+    /// m and v swapped.
+    AdamMomentsSwapped,
+    /// ε dropped from √v + ε.
+    AdamNoEpsilon,
+    /// The bias gradient's column sums skip their last row.
+    ColumnSumSkipsLast,
+    /// The loss sum skips its last element.
+    LossSumSkipsLast,
+    /// dX masked by the output buffer instead of the layer's activations.
+    ReluMaskWrongBuffer,
+}
+
+struct MutantDevice {
+    host: HostDevice,
+    mutant: Mutant,
+}
+
+impl MutantDevice {
+    fn mutated(&self, op: &Op) -> Result<()> {
+        let mut op = op.clone();
+        match (&mut op, self.mutant) {
+            (Op::Adam { step, .. }, Mutant::AdamStepMinusOne) => {
+                // SAFETY: the op's step is a live host i32.
+                let earlier = [unsafe { *(*step as *const i32) } - 1];
+                *step = earlier.as_ptr() as u64;
+                return self.host.run(&op);
+            }
+            (Op::Adam { m, v, .. }, Mutant::AdamMomentsSwapped) => std::mem::swap(m, v),
+            (Op::Adam { cfg, .. }, Mutant::AdamNoEpsilon) => cfg.eps = 0.0,
+            (Op::BiasGrad { m, .. }, Mutant::ColumnSumSkipsLast) => *m -= 1,
+            (Op::Bce { .. }, Mutant::LossSumSkipsLast) => return self.loss_skipping_last(&op),
+            (Op::GemmDx { mask, dx, .. }, Mutant::ReluMaskWrongBuffer) if *mask != 0 => *mask = *dx,
+            _ => {}
+        }
+        self.host.run(&op)
+    }
+}
+
+impl MutantDevice {
+    /// Every element's gradient, but the sum of all elements but the last.
+    fn loss_skipping_last(&self, op: &Op) -> Result<()> {
+        let Op::Bce { accum, count, .. } = *op else {
+            unreachable!("a loss op")
+        };
+        let mut scratch_sum = [0.0f64];
+        let mut scratch_dz = vec![0.0f32; count];
+        let mut grads_only = op.clone();
+        let mut short_sum = op.clone();
+        if let Op::Bce { accum: a, .. } = &mut grads_only {
+            *a = scratch_sum.as_mut_ptr() as u64;
+        }
+        if let Op::Bce {
+            dz,
+            accum: a,
+            count: c,
+            ..
+        } = &mut short_sum
+        {
+            (*dz, *a, *c) = (scratch_dz.as_mut_ptr() as u64, accum, count - 1);
+        }
+        self.host.run(&grads_only)?;
+        self.host.run(&short_sum)
+    }
+}
+
+impl KernelDevice for MutantDevice {
+    type Memory = <HostDevice as KernelDevice>::Memory;
+    type Graph = Vec<Op>;
+    fn describe(&self) -> String {
+        format!("host with {:?}", self.mutant)
+    }
+    fn sm_count(&self) -> usize {
+        self.host.sm_count()
+    }
+    fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
+        self.host.alloc(bytes)
+    }
+    fn address(&self, mem: &Self::Memory) -> u64 {
+        self.host.address(mem)
+    }
+    fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
+        self.host.write(mem, data)
+    }
+    fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
+        self.host.read(mem, len)
+    }
+    fn run(&self, op: &Op) -> Result<()> {
+        self.mutated(op)
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    fn record(&self, ops: &[Op]) -> Result<Vec<Op>> {
+        Ok(ops.to_vec())
+    }
+    fn replay(&self, graph: &Vec<Op>) -> Result<()> {
+        graph.iter().try_for_each(|op| self.run(op))
+    }
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+        Ok((work()?, None))
+    }
+}
+
+fn describe_failure(seed: u64, r: &CaseResult) -> String {
+    let c = r.checked().expect("ran");
+    format!(
+        "seed {seed}: {} ({}) worst {:.3} of its bound {} [{}]; bits differ at {:?}; first mismatches {:?}",
+        r.key.id(),
+        r.path,
+        c.verdict.worst,
+        c.bound.describe(),
+        c.bound.rule,
+        c.bits_differ_at,
+        &c.verdict.mismatches[..c.verdict.mismatches.len().min(3)]
+    )
+}
+
+#[test]
+fn correct_ops_pass_every_seed() {
+    let (dev, cheap, all) = (HostDevice::new(132), cheap_groups(), Selection::default());
+    // The largest share of its bound each case used, over all seeds.
+    let mut worst: BTreeMap<String, f64> = BTreeMap::new();
+    let mut cases = 0;
+    for seed in 0..SEEDS {
+        let results = run_groups(&dev, seed, &cheap, &all).unwrap();
+        cases = results.len();
+        for r in &results {
+            assert!(r.passed(), "{}", describe_failure(seed, r));
+            let w = worst
+                .entry(format!("{} [{}]", r.key.name, r.key.precision))
+                .or_default();
+            *w = w.max(r.worst().unwrap());
+        }
+    }
+    assert!(cases >= 60, "only {cases} cheap cases");
+    println!("{cases} cases × {SEEDS} seeds passed; the largest share of its bound each used:");
+    for (name, w) in worst {
+        println!("  {name:<48} {w:.3}");
+    }
+}
+
+#[test]
+fn every_mutant_fails_every_seed() {
+    let (cheap, all) = (cheap_groups(), Selection::default());
+    for mutant in [
+        Mutant::AdamStepMinusOne,
+        Mutant::AdamMomentsSwapped,
+        Mutant::AdamNoEpsilon,
+        Mutant::ColumnSumSkipsLast,
+        Mutant::LossSumSkipsLast,
+        Mutant::ReluMaskWrongBuffer,
+    ] {
+        let dev = MutantDevice {
+            host: HostDevice::new(132),
+            mutant,
+        };
+        let mut caught_by: BTreeMap<String, u64> = BTreeMap::new();
+        for seed in 0..SEEDS {
+            let results = run_groups(&dev, seed, &cheap, &all).unwrap();
+            let failed: Vec<&CaseResult> = results.iter().filter(|r| r.failed()).collect();
+            assert!(
+                !failed.is_empty(),
+                "{mutant:?} passed every case with seed {seed}"
+            );
+            for r in failed {
+                *caught_by.entry(r.key.name.clone()).or_default() += 1;
+            }
+        }
+        println!("{mutant:?}: failed all {SEEDS} seeds; failing cases (seeds): {caught_by:?}");
+    }
+}
