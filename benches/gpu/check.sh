@@ -47,7 +47,7 @@ step() {  # step NAME TIMEOUT CMD...: output in NAME.txt, its tail in the log
     ls -1 /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null
 } | tee "$OUT_DIR/env.txt" | tee -a "$LOG"
 
-step check 300 "$BIN" check --json "$OUT_DIR/check.json"
+step check 300 "$BIN" check --json "$OUT_DIR/check.json" --junit "$OUT_DIR/check.xml"
 for p in fp32 tf32 bf16; do
     step "train-$p" 180 "$BIN" train --device cuda --precision "$p" --out "$OUT_DIR/train-$p" --force
 done

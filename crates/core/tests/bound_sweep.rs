@@ -8,7 +8,7 @@
 use anyhow::Result;
 use dae_core::cuda::check::{groups, run_groups, CaseResult, Group, Selection};
 use dae_core::cuda::ops::Op;
-use dae_core::cuda::{HostDevice, KernelDevice};
+use dae_core::cuda::HostDevice;
 use std::collections::BTreeMap;
 
 const SEEDS: u64 = 1000;
@@ -34,95 +34,56 @@ enum Mutant {
     ReluMaskWrongBuffer,
 }
 
-struct MutantDevice {
-    host: HostDevice,
-    mutant: Mutant,
-}
+impl Mutant {
+    /// A host device with this bug planted.
+    fn device(self) -> HostDevice {
+        HostDevice::with_hook(132, Box::new(move |op, run| self.run(op, run)))
+    }
 
-impl MutantDevice {
-    fn mutated(&self, op: &Op) -> Result<()> {
+    /// `op` as the mutant runs it, through the plain host execution `run`.
+    fn run(self, op: &Op, run: &dyn Fn(&Op) -> Result<()>) -> Result<()> {
         let mut op = op.clone();
-        match (&mut op, self.mutant) {
+        match (&mut op, self) {
             (Op::Adam { step, .. }, Mutant::AdamStepMinusOne) => {
                 // SAFETY: the op's step is a live host i32.
                 let earlier = [unsafe { *(*step as *const i32) } - 1];
                 *step = earlier.as_ptr() as u64;
-                return self.host.run(&op);
+                return run(&op);
             }
             (Op::Adam { m, v, .. }, Mutant::AdamMomentsSwapped) => std::mem::swap(m, v),
             (Op::Adam { cfg, .. }, Mutant::AdamNoEpsilon) => cfg.eps = 0.0,
             (Op::BiasGrad { m, .. }, Mutant::ColumnSumSkipsLast) => *m -= 1,
-            (Op::Bce { .. }, Mutant::LossSumSkipsLast) => return self.loss_skipping_last(&op),
+            (Op::Bce { .. }, Mutant::LossSumSkipsLast) => return loss_skipping_last(&op, run),
             (Op::GemmDx { mask, dx, .. }, Mutant::ReluMaskWrongBuffer) if *mask != 0 => *mask = *dx,
             _ => {}
         }
-        self.host.run(&op)
+        run(&op)
     }
 }
 
-impl MutantDevice {
-    /// Every element's gradient, but the sum of all elements but the last.
-    fn loss_skipping_last(&self, op: &Op) -> Result<()> {
-        let Op::Bce { accum, count, .. } = *op else {
-            unreachable!("a loss op")
-        };
-        let mut scratch_sum = [0.0f64];
-        let mut scratch_dz = vec![0.0f32; count];
-        let mut grads_only = op.clone();
-        let mut short_sum = op.clone();
-        if let Op::Bce { accum: a, .. } = &mut grads_only {
-            *a = scratch_sum.as_mut_ptr() as u64;
-        }
-        if let Op::Bce {
-            dz,
-            accum: a,
-            count: c,
-            ..
-        } = &mut short_sum
-        {
-            (*dz, *a, *c) = (scratch_dz.as_mut_ptr() as u64, accum, count - 1);
-        }
-        self.host.run(&grads_only)?;
-        self.host.run(&short_sum)
+/// Every element's gradient, but the sum of all elements but the last.
+fn loss_skipping_last(op: &Op, run: &dyn Fn(&Op) -> Result<()>) -> Result<()> {
+    let Op::Bce { accum, count, .. } = *op else {
+        unreachable!("a loss op")
+    };
+    let mut scratch_sum = [0.0f64];
+    let mut scratch_dz = vec![0.0f32; count];
+    let mut grads_only = op.clone();
+    let mut short_sum = op.clone();
+    if let Op::Bce { accum: a, .. } = &mut grads_only {
+        *a = scratch_sum.as_mut_ptr() as u64;
     }
-}
-
-impl KernelDevice for MutantDevice {
-    type Memory = <HostDevice as KernelDevice>::Memory;
-    type Graph = Vec<Op>;
-    fn describe(&self) -> String {
-        format!("host with {:?}", self.mutant)
+    if let Op::Bce {
+        dz,
+        accum: a,
+        count: c,
+        ..
+    } = &mut short_sum
+    {
+        (*dz, *a, *c) = (scratch_dz.as_mut_ptr() as u64, accum, count - 1);
     }
-    fn sm_count(&self) -> usize {
-        self.host.sm_count()
-    }
-    fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
-        self.host.alloc(bytes)
-    }
-    fn address(&self, mem: &Self::Memory) -> u64 {
-        self.host.address(mem)
-    }
-    fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
-        self.host.write(mem, data)
-    }
-    fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
-        self.host.read(mem, len)
-    }
-    fn run(&self, op: &Op) -> Result<()> {
-        self.mutated(op)
-    }
-    fn synchronize(&self) -> Result<()> {
-        Ok(())
-    }
-    fn record(&self, ops: &[Op]) -> Result<Vec<Op>> {
-        Ok(ops.to_vec())
-    }
-    fn replay(&self, graph: &Vec<Op>) -> Result<()> {
-        graph.iter().try_for_each(|op| self.run(op))
-    }
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
-        Ok((work()?, None))
-    }
+    run(&grads_only)?;
+    run(&short_sum)
 }
 
 fn describe_failure(seed: u64, r: &CaseResult) -> String {
@@ -174,10 +135,7 @@ fn every_mutant_fails_every_seed() {
         Mutant::LossSumSkipsLast,
         Mutant::ReluMaskWrongBuffer,
     ] {
-        let dev = MutantDevice {
-            host: HostDevice::new(132),
-            mutant,
-        };
+        let dev = mutant.device();
         let mut caught_by: BTreeMap<String, u64> = BTreeMap::new();
         for seed in 0..SEEDS {
             let results = run_groups(&dev, seed, &cheap, &all).unwrap();

@@ -9,22 +9,12 @@ fn all_cases_pass(sm_count: usize) {
     println!("suite seed {seed} (DAE_CHECK_SEED), {sm_count} SMs");
     let cases = kernel_cases(&Emulator::new(sm_count), seed, &Selection::default(), false)
         .expect("suite runs");
-    for c in cases.iter().filter(|c| !c.skipped()) {
-        let k = c.checked().unwrap();
-        println!(
-            "{:<40} {:<5} {:>14} {:<12} {:>8.3} of {:<28} {}",
-            c.key.name,
-            c.key.precision,
-            c.key.shape,
-            c.path,
-            k.verdict.worst,
-            k.bound.describe(),
-            if k.bits_differ_at.is_none() {
-                "same bits"
-            } else {
-                "BITS DIFFER"
-            }
-        );
+    println!("{}", dae_core::cuda::check::CaseResult::header());
+    for c in &cases {
+        println!("{}", c.row());
+        c.mismatch_lines()
+            .iter()
+            .for_each(|l| println!("      {l}"));
     }
     let failed: Vec<_> = cases.iter().filter(|c| c.failed()).collect();
     assert!(

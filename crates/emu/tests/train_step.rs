@@ -18,20 +18,7 @@ fn lab_test_data() -> Dataset {
 fn report(cases: &[CaseResult]) -> Vec<String> {
     assert!(!cases.is_empty(), "no model case ran");
     for c in cases {
-        let k = c.checked().expect("model cases always run");
-        println!(
-            "{:<28} {:<5} {:<10} {:>8.3} of {:<12} {}",
-            c.key.name,
-            c.key.precision,
-            c.key.shape,
-            k.verdict.worst,
-            k.bound.describe(),
-            if k.bits_differ_at.is_none() {
-                "same bits"
-            } else {
-                "BITS DIFFER"
-            }
-        );
+        println!("{}", c.row());
     }
     cases
         .iter()

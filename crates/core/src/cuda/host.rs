@@ -9,14 +9,40 @@ use super::ops::Op;
 use super::{KernelDevice, Precision};
 use anyhow::{ensure, Result};
 
+/// Runs an op in place of the plain host execution, given that execution
+/// (for tests that plant a bug in one op).
+pub type OpHook = Box<dyn Fn(&Op, &dyn Fn(&Op) -> Result<()>) -> Result<()>>;
+
 pub struct HostDevice {
     sm_count: usize,
+    hook: Option<OpHook>,
 }
 
 impl HostDevice {
     /// `sm_count` only shapes the launch plans' scratch sizes here.
     pub fn new(sm_count: usize) -> Self {
-        HostDevice { sm_count }
+        HostDevice {
+            sm_count,
+            hook: None,
+        }
+    }
+
+    /// A host device whose every op goes through `hook`.
+    pub fn with_hook(sm_count: usize, hook: OpHook) -> Self {
+        HostDevice {
+            sm_count,
+            hook: Some(hook),
+        }
+    }
+
+    fn execute(op: &Op) -> Result<()> {
+        // SAFETY: callers size every buffer for the op's shapes (the
+        // KernelDevice contract); the rounded copies live until the op ran.
+        unsafe {
+            let (op, _keep) = with_rounded_operands(op);
+            op.execute_on_host();
+        }
+        Ok(())
     }
 }
 
@@ -124,13 +150,10 @@ impl KernelDevice for HostDevice {
         Ok(bytes[..len].to_vec())
     }
     fn run(&self, op: &Op) -> Result<()> {
-        // SAFETY: callers size every buffer for the op's shapes (the
-        // KernelDevice contract); the rounded copies live until the op ran.
-        unsafe {
-            let (op, _keep) = with_rounded_operands(op);
-            op.execute_on_host();
+        match &self.hook {
+            Some(hook) => hook(op, &Self::execute),
+            None => Self::execute(op),
         }
-        Ok(())
     }
     fn synchronize(&self) -> Result<()> {
         Ok(())

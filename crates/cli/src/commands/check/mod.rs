@@ -163,43 +163,9 @@ fn selected_keys(a: &CheckArgs, sel: &Selection) -> Result<Vec<CaseKey>> {
 }
 
 fn print_case(c: &CaseResult) {
-    let (status, worst, bound, twice) = match c.checked() {
-        None => ("skip", "-".to_string(), String::new(), String::new()),
-        Some(k) => (
-            if c.passed() { "ok" } else { "FAIL" },
-            format!("{:.3}", k.verdict.worst),
-            k.bound.describe(),
-            match k.bits_differ_at {
-                None => "same bits".to_string(),
-                Some(i) => format!("BITS DIFFER at {i}"),
-            },
-        ),
-    };
-    println!(
-        "{status:<5} {:<40} {:<5} {:<14} {:<12} {worst:>8} {bound:<30} {twice}",
-        c.key.name, c.key.precision, c.key.shape, c.path
-    );
-    if let (Some(k), true) = (c.checked(), c.failed()) {
-        let v = &k.verdict;
-        if v.violations > 0 {
-            println!(
-                "      {} of {} elements outside {} [{}]:",
-                v.violations,
-                v.elements,
-                k.bound.describe(),
-                k.bound.rule
-            );
-            println!(
-                "      {:>9} {:>6} {:>6} {:>14} {:>14} {:>10} {:>10}",
-                "index", "row", "col", "got", "want", "|diff|", "allowed"
-            );
-            for m in &v.mismatches {
-                println!(
-                    "      {:>9} {:>6} {:>6} {:>14.7e} {:>14.7e} {:>10.3e} {:>10.3e}",
-                    m.index, m.row, m.col, m.got, m.want, m.diff, m.allowed
-                );
-            }
-        }
+    println!("{}", c.row());
+    for line in c.mismatch_lines() {
+        println!("      {line}");
     }
 }
 
@@ -222,10 +188,7 @@ fn suite<D: KernelDevice>(
     let info = dev.info();
     let report_header = report::Header::new(&info, a.seed, sel, a.quick);
     println!("{}", report_header.describe());
-    println!(
-        "{:<5} {:<40} {:<5} {:<14} {:<12} {:>8} {:<30} twice",
-        "", "case", "prec", "shape", "path", "err/bound", "bound"
-    );
+    println!("{}", CaseResult::header());
     let mut all = kernel_cases_timed(&dev, a.seed, sel, !a.quick, a.bench)?;
     all.iter().for_each(print_case);
     drop(dev);

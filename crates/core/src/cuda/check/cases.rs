@@ -13,6 +13,7 @@ use crate::rng::{Purpose, Rng};
 use crate::{Activation, AdamConfig};
 use anyhow::Result;
 use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Median device time of one launch of `op` (`BENCH_LAUNCHES` back to
@@ -371,235 +372,53 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             1 => "fused".to_string(),
             s => format!("split-K×{s}"),
         };
-        let fwd_path = path(SplitPlan::for_forward(m, n, k, sm));
-        let dx_path = path(SplitPlan::for_input_grad(m, n, k, sm));
-        let dw_path = path(SplitPlan::for_weight_grad(m, k, n, sm));
         let shape = format!("{m}×{n}×{k}");
-        // The large products check fewer variants (their float64 references
-        // dominate the run time); they never split.
-        let small = m * n * k <= 1 << 26;
-        let acts: &[Activation] = if small {
-            &[Activation::Identity, Activation::Relu, Activation::Sigmoid]
-        } else {
-            &[Activation::Relu]
-        };
+        let dims = Dims { m, n, k };
         let inputs = OnceCell::new();
         let inputs = || lazy(&inputs, || self.product_inputs(group, m, n, k));
         // References and magnitudes (the same reference on |inputs|), each
-        // computed once, when first needed.
-        let fwd_ref: [OnceCell<Vec<f64>>; 3] = Default::default();
-        let (fwd_mag, nobias_ref, nobias_mag) = (OnceCell::new(), OnceCell::new(), OnceCell::new());
-        let (dx_ref, dx_mag, dx_nomask_ref) = (OnceCell::new(), OnceCell::new(), OnceCell::new());
-        let (dw_ref, dw_mag) = (OnceCell::new(), OnceCell::new());
+        // computed once, when a selected case first needs it.
+        let cache: RefCell<Vec<(String, Rc<Vec<f64>>)>> = RefCell::default();
+        let cached = |id: String, make: &dyn Fn() -> Vec<f64>| -> Rc<Vec<f64>> {
+            if let Some((_, v)) = cache.borrow().iter().find(|(k, _)| *k == id) {
+                return v.clone();
+            }
+            let v = Rc::new(make());
+            cache.borrow_mut().push((id, v.clone()));
+            v
+        };
         for p in Precision::ALL {
-            for (a, &act) in acts.iter().enumerate() {
-                let key = CaseKey::new(
-                    "gemm_fwd",
-                    format!("gemm_fwd {}", act.name()),
-                    p,
-                    shape.clone(),
-                );
+            for v in Product::variants(m * n * k <= 1 << 26) {
+                let key = CaseKey::new(v.family(), v.name(), p, shape.clone());
                 if !self.wants(&key) {
                     continue;
                 }
                 let t0 = Instant::now();
                 let i = inputs()?;
-                let want = lazy(&fwd_ref[a], || {
-                    Ok(reference::dense_forward(
-                        &i.x,
-                        &i.w,
-                        Some(&i.b),
-                        m,
-                        k,
-                        n,
-                        act,
-                    ))
-                })?;
-                let mag = lazy(&fwd_mag, || {
-                    let (x, w, b) = (abs_of(&i.x), abs_of(&i.w), abs_of(&i.b));
-                    Ok(reference::dense_forward(
-                        &x,
-                        &w,
-                        Some(&b),
-                        m,
-                        k,
-                        n,
-                        Activation::Identity,
-                    ))
-                })?;
+                let want = cached(v.reference_id(), &|| v.reference(i, dims));
+                let mag = cached(v.magnitude_id(), &|| v.magnitude(i, dims));
+                let (len, cols) = v.output(dims);
                 let (runs, timing) =
-                    self.twice_plain(0, m * n, |out| fwd_op(i, p, i.bd.ptr(), out, m, n, k, act))?;
-                let bound = product_bound(p, k, act, "Σ|x·w|+|b|");
-                self.record(
-                    CaseResult::from_runs(
-                        key,
-                        fwd_path.clone(),
-                        bound,
-                        [&runs[0], &runs[1]],
-                        want,
-                        Some(mag),
-                        n,
-                        t0,
-                    )
-                    .timed(timing.clone()),
+                    self.twice_plain(v.skip(), len, |out| v.op(i, p, out, dims))?;
+                let plan = match v {
+                    Product::Fwd { .. } => SplitPlan::for_forward(m, n, k, sm),
+                    Product::Dx { .. } => SplitPlan::for_input_grad(m, n, k, sm),
+                    Product::Dw { .. } => SplitPlan::for_weight_grad(m, k, n, sm),
+                };
+                let bound = product_bound(p, v.reduction(dims), v.activation(), v.scale());
+                let r = CaseResult::from_runs(
+                    key,
+                    path(plan),
+                    bound,
+                    [&runs[0], &runs[1]],
+                    &want,
+                    Some(&mag),
+                    cols,
+                    t0,
                 );
-            }
-            let key = CaseKey::new("gemm_dx", "gemm_dx relu-mask", p, shape.clone());
-            if self.wants(&key) {
-                let t0 = Instant::now();
-                let i = inputs()?;
-                let want = lazy(&dx_ref, || {
-                    Ok(reference::dense_backward_input(
-                        &i.dy,
-                        &i.w,
-                        Some(&i.mask),
-                        m,
-                        n,
-                        k,
-                    ))
-                })?;
-                let mag = lazy(&dx_mag, || {
-                    let (dy, w) = (abs_of(&i.dy), abs_of(&i.w));
-                    Ok(reference::dense_backward_input(&dy, &w, None, m, n, k))
-                })?;
-                let (runs, timing) =
-                    self.twice_plain(0, m * k, |out| dx_op(i, p, i.maskd.ptr(), out, m, n, k))?;
-                let bound = product_bound(p, n, Activation::Identity, "Σ|dy·w|");
-                self.record(
-                    CaseResult::from_runs(
-                        key,
-                        dx_path.clone(),
-                        bound,
-                        [&runs[0], &runs[1]],
-                        want,
-                        Some(mag),
-                        k,
-                        t0,
-                    )
-                    .timed(timing.clone()),
-                );
-            }
-            // No bias / no mask, into 4-byte aligned outputs (the finishes'
-            // scalar paths).
-            let key = CaseKey::new(
-                "gemm_fwd",
-                "gemm_fwd relu no-bias unaligned-out",
-                p,
-                shape.clone(),
-            );
-            if small && self.wants(&key) {
-                let t0 = Instant::now();
-                let i = inputs()?;
-                let want = lazy(&nobias_ref, || {
-                    Ok(reference::dense_forward(
-                        &i.x,
-                        &i.w,
-                        None,
-                        m,
-                        k,
-                        n,
-                        Activation::Relu,
-                    ))
-                })?;
-                let mag = lazy(&nobias_mag, || {
-                    let (x, w) = (abs_of(&i.x), abs_of(&i.w));
-                    Ok(reference::dense_forward(
-                        &x,
-                        &w,
-                        None,
-                        m,
-                        k,
-                        n,
-                        Activation::Identity,
-                    ))
-                })?;
-                let (runs, timing) = self.twice_plain(1, m * n, |out| {
-                    fwd_op(i, p, 0, out, m, n, k, Activation::Relu)
-                })?;
-                let bound = product_bound(p, k, Activation::Relu, "Σ|x·w|");
-                self.record(
-                    CaseResult::from_runs(
-                        key,
-                        fwd_path.clone(),
-                        bound,
-                        [&runs[0], &runs[1]],
-                        want,
-                        Some(mag),
-                        n,
-                        t0,
-                    )
-                    .timed(timing.clone()),
-                );
-            }
-            let key = CaseKey::new("gemm_dx", "gemm_dx no-mask unaligned-out", p, shape.clone());
-            if small && self.wants(&key) {
-                let t0 = Instant::now();
-                let i = inputs()?;
-                let want = lazy(&dx_nomask_ref, || {
-                    Ok(reference::dense_backward_input(&i.dy, &i.w, None, m, n, k))
-                })?;
-                let mag = lazy(&dx_mag, || {
-                    let (dy, w) = (abs_of(&i.dy), abs_of(&i.w));
-                    Ok(reference::dense_backward_input(&dy, &w, None, m, n, k))
-                })?;
-                let (runs, timing) =
-                    self.twice_plain(1, m * k, |out| dx_op(i, p, 0, out, m, n, k))?;
-                let bound = product_bound(p, n, Activation::Identity, "Σ|dy·w|");
-                self.record(
-                    CaseResult::from_runs(
-                        key,
-                        dx_path.clone(),
-                        bound,
-                        [&runs[0], &runs[1]],
-                        want,
-                        Some(mag),
-                        k,
-                        t0,
-                    )
-                    .timed(timing.clone()),
-                );
-            }
-            for (name, skip) in [("gemm_dw", 0), ("gemm_dw unaligned-out", 1)] {
-                let key = CaseKey::new("gemm_dw", name, p, shape.clone());
-                if !self.wants(&key) {
-                    continue;
-                }
-                let t0 = Instant::now();
-                let i = inputs()?;
-                let want = lazy(&dw_ref, || {
-                    Ok(reference::dense_backward_weight(&i.x, &i.dy, m, k, n))
-                })?;
-                let mag = lazy(&dw_mag, || {
-                    let (x, dy) = (abs_of(&i.x), abs_of(&i.dy));
-                    Ok(reference::dense_backward_weight(&x, &dy, m, k, n))
-                })?;
-                let (runs, timing) = self.twice_plain(skip, k * n, |out| Op::GemmDw {
-                    p,
-                    x: i.xd.ptr(),
-                    dy: i.dyd.ptr(),
-                    dw: out,
-                    work: i.work.ptr(),
-                    m,
-                    n,
-                    k,
-                })?;
-                let bound = product_bound(p, m, Activation::Identity, "Σ|x·dy|");
-                self.record(
-                    CaseResult::from_runs(
-                        key,
-                        dw_path.clone(),
-                        bound,
-                        [&runs[0], &runs[1]],
-                        want,
-                        Some(mag),
-                        n,
-                        t0,
-                    )
-                    .timed(timing.clone()),
-                );
+                self.record(r.timed(timing));
             }
         }
-        let (db_ref, db_mag) = (OnceCell::new(), OnceCell::new());
         let db_path = path(SplitPlan::for_bias_grad(m, n, sm));
         for (name, skip) in [("bias_grad", 0), ("bias_grad unaligned-out", 1)] {
             let key = CaseKey::new("bias_grad", name, Precision::Fp32, format!("{m}×{n}"));
@@ -608,8 +427,10 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             }
             let t0 = Instant::now();
             let i = inputs()?;
-            let want = lazy(&db_ref, || Ok(reference::column_sums(&i.dy, m, n)))?;
-            let mag = lazy(&db_mag, || Ok(reference::column_sums(&abs_of(&i.dy), m, n)))?;
+            let want = cached("colsum".into(), &|| reference::column_sums(&i.dy, m, n));
+            let mag = cached("colsum |dy|".into(), &|| {
+                reference::column_sums(&abs_of(&i.dy), m, n)
+            });
             let (runs, timing) = self.twice_plain(skip, n, |out| Op::BiasGrad {
                 dy: i.dyd.ptr(),
                 db: out,
@@ -623,23 +444,20 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 "Σ|dy|",
                 format!("(M+2)·u32, M={m}: any-order fp32 column sum"),
             );
-            self.record(
-                CaseResult::from_runs(
-                    key,
-                    db_path.clone(),
-                    bound,
-                    [&runs[0], &runs[1]],
-                    want,
-                    Some(mag),
-                    n,
-                    t0,
-                )
-                .timed(timing.clone()),
+            let r = CaseResult::from_runs(
+                key,
+                db_path.clone(),
+                bound,
+                [&runs[0], &runs[1]],
+                &want,
+                Some(&mag),
+                n,
+                t0,
             );
+            self.record(r.timed(timing));
         }
         Ok(())
     }
-
     fn loss(&self, group: &str, count: usize) -> Result<()> {
         let shape = count.to_string();
         let keys = [
@@ -916,50 +734,203 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fwd_op<D: KernelDevice>(
-    i: &ProductInputs<D>,
-    p: Precision,
-    b: u64,
-    y: u64,
+/// A product's shape: X [m,k]·W [k,n].
+#[derive(Clone, Copy)]
+struct Dims {
     m: usize,
     n: usize,
     k: usize,
-    act: Activation,
-) -> Op {
-    Op::GemmFwd {
-        p,
-        x: i.xd.ptr(),
-        w: i.wd.ptr(),
-        b,
-        y,
-        work: i.work.ptr(),
-        m,
-        n,
-        k,
-        act,
-    }
 }
 
-fn dx_op<D: KernelDevice>(
-    i: &ProductInputs<D>,
-    p: Precision,
-    mask: u64,
-    dx: u64,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Op {
-    Op::GemmDx {
-        p,
-        dy: i.dyd.ptr(),
-        w: i.wd.ptr(),
-        mask,
-        dx,
-        work: i.work.ptr(),
-        m,
-        n,
-        k,
+/// One product case of a group: which kernel, and its variant.
+#[derive(Clone, Copy)]
+enum Product {
+    /// act(X·W + b); without the bias into a 4-byte aligned output.
+    Fwd { act: Activation, bias: bool },
+    /// dY·Wᵀ masked by ReLU′; without the mask into a 4-byte aligned output.
+    Dx { mask: bool },
+    /// Xᵀ·dY, into a 4-byte aligned output when `unaligned`.
+    Dw { unaligned: bool },
+}
+
+impl Product {
+    /// The cases of a group; the large products check fewer variants
+    /// (their float64 references dominate the run time).
+    fn variants(small: bool) -> Vec<Product> {
+        use Activation::{Identity, Relu, Sigmoid};
+        let acts: &[Activation] = if small {
+            &[Identity, Relu, Sigmoid]
+        } else {
+            &[Relu]
+        };
+        let mut v: Vec<Product> = acts
+            .iter()
+            .map(|&act| Product::Fwd { act, bias: true })
+            .collect();
+        v.push(Product::Dx { mask: true });
+        if small {
+            v.push(Product::Fwd {
+                act: Relu,
+                bias: false,
+            });
+            v.push(Product::Dx { mask: false });
+        }
+        v.extend([
+            Product::Dw { unaligned: false },
+            Product::Dw { unaligned: true },
+        ]);
+        v
+    }
+
+    fn family(self) -> &'static str {
+        match self {
+            Product::Fwd { .. } => "gemm_fwd",
+            Product::Dx { .. } => "gemm_dx",
+            Product::Dw { .. } => "gemm_dw",
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Product::Fwd { act, bias: true } => format!("gemm_fwd {}", act.name()),
+            Product::Fwd { act, bias: false } => {
+                format!("gemm_fwd {} no-bias unaligned-out", act.name())
+            }
+            Product::Dx { mask: true } => "gemm_dx relu-mask".into(),
+            Product::Dx { mask: false } => "gemm_dx no-mask unaligned-out".into(),
+            Product::Dw { unaligned: false } => "gemm_dw".into(),
+            Product::Dw { unaligned: true } => "gemm_dw unaligned-out".into(),
+        }
+    }
+
+    /// Elements before the output (1: only 4-byte aligned, like a layer's
+    /// slice of the flat gradient buffer).
+    fn skip(self) -> usize {
+        match self {
+            Product::Fwd { bias, .. } => usize::from(!bias),
+            Product::Dx { mask } => usize::from(!mask),
+            Product::Dw { unaligned } => usize::from(unaligned),
+        }
+    }
+
+    /// (elements, row length) of the output.
+    fn output(self, d: Dims) -> (usize, usize) {
+        match self {
+            Product::Fwd { .. } => (d.m * d.n, d.n),
+            Product::Dx { .. } => (d.m * d.k, d.k),
+            Product::Dw { .. } => (d.k * d.n, d.n),
+        }
+    }
+
+    /// The reduction length of each output element.
+    fn reduction(self, d: Dims) -> usize {
+        match self {
+            Product::Fwd { .. } => d.k,
+            Product::Dx { .. } => d.n,
+            Product::Dw { .. } => d.m,
+        }
+    }
+
+    fn activation(self) -> Activation {
+        match self {
+            Product::Fwd { act, .. } => act,
+            _ => Activation::Identity,
+        }
+    }
+
+    fn scale(self) -> &'static str {
+        match self {
+            Product::Fwd { bias: true, .. } => "Σ|x·w|+|b|",
+            Product::Fwd { bias: false, .. } => "Σ|x·w|",
+            Product::Dx { .. } => "Σ|dy·w|",
+            Product::Dw { .. } => "Σ|x·dy|",
+        }
+    }
+
+    fn op<D: KernelDevice>(self, i: &ProductInputs<D>, p: Precision, out: u64, d: Dims) -> Op {
+        let Dims { m, n, k } = d;
+        let work = i.work.ptr();
+        match self {
+            Product::Fwd { act, bias } => Op::GemmFwd {
+                p,
+                x: i.xd.ptr(),
+                w: i.wd.ptr(),
+                b: if bias { i.bd.ptr() } else { 0 },
+                y: out,
+                work,
+                m,
+                n,
+                k,
+                act,
+            },
+            Product::Dx { mask } => Op::GemmDx {
+                p,
+                dy: i.dyd.ptr(),
+                w: i.wd.ptr(),
+                mask: if mask { i.maskd.ptr() } else { 0 },
+                dx: out,
+                work,
+                m,
+                n,
+                k,
+            },
+            Product::Dw { .. } => Op::GemmDw {
+                p,
+                x: i.xd.ptr(),
+                dy: i.dyd.ptr(),
+                dw: out,
+                work,
+                m,
+                n,
+                k,
+            },
+        }
+    }
+
+    /// What the float64 reference of this case is cached under: the
+    /// aligned and unaligned outputs share theirs.
+    fn reference_id(self) -> String {
+        match self {
+            Product::Fwd { act, bias } => format!("fwd {} {bias}", act.name()),
+            Product::Dx { mask } => format!("dx {mask}"),
+            Product::Dw { .. } => "dw".into(),
+        }
+    }
+
+    fn reference<D: KernelDevice>(self, i: &ProductInputs<D>, d: Dims) -> Vec<f64> {
+        let Dims { m, n, k } = d;
+        match self {
+            Product::Fwd { act, bias } => {
+                reference::dense_forward(&i.x, &i.w, bias.then_some(&i.b[..]), m, k, n, act)
+            }
+            Product::Dx { mask } => {
+                reference::dense_backward_input(&i.dy, &i.w, mask.then_some(&i.mask[..]), m, n, k)
+            }
+            Product::Dw { .. } => reference::dense_backward_weight(&i.x, &i.dy, m, k, n),
+        }
+    }
+
+    fn magnitude_id(self) -> String {
+        match self {
+            Product::Fwd { bias, .. } => format!("|fwd| {bias}"),
+            Product::Dx { .. } => "|dx|".into(),
+            Product::Dw { .. } => "|dw|".into(),
+        }
+    }
+
+    /// Σ|a·b| per output element: the same reference on |inputs|.
+    fn magnitude<D: KernelDevice>(self, i: &ProductInputs<D>, d: Dims) -> Vec<f64> {
+        let Dims { m, n, k } = d;
+        let (x, w, dy) = (abs_of(&i.x), abs_of(&i.w), abs_of(&i.dy));
+        match self {
+            Product::Fwd { bias, .. } => {
+                let b = abs_of(&i.b);
+                let b = bias.then_some(&b[..]);
+                reference::dense_forward(&x, &w, b, m, k, n, Activation::Identity)
+            }
+            Product::Dx { .. } => reference::dense_backward_input(&dy, &w, None, m, n, k),
+            Product::Dw { .. } => reference::dense_backward_weight(&x, &dy, m, k, n),
+        }
     }
 }
 

@@ -120,6 +120,72 @@ impl CaseResult {
         self.checked().map(|c| c.verdict.worst)
     }
 
+    /// The table header matching `row`.
+    pub fn header() -> String {
+        format!(
+            "{:<5} {:<40} {:<5} {:<14} {:<12} {:>9} {:<30} twice",
+            "", "case", "prec", "shape", "path", "err/bound", "bound"
+        )
+    }
+
+    /// One line of the suite's table: status, key, path, the worst
+    /// error/bound, the bound and whether the two runs agree.
+    pub fn row(&self) -> String {
+        let status = if self.skipped() {
+            "skip"
+        } else if self.passed() {
+            "ok"
+        } else {
+            "FAIL"
+        };
+        let (worst, bound, twice) = match self.checked() {
+            None => ("-".to_string(), String::new(), String::new()),
+            Some(k) => (
+                format!("{:.3}", k.verdict.worst),
+                k.bound.describe(),
+                match k.bits_differ_at {
+                    None => "same bits".to_string(),
+                    Some(i) => format!("BITS DIFFER at {i}"),
+                },
+            ),
+        };
+        format!(
+            "{status:<5} {:<40} {:<5} {:<14} {:<12} {worst:>9} {bound:<30} {twice}",
+            self.key.name, self.key.precision, self.key.shape, self.path
+        )
+    }
+
+    /// A failing case's mismatches, one per line (empty when none).
+    pub fn mismatch_lines(&self) -> Vec<String> {
+        let Some(k) = self.checked() else {
+            return Vec::new();
+        };
+        let v = &k.verdict;
+        if v.violations == 0 {
+            return Vec::new();
+        }
+        let mut lines = vec![
+            format!(
+                "{} of {} elements outside {} [{}]:",
+                v.violations,
+                v.elements,
+                k.bound.describe(),
+                k.bound.rule
+            ),
+            format!(
+                "{:>9} {:>6} {:>6} {:>14} {:>14} {:>10} {:>10}",
+                "index", "row", "col", "got", "want", "|diff|", "allowed"
+            ),
+        ];
+        lines.extend(v.mismatches.iter().map(|m| {
+            format!(
+                "{:>9} {:>6} {:>6} {:>14.7e} {:>14.7e} {:>10.3e} {:>10.3e}",
+                m.index, m.row, m.col, m.got, m.want, m.diff, m.allowed
+            )
+        }));
+        lines
+    }
+
     pub fn skip(key: CaseKey, why: &str) -> Self {
         CaseResult {
             key,
