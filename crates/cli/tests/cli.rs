@@ -591,6 +591,60 @@ fn check_selections_list_cases_and_bad_flags_are_named() {
     );
 }
 
+/// `dae bench --plan` predicts a step on a named card without one: every
+/// launch listed, a step total, and a clean error for an unknown card.
+#[test]
+fn bench_plan_predicts_without_a_gpu() {
+    let tmp = scratch();
+    let out = ok(
+        tmp.path(),
+        &[
+            "bench",
+            "--plan",
+            "--precisions",
+            "bf16",
+            "--batch-sizes",
+            "256,65536",
+        ],
+    );
+    assert!(out.contains("predicted on H200 (132 SMs"), "{out}");
+    assert_eq!(out.matches("  step: ").count(), 2, "{out}");
+    for kernel in [
+        "gather_u8_dev",
+        "gemm_fwd_partial_bf16",
+        "splitk_bias_act",
+        "bce_logits",
+        "gemm_dw_bf16",
+        "adam_step",
+    ] {
+        assert!(out.contains(kernel), "{kernel} missing:\n{out}");
+    }
+    let a100 = ok(
+        tmp.path(),
+        &[
+            "bench",
+            "--plan",
+            "--card",
+            "A100",
+            "--precisions",
+            "fp32",
+            "--batch-sizes",
+            "256",
+        ],
+    );
+    assert!(a100.contains("A100 (108 SMs"), "{a100}");
+    fails(
+        tmp.path(),
+        &["bench", "--plan", "--card", "V100"],
+        &["unknown card 'V100'", "H200"],
+    );
+    fails(
+        tmp.path(),
+        &["bench", "--plan", "--launch-us=-1"],
+        &["--launch-us -1"],
+    );
+}
+
 /// `--compare` reads the earlier report before anything runs: a missing
 /// file, one that is not JSON, or a report of another format each fail
 /// with the file named.

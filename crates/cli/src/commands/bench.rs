@@ -6,7 +6,7 @@
 //! by side (`--peers torch.json`).
 
 use crate::args::{DataArgs, DeviceChoice};
-use crate::commands::bench_gpu;
+use crate::commands::{bench_gpu, bench_plan};
 use crate::device::create_backend;
 use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
@@ -64,6 +64,16 @@ pub struct BenchArgs {
     /// CUDA: our GEMMs against cuBLAS on the model's shapes (batch 256 and 65,536)
     #[arg(long)]
     pub gemm: bool,
+    /// No GPU needed: print each step's launches and a predicted time per
+    /// kernel and per step on --card, from the launch plans
+    #[arg(long)]
+    pub plan: bool,
+    /// The card --plan predicts for (H200, H100, A100)
+    #[arg(long, default_value = "H200", value_name = "NAME")]
+    pub card: String,
+    /// Microseconds each launch adds inside a CUDA graph, for --plan
+    #[arg(long, default_value_t = 2.0, value_name = "US")]
+    pub launch_us: f64,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -140,6 +150,23 @@ fn commit() -> String {
 pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(b) = a.batch_sizes.iter().find(|&&b| b == 0) {
         bail!("--batch-sizes: batch size {b} must be at least 1");
+    }
+    if a.plan {
+        let precisions = if a.precisions.is_empty() {
+            Precision::ALL.to_vec()
+        } else {
+            a.precisions
+                .iter()
+                .map(|p| Precision::parse(p))
+                .collect::<Result<_>>()?
+        };
+        let batches = if a.batch_sizes.is_empty() {
+            vec![256, 65_536]
+        } else {
+            a.batch_sizes.clone()
+        };
+        let arch = Architecture::new(784, a.layers.0.clone())?;
+        return bench_plan::run(&a.card, a.launch_us, &arch, &precisions, &batches);
     }
     // Read what we compare against first: a bad file should fail fast.
     let old = a.compare.as_deref().map(read_results).transpose()?;

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod bench_gpu;
+pub mod bench_plan;
 pub mod check;
 pub mod compare;
 pub mod cv;

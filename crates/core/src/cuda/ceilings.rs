@@ -8,6 +8,7 @@ use super::Precision;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ceilings {
     pub card: &'static str,
+    pub sm_count: usize,
     /// Device memory bandwidth, GB/s.
     pub memory_gbps: f64,
     /// FP32 on the CUDA cores, TFLOP/s.
@@ -20,6 +21,7 @@ pub struct Ceilings {
 const CARDS: [Ceilings; 3] = [
     Ceilings {
         card: "H200",
+        sm_count: 132,
         memory_gbps: 4800.0,
         fp32_tflops: 67.0,
         tf32_tflops: 495.0,
@@ -27,6 +29,7 @@ const CARDS: [Ceilings; 3] = [
     },
     Ceilings {
         card: "H100",
+        sm_count: 132,
         memory_gbps: 3350.0,
         fp32_tflops: 67.0,
         tf32_tflops: 495.0,
@@ -34,6 +37,7 @@ const CARDS: [Ceilings; 3] = [
     },
     Ceilings {
         card: "A100",
+        sm_count: 108,
         memory_gbps: 2039.0,
         fp32_tflops: 19.5,
         tf32_tflops: 156.0,
@@ -42,6 +46,11 @@ const CARDS: [Ceilings; 3] = [
 ];
 
 impl Ceilings {
+    /// The cards known here, by name.
+    pub fn known() -> [Ceilings; 3] {
+        CARDS
+    }
+
     /// The card a device name (as the driver gives it) belongs to.
     pub fn for_device(name: &str) -> Option<Ceilings> {
         CARDS.into_iter().find(|c| name.contains(c.card))

@@ -13,6 +13,7 @@ mod launch;
 mod memory;
 pub mod ops;
 pub mod plan;
+pub mod predict;
 pub mod profile;
 
 pub use compile::{compile, kernel_sources, nvrtc_version, KERNEL_OPTIONS};
