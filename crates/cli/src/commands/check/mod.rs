@@ -41,7 +41,8 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Run only the cases whose name contains PATTERN ('*' as a wildcard
-    /// over the whole name), e.g. "gemm_dx", "adam p*", "step dW*"
+    /// over the whole name, '|' between alternatives), e.g. "gemm_dx",
+    /// "adam p*", "step dW*", "bias_grad|adam"
     #[arg(long, value_name = "PATTERN")]
     pub case: Option<String>,
     /// Run only the cases of one precision (fp32, tf32, bf16)

@@ -232,7 +232,7 @@ impl CaseResult {
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     /// A substring of the case name, or a glob over the whole name when it
-    /// holds '*'.
+    /// holds '*'; alternatives joined by '|'.
     pub case: Option<String>,
     pub precision: Option<Precision>,
     /// Normalised by `parse_shape`.
@@ -271,9 +271,16 @@ pub fn parse_shape(text: &str) -> Result<String> {
         .join("×"))
 }
 
-/// `pattern` against `name`: '*' matches any run of characters; without a
-/// '*' the pattern matches any name containing it.
+/// `pattern` against `name`: alternatives joined by '|', each matching any
+/// name containing it or, with '*' (any run of characters), the whole name.
 fn name_matches(pattern: &str, name: &str) -> bool {
+    pattern.split('|').any(|alt| alternative_matches(alt, name))
+}
+
+fn alternative_matches(pattern: &str, name: &str) -> bool {
+    if pattern.is_empty() {
+        return false;
+    }
     if !pattern.contains('*') {
         return name.contains(pattern);
     }
@@ -387,6 +394,9 @@ mod tests {
         assert!(sel(Some("*"), None, None).matches(&k));
         assert!(!sel(Some("gemm_dx*"), None, None).matches(&k));
         assert!(!sel(Some("relu*x"), None, None).matches(&k));
+        assert!(sel(Some("adam|gemm_fwd"), None, None).matches(&k));
+        assert!(!sel(Some("adam|bias_grad"), None, None).matches(&k));
+        assert!(!sel(Some("adam|"), None, None).matches(&k));
         assert!(!sel(None, Some(Precision::Bf16), None).matches(&k));
         assert!(!sel(None, None, Some("256x128x78")).matches(&k));
     }
