@@ -76,3 +76,37 @@ fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
         by_itself.max_abs_diff
     );
 }
+
+/// The committed goldens are the emulator's own bits: a kernel change that
+/// moves any bit of a deterministic case fails here until the goldens are
+/// recorded again in the same change (`dae check --device emulator
+/// --precision fp32 --case 'gemm_|bias_grad|adam' --quick --record-goldens
+/// crates/core/goldens/emulator-sm132.safetensors`).
+#[test]
+fn the_committed_goldens_are_the_emulators_bits() {
+    use dae_core::cuda::check::golden::GOLDEN_SM_COUNT;
+    use dae_core::cuda::check::{kernel_cases_with, Goldens, Options, DEFAULT_SEED};
+    use dae_core::cuda::Precision;
+    let goldens = Goldens::embedded().unwrap();
+    assert!(goldens.apply_to(GOLDEN_SM_COUNT, DEFAULT_SEED));
+    assert!(goldens.len() >= 30, "{} goldens", goldens.len());
+    let sel = Selection {
+        case: Some("gemm_|bias_grad|adam".into()),
+        precision: Some(Precision::Fp32),
+        shape: None,
+    };
+    let opts = Options {
+        goldens: Some(&goldens),
+        ..Options::default()
+    };
+    let emu = Emulator::new(GOLDEN_SM_COUNT);
+    let run = kernel_cases_with(&emu, DEFAULT_SEED, &sel, false, &opts).unwrap();
+    let compared: Vec<_> = run.results.iter().filter(|c| c.golden.is_some()).collect();
+    assert_eq!(compared.len(), goldens.len(), "every golden compared");
+    let differ: Vec<String> = compared
+        .iter()
+        .filter(|c| c.differs_from_golden())
+        .map(|c| format!("{}: {:?}", c.key.id(), c.golden))
+        .collect();
+    assert!(differ.is_empty(), "stale goldens: {differ:#?}");
+}

@@ -14,8 +14,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::cuda::ceilings::Ceilings;
 use dae_core::cuda::check::{
-    groups, kernel_cases_timed, list_groups, parse_shape, CaseKey, CaseResult, Selection,
-    DEFAULT_SEED,
+    groups, kernel_cases_with, list_groups, parse_shape, CaseKey, CaseResult, Goldens, Options,
+    Selection, DEFAULT_SEED,
 };
 use dae_core::cuda::{Gpu, HostDevice, KernelDevice, Precision};
 use dae_model::gpu_check;
@@ -71,6 +71,10 @@ pub struct CheckArgs {
     /// The error growth --compare tolerates (a factor ≥ 1)
     #[arg(long, default_value_t = 2.0, value_name = "FACTOR")]
     pub max_growth: f64,
+    /// Write the bit-deterministic cases' outputs here as a goldens file
+    /// (run on the emulator to refresh crates/core/goldens/)
+    #[arg(long, value_name = "FILE")]
+    pub record_goldens: Option<PathBuf>,
     /// Where the kernels run: `cuda`, or `emulator` (kernels/*.cu on the
     /// host CPU with an H100's 132-SM launch plans; needs a dae built with
     /// `--features emulator`)
@@ -189,9 +193,37 @@ fn suite<D: KernelDevice>(
     let info = dev.info();
     let report_header = report::Header::new(&info, a.seed, sel, a.quick);
     println!("{}", report_header.describe());
+    let goldens = Goldens::embedded()?;
+    let applies = goldens.apply_to(info.sm_count, a.seed);
+    println!(
+        "goldens: {} (the emulator's bits at {} SMs, seed {}, {} cases)",
+        if applies {
+            "compared"
+        } else {
+            "not compared: they hold for that plan and seed only"
+        },
+        goldens.sm_count,
+        goldens.seed,
+        goldens.len()
+    );
     println!("{}", CaseResult::header());
-    let mut all = kernel_cases_timed(&dev, a.seed, sel, !a.quick, a.bench)?;
+    let opts = Options {
+        bench: a.bench,
+        goldens: applies.then_some(&goldens),
+        record: a.record_goldens.is_some(),
+    };
+    let run = kernel_cases_with(&dev, a.seed, sel, !a.quick, &opts)?;
+    let mut all = run.results;
     all.iter().for_each(print_case);
+    if let Some(path) = &a.record_goldens {
+        let bytes = Goldens::serialize(a.seed, info.sm_count, &run.recorded)?;
+        dae_model::checkpoint::write_atomically(path, &bytes)?;
+        println!(
+            "goldens: {} cases written to {}",
+            run.recorded.len(),
+            path.display()
+        );
+    }
     drop(dev);
     let model_selected = Precision::ALL.iter().any(|&p| {
         gpu_check::model_keys(784, p, MODEL_BATCH, a.epoch_rows)
@@ -219,8 +251,13 @@ fn suite<D: KernelDevice>(
         seconds: started.elapsed().as_secs_f64(),
     };
     let (passed, failed, skipped) = report.counts();
+    let golden_failures = report
+        .cases
+        .iter()
+        .filter(|c| c.differs_from_golden())
+        .count();
     println!(
-        "{} cases: {passed} passed, {failed} failed, {skipped} skipped ({:.1}s, seed {})",
+        "{} cases: {passed} passed, {failed} failed ({golden_failures} of them differ from the goldens), {skipped} skipped ({:.1}s, seed {})",
         report.cases.len(),
         report.seconds,
         a.seed

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use dae_core::cuda::check::bound::U32;
-use dae_core::cuda::check::{CaseResult, Outcome, Selection};
+use dae_core::cuda::check::{CaseResult, GoldenVerdict, Outcome, Selection};
 use dae_core::cuda::{DeviceInfo, Precision};
 use dae_model::gpu_check::model_tolerance;
 use quick_xml::escape::escape;
@@ -148,6 +148,21 @@ fn case_json(c: &CaseResult) -> Value {
             }
         }
     }
+    if let Some(g) = &c.golden {
+        let golden = match g {
+            GoldenVerdict::Same => json!("same"),
+            GoldenVerdict::Differs {
+                count,
+                first,
+                got,
+                golden,
+            } => json!({
+                "differing": count, "first": first, "got": number(*got as f64),
+                "golden": number(*golden as f64),
+            }),
+        };
+        o.insert("golden".into(), golden);
+    }
     if let Some(t) = &c.timing {
         o.insert(
             "timing".into(),
@@ -249,7 +264,13 @@ impl Report {
                         x,
                         ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                         escape(message.as_str()),
-                        if k.verdict.passed() { "nondeterministic" } else { "bound" },
+                        if !k.verdict.passed() {
+                            "bound"
+                        } else if c.differs_from_golden() {
+                            "golden"
+                        } else {
+                            "nondeterministic"
+                        },
                         escape(detail.as_str())
                     );
                 }
@@ -280,6 +301,15 @@ pub fn failure_text(c: &CaseResult, k: &dae_core::cuda::check::Checked) -> (Stri
             message.push_str("; ");
         }
         let _ = write!(message, "two runs differ in their bits from element {i}");
+    }
+    if let Some(GoldenVerdict::Differs { count, first, .. }) = &c.golden {
+        if !message.is_empty() {
+            message.push_str("; ");
+        }
+        let _ = write!(
+            message,
+            "{count} elements differ from the emulator's golden bits, first at {first}"
+        );
     }
     let mut detail = format!(
         "{} ({})\nindex row col got want |diff| allowed\n",

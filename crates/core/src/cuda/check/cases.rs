@@ -5,7 +5,8 @@
 //! computes only that case's inputs and reference.
 
 use super::bound::{Bound, U32};
-use super::{CaseKey, CaseResult, Selection, Timing};
+use super::golden::is_golden;
+use super::{CaseKey, CaseResult, Goldens, Options, Selection, SuiteRun, Timing};
 use crate::cuda::ops::{Offset, Op};
 use crate::cuda::{Buffer, KernelDevice, Precision, SplitPlan, LOSS_BLOCKS};
 use crate::reference;
@@ -211,9 +212,13 @@ pub(super) struct Checker<'a, D: KernelDevice> {
     listing: bool,
     /// Also time each case's op on the device.
     bench: bool,
+    goldens: Option<&'a Goldens>,
+    /// Keep the golden cases' outputs (`Options::record`).
+    recording: bool,
     /// Interior mutability: the groups' lazy inputs borrow the checker
     /// while cases are recorded.
     results: RefCell<Vec<CaseResult>>,
+    recorded: RefCell<Vec<(String, Vec<f32>)>>,
 }
 
 impl<'a, D: KernelDevice> Checker<'a, D> {
@@ -222,20 +227,39 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         seed: u64,
         sel: &'a Selection,
         listing: bool,
-        bench: bool,
+        opts: &Options<'a>,
     ) -> Self {
         Checker {
             dev,
             seed,
             sel,
             listing,
-            bench,
+            bench: opts.bench,
+            goldens: opts.goldens,
+            recording: opts.record,
             results: RefCell::new(Vec::new()),
+            recorded: RefCell::new(Vec::new()),
         }
     }
 
-    pub(super) fn into_results(self) -> Vec<CaseResult> {
-        self.results.into_inner()
+    pub(super) fn into_run(self) -> SuiteRun {
+        SuiteRun {
+            results: self.results.into_inner(),
+            recorded: self.recorded.into_inner(),
+        }
+    }
+
+    /// Records a case that ran, its first run's output compared with (or
+    /// kept as) its golden.
+    fn record_run(&self, mut r: CaseResult, first_run: &[f32]) {
+        if is_golden(&r.key) {
+            let id = r.key.id();
+            r.golden = self.goldens.and_then(|g| g.compare(&id, first_run));
+            if self.recording {
+                self.recorded.borrow_mut().push((id, first_run.to_vec()));
+            }
+        }
+        self.record(r);
     }
 
     pub(super) fn group(&self, g: &Group) -> Result<()> {
@@ -416,7 +440,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     cols,
                     t0,
                 );
-                self.record(r.timed(timing));
+                self.record_run(r.timed(timing), &runs[0]);
             }
         }
         let db_path = path(SplitPlan::for_bias_grad(m, n, sm));
@@ -454,7 +478,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 n,
                 t0,
             );
-            self.record(r.timed(timing));
+            self.record_run(r.timed(timing), &runs[0]);
         }
         Ok(())
     }
@@ -668,7 +692,10 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     n,
                     t0,
                 );
-                self.record(r.timed(if j == 0 { timing.clone() } else { None }));
+                self.record_run(
+                    r.timed(if j == 0 { timing.clone() } else { None }),
+                    runs[j][0],
+                );
             }
         }
         Ok(())

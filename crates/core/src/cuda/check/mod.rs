@@ -11,9 +11,11 @@
 
 pub mod bound;
 mod cases;
+pub mod golden;
 
 pub use bound::{Bound, Mismatch, Verdict};
 pub use cases::{groups, shapes, Group};
+pub use golden::{GoldenVerdict, Goldens};
 
 use super::{KernelDevice, Precision};
 use anyhow::{bail, Result};
@@ -79,6 +81,9 @@ pub struct CaseResult {
     pub seconds: f64,
     /// The op's device time (`dae check --bench`).
     pub timing: Option<Timing>,
+    /// The first run's bits against the emulator's (`golden`), where the
+    /// case has a golden that applies.
+    pub golden: Option<GoldenVerdict>,
 }
 
 /// One op timed with device events.
@@ -109,6 +114,13 @@ impl CaseResult {
     pub fn passed(&self) -> bool {
         self.checked()
             .is_some_and(|c| c.verdict.passed() && c.bits_differ_at.is_none())
+            && !self.differs_from_golden()
+    }
+
+    /// The failure class of its own: within its bound, but not the
+    /// emulator's bits where they should be the same.
+    pub fn differs_from_golden(&self) -> bool {
+        matches!(self.golden, Some(GoldenVerdict::Differs { .. }))
     }
 
     pub fn failed(&self) -> bool {
@@ -146,6 +158,10 @@ impl CaseResult {
                 match k.bits_differ_at {
                     None => "same bits".to_string(),
                     Some(i) => format!("BITS DIFFER at {i}"),
+                } + match &self.golden {
+                    Some(GoldenVerdict::Same) => ", = golden",
+                    Some(GoldenVerdict::Differs { .. }) => ", GOLDEN DIFFERS",
+                    None => "",
                 },
             ),
         };
@@ -160,11 +176,25 @@ impl CaseResult {
         let Some(k) = self.checked() else {
             return Vec::new();
         };
+        let mut lines = Vec::new();
+        if let Some(GoldenVerdict::Differs {
+            count,
+            first,
+            got,
+            golden,
+        }) = &self.golden
+        {
+            lines.push(format!(
+                "{count} elements differ from the emulator's golden bits; first at {first}: got {got:e} ({:#010x}), golden {golden:e} ({:#010x})",
+                got.to_bits(),
+                golden.to_bits()
+            ));
+        }
         let v = &k.verdict;
         if v.violations == 0 {
-            return Vec::new();
+            return lines;
         }
-        let mut lines = vec![
+        lines.extend([
             format!(
                 "{} of {} elements outside {} [{}]:",
                 v.violations,
@@ -176,7 +206,7 @@ impl CaseResult {
                 "{:>9} {:>6} {:>6} {:>14} {:>14} {:>10} {:>10}",
                 "index", "row", "col", "got", "want", "|diff|", "allowed"
             ),
-        ];
+        ]);
         lines.extend(v.mismatches.iter().map(|m| {
             format!(
                 "{:>9} {:>6} {:>6} {:>14.7e} {:>14.7e} {:>10.3e} {:>10.3e}",
@@ -193,6 +223,7 @@ impl CaseResult {
             outcome: Outcome::Skipped(why.to_string()),
             seconds: 0.0,
             timing: None,
+            golden: None,
         }
     }
 
@@ -224,6 +255,7 @@ impl CaseResult {
             }),
             seconds: started.elapsed().as_secs_f64(),
             timing: None,
+            golden: None,
         }
     }
 }
@@ -299,41 +331,58 @@ fn alternative_matches(pattern: &str, name: &str) -> bool {
     true
 }
 
-/// Runs the selected cases of `groups` on `dev` under `seed`; cases of the
-/// groups in `skipped` (with their reason) are listed as skipped.
+/// How to run the suite beyond the selection.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Also time each case's op on the device.
+    pub bench: bool,
+    /// Compare the golden cases with these (given only where they apply to
+    /// the device's SM count and the seed).
+    pub goldens: Option<&'a Goldens>,
+    /// Keep the golden cases' first-run outputs, for a new goldens file.
+    pub record: bool,
+}
+
+/// What a run of the suite gives.
+pub struct SuiteRun {
+    pub results: Vec<CaseResult>,
+    /// (case id, first run's output) of the golden cases, when recording.
+    pub recorded: Vec<(String, Vec<f32>)>,
+}
+
+/// Runs the selected cases of `groups` on `dev` under `seed`.
 pub fn run_groups<D: KernelDevice>(
     dev: &D,
     seed: u64,
     groups: &[Group],
     sel: &Selection,
 ) -> Result<Vec<CaseResult>> {
-    run_groups_timed(dev, seed, groups, sel, false)
+    Ok(run_groups_with(dev, seed, groups, sel, &Options::default())?.results)
 }
 
-/// `run_groups`, with `bench`: each case's op also timed on the device.
-pub fn run_groups_timed<D: KernelDevice>(
+pub fn run_groups_with<D: KernelDevice>(
     dev: &D,
     seed: u64,
     groups: &[Group],
     sel: &Selection,
-    bench: bool,
-) -> Result<Vec<CaseResult>> {
-    let c = cases::Checker::new(dev, seed, sel, false, bench);
+    opts: &Options,
+) -> Result<SuiteRun> {
+    let c = cases::Checker::new(dev, seed, sel, false, opts);
     for g in groups {
         c.group(g)?;
     }
-    Ok(c.into_results())
+    Ok(c.into_run())
 }
 
 /// The keys of every case in `groups` (nothing runs).
 pub fn list_groups<D: KernelDevice>(dev: &D, groups: &[Group]) -> Vec<CaseKey> {
     let all = Selection::default();
-    let c = cases::Checker::new(dev, DEFAULT_SEED, &all, true, false);
+    let c = cases::Checker::new(dev, DEFAULT_SEED, &all, true, &Options::default());
     for g in groups {
         // Listing launches nothing and cannot fail.
         c.group(g).expect("listing runs no kernel");
     }
-    c.into_results().into_iter().map(|r| r.key).collect()
+    c.into_run().results.into_iter().map(|r| r.key).collect()
 }
 
 /// The whole kernel table (`large`: with the 65,536-row products; without,
@@ -344,21 +393,20 @@ pub fn kernel_cases<D: KernelDevice>(
     sel: &Selection,
     large: bool,
 ) -> Result<Vec<CaseResult>> {
-    kernel_cases_timed(dev, seed, sel, large, false)
+    Ok(kernel_cases_with(dev, seed, sel, large, &Options::default())?.results)
 }
 
-/// `kernel_cases`, with `bench`: each case's op also timed on the device.
-pub fn kernel_cases_timed<D: KernelDevice>(
+pub fn kernel_cases_with<D: KernelDevice>(
     dev: &D,
     seed: u64,
     sel: &Selection,
     large: bool,
-    bench: bool,
-) -> Result<Vec<CaseResult>> {
+    opts: &Options,
+) -> Result<SuiteRun> {
     let (run, skip): (Vec<Group>, Vec<Group>) =
         groups().into_iter().partition(|g| large || !g.is_large());
-    let mut out = run_groups_timed(dev, seed, &run, sel, bench)?;
-    out.extend(
+    let mut out = run_groups_with(dev, seed, &run, sel, opts)?;
+    out.results.extend(
         list_groups(dev, &skip)
             .into_iter()
             .filter(|k| sel.matches(k))
