@@ -36,7 +36,8 @@ __device__ __forceinline__ double adam_powi(double base, int t) {
     return t < 0 ? __ddiv_rn(1.0, r) : r;
 }
 
-extern "C" __global__ void __launch_bounds__(256)
+// Designed for at least 4 blocks of 256 threads per SM (≤ 64 registers).
+extern "C" __global__ void __launch_bounds__(256, 4)
 adam_step(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m,
           float* __restrict__ v, int n, const int* __restrict__ step, float lr, float beta1,
           float beta2, float eps) {

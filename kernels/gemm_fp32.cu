@@ -23,6 +23,9 @@
 #define F32_BN 64
 #define F32_BK 16
 #define F32_THREADS 256
+// Designed for 4 blocks per SM (32 warps), which caps registers at 64;
+// CI (tools/check_kernels.py) fails if ptxas needs more.
+#define F32_MIN_BLOCKS 4
 #define F32_LDS (F32_BM + 4)  // smem row stride (floats); keeps float4 reads aligned
 
 // Operand tile loader. An operand is viewed as rows x reduction:
@@ -176,7 +179,7 @@ __device__ __forceinline__ void f32_store_tile(float* __restrict__ C, int rows, 
 }
 
 // Y[M,N] = act(X[M,K] . W[K,N] + bias)
-extern "C" __global__ void __launch_bounds__(F32_THREADS)
+extern "C" __global__ void __launch_bounds__(F32_THREADS, F32_MIN_BLOCKS)
 gemm_fwd_f32(const float* __restrict__ X, const float* __restrict__ W,
              const float* __restrict__ bias, float* __restrict__ Y,
              int M, int N, int K, int act) {
@@ -204,7 +207,7 @@ gemm_fwd_f32(const float* __restrict__ X, const float* __restrict__ W,
 }
 
 // dX[M,K] = dY[M,N] . W^T, then dX = mask > 0 ? dX : 0 when mask != nullptr.
-extern "C" __global__ void __launch_bounds__(F32_THREADS)
+extern "C" __global__ void __launch_bounds__(F32_THREADS, F32_MIN_BLOCKS)
 gemm_dx_f32(const float* __restrict__ dY, const float* __restrict__ W,
             const float* __restrict__ mask, float* __restrict__ dX,
             int M, int N, int K) {
@@ -234,7 +237,7 @@ gemm_dx_f32(const float* __restrict__ dY, const float* __restrict__ W,
 
 // partial[s][K][N] = X[r0:r1, :]^T . dY[r0:r1, :], s = blockIdx.z,
 // r0 = s*rows_per_split, r1 = min(M, r0 + rows_per_split). Empty splits write zeros.
-extern "C" __global__ void __launch_bounds__(F32_THREADS)
+extern "C" __global__ void __launch_bounds__(F32_THREADS, F32_MIN_BLOCKS)
 gemm_dw_f32(const float* __restrict__ X, const float* __restrict__ dY,
             float* __restrict__ partial, int M, int N, int K, int rows_per_split) {
     const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;  // m0 indexes K
@@ -250,7 +253,7 @@ gemm_dw_f32(const float* __restrict__ X, const float* __restrict__ dY,
 // Split-K forward: partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], s = blockIdx.z,
 // k0 = s*k_per_split, k1 = min(K, k0 + k_per_split). Empty splits write zeros.
 // Then splitk_bias_act(partial, bias, Y, splits, M, N, act).
-extern "C" __global__ void __launch_bounds__(F32_THREADS)
+extern "C" __global__ void __launch_bounds__(F32_THREADS, F32_MIN_BLOCKS)
 gemm_fwd_partial_f32(const float* __restrict__ X, const float* __restrict__ W,
                      float* __restrict__ partial, int M, int N, int K, int k_per_split) {
     const int m0 = blockIdx.y * F32_BM, n0 = blockIdx.x * F32_BN;
@@ -266,7 +269,7 @@ gemm_fwd_partial_f32(const float* __restrict__ X, const float* __restrict__ W,
 // Split-K input gradient: partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T,
 // s = blockIdx.z, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split). Empty
 // splits write zeros. Then splitk_mask(partial, mask, dX, splits, M*K).
-extern "C" __global__ void __launch_bounds__(F32_THREADS)
+extern "C" __global__ void __launch_bounds__(F32_THREADS, F32_MIN_BLOCKS)
 gemm_dx_partial_f32(const float* __restrict__ dY, const float* __restrict__ W,
                     float* __restrict__ partial, int M, int N, int K, int n_per_split) {
     const int m0 = blockIdx.y * F32_BM, c0 = blockIdx.x * F32_BN;  // c0 indexes K

@@ -31,6 +31,9 @@
 #define TC_BN 64
 #define TC_BK 32
 #define TC_THREADS 128
+// Designed for 4 blocks per SM (16 warps), which caps registers at 128;
+// CI (tools/check_kernels.py) fails if ptxas needs more.
+#define TC_MIN_BLOCKS 4
 #define TC_LDS_TF32 (TC_BK + 4)      // words per smem row (tf32): conflict-free fragments
 #define TC_LDS_BF16 (TC_BK / 2 + 4)  // words per smem row (bf16 pairs)
 
@@ -409,65 +412,65 @@ __device__ __forceinline__ void tc_dx_partial(const float* __restrict__ dY, cons
     tc_epilogue<EPI_STORE>(partial + (size_t)s * M * K, M, K, m0, c0, acc, nullptr, nullptr, 0);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_fwd_tf32(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ bias,
               float* __restrict__ Y, int M, int N, int K, int act) {
     tc_fwd<PREC_TF32>(X, W, bias, Y, M, N, K, act);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dx_tf32(const float* __restrict__ dY, const float* __restrict__ W, const float* __restrict__ mask,
              float* __restrict__ dX, int M, int N, int K) {
     tc_dx<PREC_TF32>(dY, W, mask, dX, M, N, K);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dw_tf32(const float* __restrict__ X, const float* __restrict__ dY, float* __restrict__ partial,
              int M, int N, int K, int rows_per_split) {
     tc_dw<PREC_TF32>(X, dY, partial, M, N, K, rows_per_split);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_fwd_bf16(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ bias,
               float* __restrict__ Y, int M, int N, int K, int act) {
     tc_fwd<PREC_BF16>(X, W, bias, Y, M, N, K, act);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dx_bf16(const float* __restrict__ dY, const float* __restrict__ W, const float* __restrict__ mask,
              float* __restrict__ dX, int M, int N, int K) {
     tc_dx<PREC_BF16>(dY, W, mask, dX, M, N, K);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dw_bf16(const float* __restrict__ X, const float* __restrict__ dY, float* __restrict__ partial,
              int M, int N, int K, int rows_per_split) {
     tc_dw<PREC_BF16>(X, dY, partial, M, N, K, rows_per_split);
 }
 
 // partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], k0 = s*k_per_split, k1 = min(K, k0 + k_per_split)
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_fwd_partial_tf32(const float* __restrict__ X, const float* __restrict__ W, float* __restrict__ partial,
                       int M, int N, int K, int k_per_split) {
     tc_fwd_partial<PREC_TF32>(X, W, partial, M, N, K, k_per_split);
 }
 
 // partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split)
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dx_partial_tf32(const float* __restrict__ dY, const float* __restrict__ W, float* __restrict__ partial,
                      int M, int N, int K, int n_per_split) {
     tc_dx_partial<PREC_TF32>(dY, W, partial, M, N, K, n_per_split);
 }
 
 // partial[s][M][N] = X[:, k0:k1] . W[k0:k1, :], k0 = s*k_per_split, k1 = min(K, k0 + k_per_split)
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_fwd_partial_bf16(const float* __restrict__ X, const float* __restrict__ W, float* __restrict__ partial,
                       int M, int N, int K, int k_per_split) {
     tc_fwd_partial<PREC_BF16>(X, W, partial, M, N, K, k_per_split);
 }
 
 // partial[s][M][K] = dY[:, n0:n1] . W[:, n0:n1]^T, n0 = s*n_per_split, n1 = min(N, n0 + n_per_split)
-extern "C" __global__ void __launch_bounds__(TC_THREADS)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, TC_MIN_BLOCKS)
 gemm_dx_partial_bf16(const float* __restrict__ dY, const float* __restrict__ W, float* __restrict__ partial,
                      int M, int N, int K, int n_per_split) {
     tc_dx_partial<PREC_BF16>(dY, W, partial, M, N, K, n_per_split);

@@ -6,6 +6,8 @@
 // contraction; expf/log1pf are CUDA's (a few ulp from Rust's exp/ln_1p).
 
 #define LOSS_THREADS 256
+// Memory-bound: designed for full occupancy, 8 blocks per SM (≤ 32 registers).
+#define LOSS_MIN_BLOCKS 8
 
 // Elementwise over count = M*N:
 //   e      = exp(-|z|)
@@ -19,7 +21,7 @@
 // loss_partial has 1024 floats and the result bits do not depend on count).
 // Any grid >= 1 is correct; a different grid changes the summation order.
 // Z, T, dZ: 16-byte aligned bases. dZ may alias Z (each element is read before written).
-extern "C" __global__ void __launch_bounds__(LOSS_THREADS)
+extern "C" __global__ void __launch_bounds__(LOSS_THREADS, LOSS_MIN_BLOCKS)
 bce_logits(const float* Z, const float* T, float* dZ, float* __restrict__ loss_partial,
            int count, float grad_scale) {
     __shared__ double red[LOSS_THREADS];
@@ -71,7 +73,7 @@ bce_logits(const float* Z, const float* T, float* dZ, float* __restrict__ loss_p
 // One block: accum[0] += weight * sum(loss_partial[0..blocks)), in double,
 // thread j summing j, j+256, ... then a fixed-shape tree.
 // Launch: grid = 1, blockDim = 256 exactly.
-extern "C" __global__ void __launch_bounds__(LOSS_THREADS)
+extern "C" __global__ void __launch_bounds__(LOSS_THREADS, LOSS_MIN_BLOCKS)
 loss_accumulate(const float* __restrict__ loss_partial, int blocks, double* accum, double weight) {
     __shared__ double red[LOSS_THREADS];
     const int tid = threadIdx.x;

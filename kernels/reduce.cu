@@ -33,7 +33,9 @@ __device__ __forceinline__ bool aligned16(const void* p) {
 // Any grid works (grid-stride). Suggested: blockDim = 256,
 // grid = min(ceil(count/4/256) (or ceil(count/256) when count % 4 != 0), 4 * SMs), at least 1.
 // partial and out must not overlap (when splits == 1 simply skip this kernel).
-extern "C" __global__ void __launch_bounds__(256)
+// Memory-bound: every kernel here is designed for full occupancy, 8 blocks
+// of 256 threads per SM (≤ 32 registers; tools/check_kernels.py holds them to it).
+extern "C" __global__ void __launch_bounds__(256, 8)
 reduce_splits(const float* __restrict__ partial, float* __restrict__ out, int splits, int count) {
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -61,7 +63,7 @@ __device__ __forceinline__ float rd_act(float z, int act) {
 // null. Splits summed in order, then the bias added, then act: the fused
 // epilogue's formula. Grid-stride like reduce_splits (same suggested grid,
 // count = M·N). Y may be only 4-byte aligned; partial and Y must not overlap.
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 8)
 splitk_bias_act(const float* __restrict__ partial, const float* __restrict__ bias, float* __restrict__ Y,
                 int splits, int M, int N, int act) {
     const size_t stride = (size_t)gridDim.x * blockDim.x;
@@ -95,7 +97,7 @@ splitk_bias_act(const float* __restrict__ partial, const float* __restrict__ bia
 // gemm_dx_partial_*; mask may be null (no masking). Same grid as
 // reduce_splits. dX and mask may be only 4-byte aligned; partial and dX
 // must not overlap.
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 8)
 splitk_mask(const float* __restrict__ partial, const float* __restrict__ mask, float* __restrict__ dX,
             int splits, int count) {
     const size_t stride = (size_t)gridDim.x * blockDim.x;
@@ -129,7 +131,7 @@ splitk_mask(const float* __restrict__ partial, const float* __restrict__ mask, f
 // Order: thread (tx, ty) sums rows r0+ty, r0+ty+8, ... in increasing order (fp32);
 // then the 8 row-group sums are added in order ty = 0..7. Then reduce_splits
 // (count = N) finishes into db[N].
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 8)
 bias_grad(const float* __restrict__ dY, float* __restrict__ partial, int M, int N, int rows_per_split) {
     __shared__ float red[8][33];
     const int tx = threadIdx.x, ty = threadIdx.y;

@@ -10,8 +10,11 @@ For each source file and each target (compute_80 / sm_80, compute_90 / sm_90):
      frame, spill stores/loads, local memory.
 
 Fails (exit 1) on any compile/assemble error, any spill, any nonzero stack
-frame or local memory, any source with an #include, or a kernel of the
-contract missing from the PTX (`.entry name`).
+frame or local memory, any source with an #include, a kernel of the
+contract missing from the PTX (`.entry name`), or a kernel whose occupancy
+falls below its design: `__launch_bounds__(THREADS, MIN_BLOCKS)` states the
+blocks per SM it is designed for, and the registers and shared memory
+ptxas reports must allow that many (its register budget is printed).
 
 Usage: check_kernels.py [--kernels DIR] [--json OUT.json] [--site-packages DIR]
 """
@@ -158,6 +161,46 @@ def parse_ptxas(log):
     return kernels
 
 
+# Per-SM limits of the two targets (CUDA occupancy rules: registers are
+# allocated per warp in units of 256, 1 KB of shared memory is reserved per
+# block).
+SM_LIMITS = {
+    80: {"regs": 65536, "smem": 167936, "threads": 2048, "blocks": 32, "warps": 64},
+    90: {"regs": 65536, "smem": 233472, "threads": 2048, "blocks": 32, "warps": 64},
+}
+RE_BOUNDS = re.compile(
+    r"__launch_bounds__\(\s*([A-Za-z0-9_]+)\s*(?:,\s*([A-Za-z0-9_]+)\s*)?\)\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+RE_DEFINE = re.compile(r"^\s*#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\b", re.M)
+
+
+def launch_bounds(src):
+    """kernel -> (threads, min_blocks or None) from its __launch_bounds__."""
+    defines = dict(RE_DEFINE.findall(src))
+    value = lambda t: int(defines.get(t, t)) if t is not None else None
+    return {name: (value(t), value(b)) for t, b, name in RE_BOUNDS.findall(src)}
+
+
+def occupancy(arch, threads, regs, smem):
+    """Blocks per SM the resources allow, and the limiting resource."""
+    lim = SM_LIMITS[arch]
+    warps = -(-threads // 32)
+    regs_per_warp = -(-regs * 32 // 256) * 256
+    by = {
+        "registers": min(lim["regs"] // max(regs_per_warp, 1), lim["warps"]) // warps,
+        "threads": lim["threads"] // threads,
+        "blocks": lim["blocks"],
+        "shared memory": lim["smem"] // (smem + 1024) if smem else lim["blocks"],
+    }
+    limit = min(by, key=by.get)
+    return by[limit], limit
+
+
+def register_budget(arch, threads, min_blocks):
+    """The most registers per thread that still allow min_blocks per SM."""
+    warps = -(-threads // 32)
+    return SM_LIMITS[arch]["regs"] // (min_blocks * warps * 256) * 8
+
+
 def entries(ptx):
     return re.findall(r"\.entry\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(", ptx)
 
@@ -200,6 +243,7 @@ def main():
     for path in sources:
         fname = os.path.basename(path)
         src = open(path, encoding="utf-8").read()
+        bounds = launch_bounds(src)
         if re.search(r"^\s*#\s*include\b", src, re.M):
             errors.append(f"{fname}: contains #include (kernels must be self-contained)")
         for arch in ARCHS:
@@ -241,6 +285,19 @@ def main():
                        "smem": k.get("smem", 0), "stack": k.get("stack", 0),
                        "spill_stores": k.get("spill_st", 0), "spill_loads": k.get("spill_ld", 0),
                        "lmem": k.get("lmem", 0)}
+                threads, design = bounds.get(n, (None, None))
+                if threads:
+                    blocks, limit = occupancy(arch, threads, row["regs"], row["smem"])
+                    row.update({"threads": threads, "design_blocks": design,
+                                "blocks_per_sm": blocks, "limited_by": limit})
+                    if design:
+                        row["register_budget"] = register_budget(arch, threads, design)
+                        if blocks < design:
+                            errors.append(f"{fname} sm_{arch} {n}: {blocks} blocks per SM ({limit}: "
+                                          f"{row['regs']} registers, {row['smem']} B smem), below its "
+                                          f"design of {design} (register budget {row['register_budget']})")
+                    elif n in CONTRACT.get(fname, []) and threads > 1:
+                        errors.append(f"{fname} {n}: __launch_bounds__ states no minimum blocks per SM")
                 rows.append(row)
                 if row["spill_stores"] or row["spill_loads"]:
                     errors.append(f"{fname} sm_{arch} {n}: register spills "
@@ -254,8 +311,10 @@ def main():
                 if (fname, arch) not in seen.get(n, set()):
                     errors.append(f"contract kernel {n} missing from {fname} (compute_{arch})")
 
-    hdr = ("file", "kernel", "arch", "regs", "smem", "stack", "spills")
-    table = [(r["file"], r["kernel"], r["arch"], str(r["regs"]), str(r["smem"]), str(r["stack"]),
+    hdr = ("file", "kernel", "arch", "regs", "budget", "smem", "blocks/SM", "design", "stack", "spills")
+    table = [(r["file"], r["kernel"], r["arch"], str(r["regs"]), str(r.get("register_budget", "-")),
+              str(r["smem"]), f"{r.get('blocks_per_sm', '-')} ({r.get('limited_by', '-')})",
+              str(r.get("design_blocks") or "-"), str(r["stack"]),
               f"{r['spill_stores']}/{r['spill_loads']}") for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(hdr)]
     print()
@@ -275,7 +334,8 @@ def main():
         for e in errors:
             print(f"  - {e}")
         return 1
-    print(f"\nkernel check: {len(rows)} kernel builds OK, no spills, no stack frame")
+    print(f"\nkernel check: {len(rows)} kernel builds OK, no spills, no stack frame, "
+          "every kernel at its designed blocks per SM")
     return 0
 
 

@@ -34,11 +34,13 @@ step bench 90 "$BIN" bench --device cuda --batch-sizes 256,65536 --precisions fp
 # 4. Why: one bf16 step's kernels at 65,536 rows under ncu (clocks left
 #    alone): occupancy limits, tensor and FMA pipes, shared wavefronts and
 #    bank conflicts, DRAM bytes and throughput, sectors per request, stalls.
+export DAE_KERNEL_LINEINFO=1  # source lines in the CUBIN, for ncu's source view
 step ncu 75 ncu --clock-control none --launch-count 45 --export "$OUT_DIR/step-65536-bf16" \
     --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section WarpStateStats \
     --metrics l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum,sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active,sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active,dram__bytes_read.sum,dram__bytes_write.sum \
     "$BIN" bench --device cuda --batch-sizes 65536 --precisions bf16 --repeats 1 --rotate 1
+unset DAE_KERNEL_LINEINFO
 # 5. The product: the lab's 20 epochs in fp32.
 step train-fp32 40 "$BIN" train --device cuda --precision fp32 --out "$OUT_DIR/train-fp32" --force
 

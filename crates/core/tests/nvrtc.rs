@@ -3,17 +3,18 @@
 //! but the library: the test is ignored by a plain `cargo test` (the
 //! runner counts it as ignored, not passed); `.ci/run` puts the
 //! nvidia-cuda-nvrtc wheel's libnvrtc.so.13 on LD_LIBRARY_PATH and runs it
-//! with `--ignored`, where a missing library fails it.
+//! with `--ignored`, where a missing library fails it. The output is a
+//! CUBIN for each architecture, so the card runs exactly the machine code
+//! whose registers CI reports.
 
 use dae_core::cuda::plan::kernel_names;
 use dae_core::cuda::{compile, kernel_sources, nvrtc_version};
 
-/// The names after `.entry` in a PTX module.
-fn entries(ptx: &str) -> Vec<String> {
-    ptx.lines()
-        .filter_map(|l| l.split(".entry ").nth(1))
-        .map(|rest| rest.trim_end_matches(['(', ' ']).to_string())
-        .collect()
+/// Whether `name` is a symbol of the ELF image (its string table holds it,
+/// NUL-terminated).
+fn has_symbol(cubin: &[u8], name: &str) -> bool {
+    let needle = format!("\0{name}\0");
+    cubin.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -34,48 +35,60 @@ fn every_kernel_compiles_through_nvrtc_and_the_cache() {
     // The only test in this binary: nothing else reads the variable meanwhile.
     std::env::set_var("DAE_KERNEL_CACHE", cache.path());
     for cc in [(8, 0), (9, 0)] {
-        let mut found = Vec::new();
         for (file, src) in kernel_sources() {
-            let ptx = compile(file, src, cc).unwrap().to_src();
+            let cubin = compile(file, src, cc, false).unwrap();
+            // Machine code for the card itself, not PTX for the driver to JIT.
             assert!(
-                ptx.contains(&format!(".target sm_{}{}", cc.0, cc.1)),
-                "{file} for {cc:?}"
+                cubin.starts_with(b"\x7fELF"),
+                "{file} for {cc:?} is not a CUBIN"
             );
-            found.extend(entries(&ptx));
         }
+        let all: Vec<Vec<u8>> = kernel_sources()
+            .iter()
+            .map(|(file, src)| compile(file, src, cc, false).unwrap())
+            .collect();
         for name in kernel_names() {
             assert!(
-                found.iter().any(|f| f == name),
-                "{name} not in the PTX for {cc:?}"
+                all.iter().any(|c| has_symbol(c, name)),
+                "{name} not in the CUBINs for {cc:?}"
             );
         }
     }
+    let cached = |ext: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect()
+    };
     // Two architectures × every file, each cached once under its own key.
-    let cached: Vec<_> = std::fs::read_dir(cache.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ptx"))
-        .collect();
-    assert_eq!(cached.len(), 2 * kernel_sources().len(), "{cached:?}");
-    // A second compile is served from the cache (the file's text comes back).
+    assert_eq!(cached("cubin").len(), 2 * kernel_sources().len());
+    // A second compile is served from the cache (the file's bytes come back).
     let (file, src) = kernel_sources()[0];
     let stem = file.trim_end_matches(".cu");
-    let path = cached
-        .iter()
+    let path = cached("cubin")
+        .into_iter()
         .find(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with(&format!("{stem}-compute_90-"))
+            name.starts_with(&format!("{stem}-sm_90-"))
         })
         .unwrap();
-    std::fs::write(path, "// from the cache\n").unwrap();
-    assert_eq!(
-        compile(file, src, (9, 0)).unwrap().to_src(),
-        "// from the cache\n"
-    );
+    let mut marked = std::fs::read(&path).unwrap();
+    marked.extend_from_slice(b"cache");
+    std::fs::write(&path, &marked).unwrap();
+    assert_eq!(compile(file, src, (9, 0), false).unwrap(), marked);
+    // A damaged cache file is compiled afresh, not handed to the driver.
+    std::fs::write(&path, "not an ELF").unwrap();
+    assert!(compile(file, src, (9, 0), false)
+        .unwrap()
+        .starts_with(b"\x7fELF"));
     // A changed source is a different key: compiled afresh, not the stale file.
     let changed = format!("{src}\n// changed\n");
-    assert!(compile(file, &changed, (9, 0))
-        .unwrap()
-        .to_src()
-        .contains(".entry"));
+    let fresh = compile(file, &changed, (9, 0), false).unwrap();
+    assert!(fresh.starts_with(b"\x7fELF"));
+    // -lineinfo is part of the key and adds the source lines.
+    let before = cached("cubin").len();
+    let with_lines = compile(file, src, (9, 0), true).unwrap();
+    assert_eq!(cached("cubin").len(), before + 1);
+    assert!(with_lines.len() > compile(file, src, (9, 0), false).unwrap().len());
 }

@@ -1,10 +1,13 @@
 //! NVRTC compilation of the kernels in `kernels/`, embedded in the binary,
-//! for the device's own architecture, cached on disk by a hash of (source,
-//! architecture, options, NVRTC version) so later runs skip the compile.
+//! to a CUBIN for the device's own architecture (`sm_XY`: machine code from
+//! the same ptxas CI reports registers for, so the driver JIT-compiles
+//! nothing), cached on disk by a hash of (source, architecture, options,
+//! NVRTC version) so later runs skip the compile.
 
 use anyhow::{anyhow, Context, Result};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
+use cudarc::nvrtc::{result, sys};
 use sha2::{Digest, Sha256};
+use std::ffi::{CStr, CString};
 use std::path::PathBuf;
 
 /// The options every kernel is compiled with (also used by the CI check in
@@ -47,49 +50,98 @@ fn cache_dir() -> Option<PathBuf> {
     Some(base.join("dae").join("kernels"))
 }
 
-/// "compute_90" for (9, 0); NVRTC wants a `&'static str`.
-fn arch_name(cc: (i32, i32)) -> &'static str {
-    let name = format!("compute_{}{}", cc.0, cc.1);
-    Box::leak(name.into_boxed_str())
+/// Whether `DAE_KERNEL_LINEINFO=1` asks for source lines in the machine
+/// code (for ncu and compute-sanitizer; part of the cache key).
+pub fn lineinfo_requested() -> bool {
+    std::env::var_os("DAE_KERNEL_LINEINFO").is_some_and(|v| v == "1")
 }
 
-/// PTX of `source` for the device `cc`, from the cache or freshly compiled.
-pub fn compile(file: &str, source: &str, cc: (i32, i32)) -> Result<Ptx> {
-    let arch = arch_name(cc);
+/// Every option of a compile for `arch` ("sm_90").
+fn options(arch: &str, lineinfo: bool) -> Vec<String> {
+    let mut o: Vec<String> = KERNEL_OPTIONS.iter().map(|s| s.to_string()).collect();
+    o.push(format!("--gpu-architecture={arch}"));
+    if lineinfo {
+        o.push("-lineinfo".into());
+    }
+    o
+}
+
+/// The CUBIN of one NVRTC compile.
+fn nvrtc_cubin(file: &str, source: &str, options: &[String]) -> Result<Vec<u8>> {
+    let src = CString::new(source).map_err(|_| anyhow!("kernels/{file} holds a NUL byte"))?;
+    let name = CString::new(file).map_err(|_| anyhow!("bad kernel file name {file}"))?;
+    let prog = result::create_program(&src, Some(&name))
+        .map_err(|e| anyhow!("NVRTC could not create a program for kernels/{file}: {e:?}"))?;
+    // SAFETY: `prog` is live until destroy_program below; the buffers are
+    // sized by NVRTC's own size queries.
+    let out = unsafe {
+        let compiled = result::compile_program(prog, options).map_err(|e| {
+            let log = result::get_program_log(prog)
+                .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
+                .unwrap_or_default();
+            anyhow!(
+                "NVRTC failed to compile kernels/{file} ({}): {e:?}\n{log}",
+                options.join(" ")
+            )
+        });
+        let cubin = compiled.and_then(|()| {
+            let mut size = 0usize;
+            let rc = sys::nvrtcGetCUBINSize(prog, &mut size);
+            if rc != sys::nvrtcResult::NVRTC_SUCCESS {
+                return Err(anyhow!("nvrtcGetCUBINSize for kernels/{file}: {rc:?}"));
+            }
+            let mut buf = vec![0u8; size];
+            let rc = sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast());
+            if rc != sys::nvrtcResult::NVRTC_SUCCESS {
+                return Err(anyhow!("nvrtcGetCUBIN for kernels/{file}: {rc:?}"));
+            }
+            Ok(buf)
+        });
+        let _ = result::destroy_program(prog);
+        cubin
+    };
+    out
+}
+
+/// The CUBIN of `source` for the device `cc` (with source lines when
+/// `lineinfo`), from the cache or freshly compiled.
+pub fn compile(file: &str, source: &str, cc: (i32, i32), lineinfo: bool) -> Result<Vec<u8>> {
+    let arch = format!("sm_{}{}", cc.0, cc.1);
+    let options = options(&arch, lineinfo);
     let nvrtc = nvrtc_version()?;
     let mut key = Sha256::new();
     key.update(source.as_bytes());
-    key.update(format!("{arch} {KERNEL_OPTIONS:?} nvrtc {nvrtc:?}").as_bytes());
+    key.update(format!("{options:?} nvrtc {nvrtc:?}").as_bytes());
     let key: String = key
         .finalize()
         .iter()
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let cached =
-        cache_dir().map(|d| d.join(format!("{}-{arch}-{key}.ptx", file.trim_end_matches(".cu"))));
+    let cached = cache_dir().map(|d| {
+        d.join(format!(
+            "{}-{arch}-{key}.cubin",
+            file.trim_end_matches(".cu")
+        ))
+    });
     if let Some(path) = &cached {
-        if let Ok(ptx) = std::fs::read_to_string(path) {
-            return Ok(Ptx::from_src(ptx));
+        // A cached file that is not an ELF image is recompiled, not loaded.
+        if let Ok(cubin) = std::fs::read(path) {
+            if cubin.starts_with(b"\x7fELF") {
+                return Ok(cubin);
+            }
         }
     }
-    let opts = CompileOptions {
-        arch: Some(arch),
-        options: KERNEL_OPTIONS.iter().map(|s| s.to_string()).collect(),
-        name: Some(file.to_string()),
-        ..Default::default()
-    };
-    let ptx = compile_ptx_with_opts(source, opts)
-        .map_err(|e| anyhow!("NVRTC failed to compile kernels/{file} for {arch}: {e}"))?;
+    let cubin = nvrtc_cubin(file, source, &options)?;
     if let Some(path) = cached {
         // A cache that cannot be written only costs a recompile next time.
         let _ = std::fs::create_dir_all(path.parent().unwrap())
             .and_then(|_| {
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, ptx.to_src())?;
+                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&tmp, &cubin)?;
                 std::fs::rename(&tmp, &path)
             })
             .context("kernel cache");
     }
-    Ok(ptx)
+    Ok(cubin)
 }

@@ -3,7 +3,7 @@
 //! launch's result is checked. Arguments are raw device addresses (u64), so
 //! the same launches work eagerly and inside CUDA-graph capture.
 
-use super::compile::{compile, kernel_sources};
+use super::compile::{compile, kernel_sources, lineinfo_requested};
 use super::plan::{kernel_names, Arg, Launch};
 use anyhow::{anyhow, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
@@ -19,11 +19,12 @@ pub struct Kernels {
 impl Kernels {
     pub fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), sm_count: u32) -> Result<Self> {
         let mut modules = Vec::new();
+        let lineinfo = lineinfo_requested();
         for (file, src) in kernel_sources() {
-            let ptx = compile(file, src, cc)?;
+            let cubin = compile(file, src, cc, lineinfo)?;
             let module = ctx
-                .load_module(ptx)
-                .map_err(|e| anyhow!("the driver refused the PTX of kernels/{file}: {e} (an NVRTC newer than the driver makes PTX the driver cannot load)"))?;
+                .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
+                .map_err(|e| anyhow!("the driver refused the CUBIN of kernels/{file}: {e} (an NVRTC newer than the driver makes code the driver cannot load)"))?;
             modules.push(module);
         }
         let mut functions = HashMap::new();

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod predict;
 pub mod profile;
 
-pub use compile::{compile, kernel_sources, nvrtc_version, KERNEL_OPTIONS};
+pub use compile::{compile, kernel_sources, lineinfo_requested, nvrtc_version, KERNEL_OPTIONS};
 pub use device::{Buffer, DeviceInfo, KernelDevice};
 pub use host::HostDevice;
 pub use launch::Kernels;
