@@ -98,7 +98,7 @@ fn preflight(
 ) -> Result<()> {
     let (arch, config) = (session.arch, session.config);
     let rows = config.batch.min(train.rows.max(validation.rows));
-    let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes());
+    let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes())?;
     let name = match device {
         Device::Cpu => "the CPU",
         Device::Cuda => "the GPU",

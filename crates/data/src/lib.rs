@@ -5,6 +5,7 @@ mod checksum;
 mod dataset;
 mod idx;
 mod npy;
+mod npy_header;
 mod source;
 
 pub use checksum::{sha256_hex, KNOWN_FILES};

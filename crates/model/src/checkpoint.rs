@@ -121,8 +121,10 @@ impl Checkpoint {
         if get("format")? != FORMAT {
             bail!("format '{}' is not {FORMAT}", get("format")?);
         }
-        let arch: Architecture = serde_json::from_str(get("architecture")?)?;
-        let arch = Architecture::new(arch.input_dim, arch.encoder)?;
+        let arch: Architecture =
+            serde_json::from_str(get("architecture")?).context("metadata 'architecture'")?;
+        let arch =
+            Architecture::new(arch.input_dim, arch.encoder).context("metadata 'architecture'")?;
         let config: TrainConfig = serde_json::from_str(get("training")?)?;
         let history: History = serde_json::from_str(get("history")?)?;
         let step: u64 = get("step")?.parse().context("metadata 'step'")?;

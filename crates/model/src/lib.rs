@@ -16,7 +16,7 @@ mod state;
 pub mod step_plan;
 mod summary;
 
-pub use arch::{Architecture, Layer};
+pub use arch::{Architecture, Layer, MAX_DEPTH, MAX_PARAMS, MAX_WIDTH};
 pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use cpu::CpuBackend;

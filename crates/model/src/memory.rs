@@ -1,6 +1,7 @@
 //! What a training run needs in memory, so it can be refused up front.
 
 use crate::Architecture;
+use anyhow::{anyhow, Result};
 
 /// Bytes a run needs on its device.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,21 +17,43 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
-    pub fn new(arch: &Architecture, batch: usize, dataset_bytes: usize) -> Self {
+    /// The plan for `batch` rows; an error when a size overflows (the
+    /// architecture's own sizes cannot, `Architecture::new` bounds them, but
+    /// the batch and dataset come from flags and files).
+    pub fn new(arch: &Architecture, batch: usize, dataset_bytes: usize) -> Result<Self> {
         let p = arch.param_count();
         let widths = arch.widths();
         let outputs: usize = widths.iter().sum();
         let per_row = outputs + 2 * arch.max_width();
-        MemoryPlan {
+        let overflow = || {
+            anyhow!(
+                "memory plan: batch {batch} of {} overflows",
+                arch.describe()
+            )
+        };
+        let activations = batch
+            .checked_mul(per_row)
+            .and_then(|v| v.checked_mul(4))
+            .ok_or_else(overflow)?;
+        let plan = MemoryPlan {
             params: 2 * p * 4,
             optimizer: 2 * p * 4,
-            activations: batch * per_row * 4,
+            activations,
             dataset: dataset_bytes,
-        }
+        };
+        plan.checked_total().ok_or_else(overflow)?;
+        Ok(plan)
+    }
+
+    fn checked_total(&self) -> Option<usize> {
+        self.params
+            .checked_add(self.optimizer)?
+            .checked_add(self.activations)?
+            .checked_add(self.dataset)
     }
 
     pub fn total(&self) -> usize {
-        self.params + self.optimizer + self.activations + self.dataset
+        self.checked_total().unwrap_or(usize::MAX)
     }
 
     pub fn describe(&self) -> String {
@@ -61,7 +84,7 @@ pub fn host_available_bytes() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    kib.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -71,7 +94,7 @@ mod tests {
     #[test]
     fn lab_plan() {
         let a = Architecture::new(784, vec![128, 64, 32]).unwrap();
-        let plan = MemoryPlan::new(&a, 256, 47_040_000);
+        let plan = MemoryPlan::new(&a, 256, 47_040_000).unwrap();
         assert_eq!(plan.params, 222_384 * 8);
         assert_eq!(plan.optimizer, 222_384 * 8);
         assert_eq!(
@@ -79,5 +102,7 @@ mod tests {
             256 * (784 * 2 + 128 * 2 + 64 * 2 + 32 + 2 * 784) * 4
         );
         assert!(plan.describe().contains("MiB"));
+        assert!(MemoryPlan::new(&a, usize::MAX / 8, 0).is_err());
+        assert!(MemoryPlan::new(&a, 1, usize::MAX).is_err());
     }
 }

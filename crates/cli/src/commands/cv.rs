@@ -57,6 +57,16 @@ pub fn run(a: CvArgs) -> Result<()> {
         );
     }
     let config = a.schedule.config(a.epochs)?;
+    // The data and the folds first: a fold count beyond the samples is an
+    // error before any per-fold work (100,000,000 folds once looped here).
+    let splits = a.data.load()?;
+    let train = &splits.train;
+    let labels = if a.no_stratify {
+        None
+    } else {
+        train.labels.as_deref()
+    };
+    let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
     ensure_writable_dir(&a.out)?;
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
@@ -72,14 +82,6 @@ pub fn run(a: CvArgs) -> Result<()> {
             }
         }
     }
-    let splits = a.data.load()?;
-    let train = &splits.train;
-    let labels = if a.no_stratify {
-        None
-    } else {
-        train.labels.as_deref()
-    };
-    let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
     if !a.schedule.quiet {
         println!(
             "data: {}\n{}-fold cross-validation on the {} training samples ({}), test set scored by each fold's model",

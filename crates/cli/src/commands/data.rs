@@ -190,7 +190,11 @@ fn upscaled(d: &Dataset, limit: Option<usize>, size: usize) -> Result<(usize, Ve
         .image_shape
         .ok_or_else(|| anyhow!("upscale needs image-shaped data ([n, h, w])"))?;
     let rows = limit.map_or(d.rows, |l| l.min(d.rows));
-    let mut out = vec![0u8; rows * size * size];
+    let len = size
+        .checked_mul(size)
+        .and_then(|p| p.checked_mul(rows))
+        .ok_or_else(|| anyhow!("--size {size}: {rows} upscaled images overflow"))?;
+    let mut out = vec![0u8; len];
     use rayon::prelude::*;
     out.par_chunks_mut(size * size)
         .enumerate()
@@ -227,10 +231,35 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("npz") {
         bail!("--out {}: expected an .npz file name", a.out.display());
     }
+    // A side whose square is wider than any layer dae trains is refused
+    // before anything is loaded or allocated.
+    let max_side = dae_model::MAX_WIDTH.isqrt();
+    if a.size > max_side {
+        bail!(
+            "--size {}: at most {max_side} ({max_side}×{max_side} = {} inputs, dae's widest layer)",
+            a.size,
+            dae_model::MAX_WIDTH
+        );
+    }
     let splits = a.data.load()?;
+    let rows = |d: &Dataset, limit: Option<usize>| limit.map_or(d.rows, |l| l.min(d.rows));
+    let test_limit = a.limit.map(|l| (l / 6).max(1));
+    let need = (rows(&splits.train, a.limit) as u128 + rows(&splits.test, test_limit) as u128)
+        * (a.size * a.size) as u128;
+    if let Some(free) = dae_model::memory::host_available_bytes() {
+        if need > free as u128 {
+            bail!(
+                "--size {}: the upscaled images need {} but only {} of memory is available; \
+                 use a smaller --size or --limit",
+                a.size,
+                dae_model::memory::human_bytes(usize::try_from(need).unwrap_or(usize::MAX)),
+                dae_model::memory::human_bytes(free)
+            );
+        }
+    }
     let s = a.size as u64;
     let (train_rows, train) = upscaled(&splits.train, a.limit, a.size)?;
-    let (test_rows, test) = upscaled(&splits.test, a.limit.map(|l| (l / 6).max(1)), a.size)?;
+    let (test_rows, test) = upscaled(&splits.test, test_limit, a.size)?;
     let tmp = dae_model::checkpoint::temp_file_beside(&a.out)
         .with_context(|| format!("--out {}", a.out.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(tmp.reopen()?));

@@ -74,10 +74,11 @@ pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(us
     let Some(spec) = spec else { return Ok(None) };
     let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
     match parts[..] {
-        [Ok(h), Ok(w)] if h * w == dim => Ok(Some((h, w))),
+        [Ok(h), Ok(w)] if h.checked_mul(w) == Some(dim) => Ok(Some((h, w))),
         [Ok(h), Ok(w)] => bail!(
             "--image-shape {h},{w} has {} pixels but samples have {dim}",
-            h * w
+            h.checked_mul(w)
+                .map_or("too many".to_string(), |p| p.to_string())
         ),
         _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
     }

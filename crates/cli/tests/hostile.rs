@@ -1,0 +1,253 @@
+//! Hostile flags and files end to end (issue 10): each is a clean error
+//! naming the flag or file (non-zero exit, no panic), before any work.
+
+use dae_model::{Architecture, Checkpoint, History, TrainConfig, TrainState};
+use std::io::Write;
+use std::path::Path;
+
+mod common;
+use common::*;
+
+/// A small untrained checkpoint for the 784-wide small data, in `dir`.
+fn tiny_run(dir: &Path) {
+    let arch = Architecture::new(784, vec![4]).unwrap();
+    let state = TrainState::initialize(&arch, 1);
+    Checkpoint {
+        arch,
+        config: TrainConfig {
+            epochs: 1,
+            ..TrainConfig::lab()
+        },
+        state,
+        history: History {
+            loss: vec![0.5],
+            val_loss: vec![0.5],
+        },
+        data: "test".into(),
+    }
+    .save(&dir.join("checkpoint.safetensors"))
+    .unwrap();
+}
+
+/// The checkpoint's safetensors header as JSON, and the tensor bytes after it.
+fn split_safetensors(bytes: &[u8]) -> (serde_json::Value, Vec<u8>) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    (header, bytes[8 + n..].to_vec())
+}
+
+fn join_safetensors(header: &serde_json::Value, data: &[u8]) -> Vec<u8> {
+    let mut text = serde_json::to_vec(header).unwrap();
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Rewrites one metadata entry of `run`'s checkpoint.
+fn set_metadata(run: &Path, key: &str, value: &str) {
+    let path = run.join("checkpoint.safetensors");
+    let (mut header, data) = split_safetensors(&std::fs::read(&path).unwrap());
+    header["__metadata__"][key] = serde_json::Value::String(value.into());
+    std::fs::write(&path, join_safetensors(&header, &data)).unwrap();
+}
+
+#[test]
+fn huge_layer_widths_are_refused_with_the_limit() {
+    let dir = scratch();
+    for layers in ["2305843009213693952", "18446744073709551615", "16777217"] {
+        let err = fails(dir.path(), &["summary", "--layers", layers], &["limit"]);
+        assert!(!err.contains("capacity overflow"), "{err}");
+    }
+    // Widths each within the limit whose product is not.
+    fails(
+        dir.path(),
+        &["summary", "--layers", "16777216", "--input-dim", "16777216"],
+        &["parameters", "limit"],
+    );
+    fails(
+        dir.path(),
+        &["summary", "--input-dim", "99999999999"],
+        &["input width", "limit"],
+    );
+}
+
+#[test]
+fn image_shape_whose_product_wraps_is_refused() {
+    let dir = scratch();
+    fails(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--out",
+            s(&dir.path().join("run")),
+            "--image-shape",
+            "2,9223372036854776200",
+        ],
+        &["--image-shape", "784"],
+    );
+    assert!(!dir.path().join("run").exists());
+}
+
+#[test]
+fn upscale_sizes_beyond_the_limit_are_refused() {
+    let dir = scratch();
+    for size in ["100000", "4294967296", "18446744073709551615"] {
+        fails(
+            dir.path(),
+            &[
+                "data",
+                "upscale",
+                "--data",
+                s(small_data()),
+                "--size",
+                size,
+                "--out",
+                s(&dir.path().join("u.npz")),
+            ],
+            &["--size", "at most 4096"],
+        );
+    }
+    assert!(!dir.path().join("u.npz").exists());
+}
+
+#[test]
+fn cv_folds_beyond_the_samples_fail_before_any_fold() {
+    let dir = scratch();
+    let out = dir.path().join("cv");
+    let started = std::time::Instant::now();
+    fails(
+        dir.path(),
+        &[
+            "cv",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--folds",
+            "100000000",
+            "--out",
+            s(&out),
+        ],
+        &[
+            "--folds 100000000",
+            "more folds than the 2000 training samples",
+        ],
+    );
+    assert!(started.elapsed().as_secs() < 30);
+    assert!(!out.exists(), "cv created {} before failing", out.display());
+}
+
+#[test]
+fn checkpoint_with_a_layer_of_10_pow_15_units_is_refused() {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    tiny_run(&run);
+    set_metadata(
+        &run,
+        "architecture",
+        r#"{"input_dim":784,"encoder":[1000000000000000]}"#,
+    );
+    for cmd in ["eval", "encode", "figure"] {
+        fails(
+            dir.path(),
+            &[
+                cmd,
+                "--run",
+                s(&run),
+                "--data",
+                s(small_data()),
+                "--device",
+                "cpu",
+            ],
+            &["checkpoint.safetensors", "architecture", "limit"],
+        );
+    }
+    fails(
+        dir.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+        ],
+        &["checkpoint.safetensors", "architecture", "limit"],
+    );
+}
+
+/// A .npy image of `shape` (hand-written header) and raw `payload`.
+fn raw_npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn cv_with_a_label_of_u32_max_runs_without_a_label_table() {
+    let dir = scratch();
+    let data = dir.path().join("d.npz");
+    let rows = 12;
+    let pixels: Vec<u8> = (0..rows * 16).map(|i| (i * 37 % 256) as u8).collect();
+    let mut labels = Vec::new();
+    for i in 0..rows {
+        let l: u32 = if i % 2 == 0 { u32::MAX } else { 3 };
+        labels.extend_from_slice(&l.to_le_bytes());
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&data).unwrap());
+    for (name, bytes) in [
+        (
+            "x_train",
+            raw_npy("|u1", &format!("({rows}, 4, 4)"), &pixels),
+        ),
+        ("y_train", raw_npy("<u4", &format!("({rows},)"), &labels)),
+        ("x_test", raw_npy("|u1", "(4, 4, 4)", &pixels[..64])),
+    ] {
+        zip.start_file(
+            format!("{name}.npy"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let out = ok(
+        dir.path(),
+        &[
+            "cv",
+            "--data",
+            s(&data),
+            "--device",
+            "cpu",
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--layers",
+            "3",
+            "--quiet",
+            "--out",
+            s(&dir.path().join("cv")),
+        ],
+    );
+    assert!(out.contains("wrote"), "{out}");
+}
