@@ -5,6 +5,7 @@ mod canvas;
 mod commands;
 mod device;
 mod figure;
+mod outputs;
 mod plot;
 mod progress;
 mod run_dir;

@@ -11,7 +11,8 @@ use common::*;
 /// A small untrained checkpoint for the 784-wide small data, in `dir`.
 fn tiny_run(dir: &Path) {
     let arch = Architecture::new(784, vec![4]).unwrap();
-    let state = TrainState::initialize(&arch, 1);
+    let mut state = TrainState::initialize(&arch, 1);
+    state.step = 8;
     Checkpoint {
         arch,
         config: TrainConfig {
@@ -250,4 +251,87 @@ fn cv_with_a_label_of_u32_max_runs_without_a_label_table() {
         ],
     );
     assert!(out.contains("wrote"), "{out}");
+}
+
+/// Sets every element of tensor `name` in `run`'s checkpoint to `value`.
+fn fill_tensor(run: &Path, name: &str, value: f32) {
+    let path = run.join("checkpoint.safetensors");
+    let (header, mut data) = split_safetensors(&std::fs::read(&path).unwrap());
+    let range = &header[name]["data_offsets"];
+    let (a, b) = (
+        range[0].as_u64().unwrap() as usize,
+        range[1].as_u64().unwrap() as usize,
+    );
+    for c in data[a..b].chunks_exact_mut(4) {
+        c.copy_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(&path, join_safetensors(&header, &data)).unwrap();
+}
+
+fn on_run<'a>(cmd: &'a str, run: &'a Path) -> Vec<&'a str> {
+    vec![
+        cmd,
+        "--run",
+        s(run),
+        "--data",
+        s(small_data()),
+        "--device",
+        "cpu",
+    ]
+}
+
+#[test]
+fn checkpoints_with_nan_or_inf_are_refused_everywhere() {
+    for (tensor, value) in [
+        ("encoder_1.kernel", f32::NAN),
+        ("decoder_1.bias", f32::INFINITY),
+        ("optimizer.m", f32::NAN),
+        ("optimizer.v", f32::NEG_INFINITY),
+    ] {
+        let dir = scratch();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        tiny_run(&run);
+        fill_tensor(&run, tensor, value);
+        for cmd in ["eval", "encode", "figure"] {
+            fails(
+                dir.path(),
+                &on_run(cmd, &run),
+                &["checkpoint.safetensors", tensor],
+            );
+        }
+        let mut resume = on_run("train", &run);
+        resume[1] = "--resume";
+        resume.extend(["--epochs", "2"]);
+        fails(dir.path(), &resume, &["checkpoint.safetensors", tensor]);
+        // Nothing was written beside the checkpoint.
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), 1);
+    }
+}
+
+#[test]
+fn finite_weights_that_overflow_fail_eval_encode_and_figure() {
+    let dir = scratch();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    tiny_run(&run);
+    // Finite, but x @ W overflows to inf for any non-black image.
+    fill_tensor(&run, "encoder_1.kernel", 1e38);
+    let json = dir.path().join("eval.json");
+    let mut eval = on_run("eval", &run);
+    eval.extend(["--json", s(&json)]);
+    fails(
+        dir.path(),
+        &eval,
+        &["checkpoint.safetensors", "non-finite", "overflow"],
+    );
+    assert!(!json.exists(), "eval wrote {}", json.display());
+    fails(
+        dir.path(),
+        &on_run("encode", &run),
+        &["codes", "non-finite"],
+    );
+    assert!(!run.join("codes-test.npy").exists());
+    fails(dir.path(), &on_run("figure", &run), &["non-finite"]);
+    assert!(!run.join("figure.png").exists());
 }

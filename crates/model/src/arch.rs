@@ -55,7 +55,7 @@ impl Architecture {
         }
         if encoder.len() > MAX_DEPTH {
             bail!(
-                "--layers: {} encoder layers exceed dae's limit of {MAX_DEPTH}",
+                "{} encoder layers exceed dae's limit of {MAX_DEPTH}",
                 encoder.len()
             );
         }
@@ -63,13 +63,13 @@ impl Architecture {
             bail!("--layers: layer width {w} must be positive");
         }
         if let Some(w) = encoder.iter().find(|&&w| w > MAX_WIDTH) {
-            bail!("--layers: layer width {w} exceeds dae's limit of {MAX_WIDTH}");
+            bail!("layer width {w} exceeds dae's limit of {MAX_WIDTH}");
         }
         let arch = Architecture { input_dim, encoder };
         match arch.checked_param_count() {
             Some(p) if p <= MAX_PARAMS => Ok(arch),
             p => bail!(
-                "--layers: {} has {} parameters, more than dae's limit of {MAX_PARAMS}",
+                "layers {} have {} parameters, more than dae's limit of {MAX_PARAMS}",
                 arch.describe(),
                 p.map_or("too many".to_string(), |p| p.to_string())
             ),

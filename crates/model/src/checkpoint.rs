@@ -3,6 +3,7 @@
 //! Adam moments as flat tensors, and the architecture, settings, step and
 //! history as JSON in the header's metadata.
 
+use crate::validate::{check_config, check_history, check_state, first_non_finite};
 use crate::{Architecture, History, TrainConfig, TrainState};
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -52,6 +53,12 @@ fn layer_tensors<'a>(
 /// The encoder alone (the lab's "extract the encoder"): its layers' kernels
 /// and biases, ReLU after each, as safetensors with the widths in metadata.
 pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<()> {
+    if let Some((i, v)) = first_non_finite(params) {
+        bail!(
+            "{}: refusing to save an encoder with non-finite parameter {i} ({v})",
+            path.display()
+        );
+    }
     let tensors = layer_tensors(arch, params, arch.encoder_layer_count())?;
     let mut widths = vec![arch.input_dim];
     widths.extend(&arch.encoder);
@@ -101,7 +108,15 @@ impl Checkpoint {
 
     /// Writes to a temporary file beside `path`, then renames it over
     /// `path`: a crash never leaves a torn checkpoint.
+    /// Refuses non-finite state: a checkpoint is the last good state, and
+    /// a NaN saved over it would lose that.
     pub fn save(&self, path: &Path) -> Result<()> {
+        check_state(&self.arch, &self.state).with_context(|| {
+            format!(
+                "{}: refusing to save a checkpoint of non-finite state",
+                path.display()
+            )
+        })?;
         let bytes = self.to_bytes()?;
         write_atomically(path, &bytes)
     }
@@ -125,10 +140,30 @@ impl Checkpoint {
             serde_json::from_str(get("architecture")?).context("metadata 'architecture'")?;
         let arch =
             Architecture::new(arch.input_dim, arch.encoder).context("metadata 'architecture'")?;
-        let config: TrainConfig = serde_json::from_str(get("training")?)?;
-        let history: History = serde_json::from_str(get("history")?)?;
+        let config: TrainConfig =
+            serde_json::from_str(get("training")?).context("metadata 'training'")?;
+        check_config(&config)?;
+        let history: History =
+            serde_json::from_str(get("history")?).context("metadata 'history'")?;
         let step: u64 = get("step")?.parse().context("metadata 'step'")?;
+        check_history(
+            &history,
+            &config,
+            meta.get("epoch").map(String::as_str),
+            step,
+        )?;
         let total = arch.param_count();
+        // Parameters and two moments, f32 each: what the architecture claims
+        // must be in the file before anything is reserved for it.
+        if total.checked_mul(12).is_none_or(|need| need > bytes.len()) {
+            bail!(
+                "metadata 'architecture' {} needs {total} parameters and their moments ({} bytes) \
+                 but the file has {} bytes",
+                arch.describe(),
+                total.saturating_mul(12),
+                bytes.len()
+            );
+        }
         let read = |name: &str, shape: &[usize], out: &mut Vec<f32>| -> Result<()> {
             let t = st
                 .tensor(name)
@@ -159,10 +194,12 @@ impl Checkpoint {
         let (mut m, mut v) = (Vec::with_capacity(total), Vec::with_capacity(total));
         read("optimizer.m", &[total], &mut m)?;
         read("optimizer.v", &[total], &mut v)?;
+        let state = TrainState { params, m, v, step };
+        check_state(&arch, &state)?;
         Ok(Checkpoint {
             arch,
             config,
-            state: TrainState { params, m, v, step },
+            state,
             history,
             data: meta.get("data").cloned().unwrap_or_default(),
         })

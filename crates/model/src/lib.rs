@@ -15,6 +15,7 @@ pub mod memory;
 mod state;
 pub mod step_plan;
 mod summary;
+pub mod validate;
 
 pub use arch::{Architecture, Layer, MAX_DEPTH, MAX_PARAMS, MAX_WIDTH};
 pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};

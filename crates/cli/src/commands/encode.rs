@@ -35,6 +35,7 @@ pub fn run(a: EncodeArgs) -> Result<()> {
     let data = a.split.of(&splits);
     let rows: Vec<u32> = (0..data.rows as u32).collect();
     let codes = backend.encode(data, &rows)?;
+    crate::outputs::ensure_finite(&run.checkpoint(), "codes", &codes)?;
     let out = a
         .out
         .unwrap_or_else(|| run.path.join(format!("codes-{}.npy", data.name)));

@@ -26,6 +26,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
     } = a.source.open()?;
     let data = a.split.of(&splits);
     let eval = backend.evaluate(data, true)?;
+    let ck_path = run.checkpoint();
+    crate::outputs::ensure_finite_loss(&ck_path, "reconstruction loss", eval.loss)?;
+    if let Some(i) = eval.row_loss.iter().position(|l| !l.is_finite()) {
+        crate::outputs::ensure_finite_loss(
+            &ck_path,
+            &format!("reconstruction loss of sample {i}"),
+            eval.row_loss[i],
+        )?;
+    }
     println!(
         "{} split of {}: {} samples, mean binary cross-entropy {:.6}",
         data.name, splits.description, data.rows, eval.loss

@@ -230,6 +230,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         config.seed,
         image_shape,
         &figure,
+        &run.checkpoint(),
     )?;
     let final_val = *history.val_loss.last().unwrap();
     run.save_json(
