@@ -5,10 +5,12 @@ mod canvas;
 mod commands;
 mod device;
 mod figure;
+mod out_guard;
 mod outputs;
 mod plot;
 mod progress;
 mod run_dir;
+mod run_lock;
 mod training;
 
 use clap::{Parser, Subcommand};

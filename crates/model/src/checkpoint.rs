@@ -206,6 +206,10 @@ impl Checkpoint {
     }
 }
 
+/// How dae's temp files start: what a write interrupted by `kill -9` leaves
+/// behind, and what the next run into the folder removes.
+pub const TEMP_PREFIX: &str = ".dae-tmp-";
+
 /// A temp file in `path`'s directory, to be renamed over `path` once
 /// complete. Created with mode 0666 less the umask (what a plain
 /// File::create gives), not tempfile's private 0600.
@@ -215,6 +219,7 @@ pub fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     builder

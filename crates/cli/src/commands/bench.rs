@@ -141,6 +141,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(b) = a.batch_sizes.iter().find(|&&b| b == 0) {
         bail!("--batch-sizes: batch size {b} must be at least 1");
     }
+    let mut inputs: Vec<(&str, PathBuf)> = a
+        .peers
+        .iter()
+        .map(|p| ("a --peers file", p.clone()))
+        .collect();
+    if let Some(c) = &a.compare {
+        inputs.push(("the --compare file", c.clone()));
+    }
+    if let Ok(d) = a.data.path() {
+        inputs.push(("the data", d));
+    }
+    for (flag, out) in [("--json", &a.json), ("--plot", &a.plot)] {
+        if let Some(out) = out {
+            crate::out_guard::refuse_input_as_output(flag, out, &inputs)?;
+        }
+    }
     // Read what we compare against first: a bad file should fail fast.
     let old = a.compare.as_deref().map(read_results).transpose()?;
     let peers: Vec<Value> = a

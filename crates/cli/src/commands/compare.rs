@@ -1,18 +1,27 @@
 //! `dae compare`: several architectures trained with the same data, seed and
 //! schedule (the lab's "simple vs deep" exercise), side by side.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
+use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::figure::{image_shape_of, sample_test_images};
 use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
 use crate::plot::{self, Chart, Series};
-use crate::run_dir::RunDir;
+use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_model::{group_digits, Architecture};
 use serde_json::json;
 use std::path::PathBuf;
+
+/// What `dae compare` writes into its --out besides the runs.
+const COMPARE_FILES: &[&str] = &[
+    "compare.json",
+    "compare.csv",
+    "val_loss.png",
+    "reconstructions.png",
+];
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -56,7 +65,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
         }
     }
     let config = a.schedule.config(a.epochs)?;
-    ensure_writable_dir(&a.out)?;
+    claim("--out", &a.out, a.schedule.force, COMPARE_FILES)?;
+    let _lock = run_lock::lock(&a.out)?;
+    remove_orphan_temp_files(&a.out);
     let runs: Vec<RunDir> = layers
         .iter()
         .map(|l| RunDir::new(&a.out.join(run_name(l))))
@@ -83,7 +94,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let mut reconstructions = Vec::new();
     let mut curves = Vec::new();
     for (encoder, run) in layers.iter().zip(&runs) {
-        ensure_writable_dir(&run.path)?;
+        claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
+        remove_orphan_temp_files(&run.path);
         let arch = Architecture::new(splits.train.dim, encoder.clone())?;
         let session = Session {
             run,

@@ -1,8 +1,9 @@
 //! `dae cv`: K-fold cross-validation on the training set, per architecture.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
+use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::compare::run_name;
-use crate::run_dir::RunDir;
+use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -10,6 +11,9 @@ use dae_model::folds::k_folds;
 use dae_model::Architecture;
 use serde_json::json;
 use std::path::PathBuf;
+
+/// What `dae cv` writes into its --out besides the fold runs.
+const CV_FILES: &[&str] = &["cv.json", "cv.csv"];
 
 #[derive(Args, Debug)]
 pub struct CvArgs {
@@ -67,7 +71,9 @@ pub fn run(a: CvArgs) -> Result<()> {
         train.labels.as_deref()
     };
     let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
-    ensure_writable_dir(&a.out)?;
+    claim("--out", &a.out, a.schedule.force, CV_FILES)?;
+    let _lock = run_lock::lock(&a.out)?;
+    remove_orphan_temp_files(&a.out);
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
@@ -108,7 +114,8 @@ pub fn run(a: CvArgs) -> Result<()> {
             let fold_train = train.select(&train_rows, "train");
             let fold_val = train.select(val_rows, "validation");
             let run = RunDir::new(&fold_dir(enc, f));
-            ensure_writable_dir(&run.path)?;
+            claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
+            remove_orphan_temp_files(&run.path);
             let data = format!("{} [fold {} of {}]", splits.description, f + 1, a.folds);
             let session = Session {
                 run: &run,

@@ -231,6 +231,11 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("npz") {
         bail!("--out {}: expected an .npz file name", a.out.display());
     }
+    let mut inputs = vec![("the data", a.data.path()?)];
+    if let Some(v) = &a.data.val_data {
+        inputs.push(("the validation data", v.clone()));
+    }
+    crate::out_guard::refuse_input_as_output("--out", &a.out, &inputs)?;
     // A side whose square is wider than any layer dae trains is refused
     // before anything is loaded or allocated.
     let max_side = dae_model::MAX_WIDTH.isqrt();

@@ -18,6 +18,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    if let Some(path) = &a.json {
+        crate::out_guard::refuse_input_as_output("--json", path, &a.source.inputs(""))?;
+    }
     let OpenRun {
         run,
         splits,

@@ -95,6 +95,9 @@ pub fn image_shape_of(data: &Dataset, given: Option<(usize, usize)>) -> (usize, 
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        crate::out_guard::refuse_input_as_output("--out", out, &a.source.inputs("figure.png"))?;
+    }
     let OpenRun {
         run,
         ck,

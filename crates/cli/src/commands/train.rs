@@ -1,8 +1,9 @@
 //! `dae train`: the lab's training run, or any other architecture/dataset.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice};
+use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
-use crate::run_dir::RunDir;
+use crate::run_dir::{check_out_dir, claim, remove_orphan_temp_files, unclaim, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -84,6 +85,19 @@ pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(us
     }
 }
 
+/// Refuses to train a fresh run over a trained one unless `force`.
+fn refuse_existing_run(run: &RunDir, force: bool) -> Result<()> {
+    if run.checkpoint().exists() && !force {
+        bail!(
+            "--out {}: already holds a trained run; pass --resume {} to continue it, \
+             --force to replace it, or another --out",
+            run.path.display(),
+            run.path.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: TrainArgs) -> Result<()> {
     // Settings: from the flags, or from the run being resumed.
     let (run, mut config, encoder, resumed) = match &a.resume {
@@ -151,14 +165,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("runs/ae-{name}")));
             let run = RunDir::new(&dir);
-            if run.checkpoint().exists() && !a.force {
-                bail!(
-                    "--out {}: already holds a trained run; pass --resume {} to continue it, \
-                     --force to replace it, or another --out",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+            refuse_existing_run(&run, a.force)?;
+            check_out_dir("--out", &dir, a.force, RUN_FILES)?;
             (run, config, encoder, None)
         }
     };
@@ -183,8 +191,26 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
     // After the data and settings check out; a run that then fails before
     // its first checkpoint removes the directory it created.
-    let created = !run.path.exists();
-    ensure_writable_dir(&run.path)?;
+    let flag = if resumed.is_some() {
+        "--resume"
+    } else {
+        "--out"
+    };
+    let created = claim(flag, &run.path, a.force, RUN_FILES)?;
+    let locked = run_lock::lock(&run.path).and_then(|lock| {
+        // Again under the lock: two trainers may both have passed the
+        // check above before either wrote a checkpoint.
+        if resumed.is_none() {
+            refuse_existing_run(&run, a.force)?;
+        }
+        Ok(lock)
+    });
+    let _lock = locked.inspect_err(|_| {
+        if created {
+            unclaim(&run.path);
+        }
+    })?;
+    remove_orphan_temp_files(&run.path);
 
     if !a.quiet {
         println!("data: {}", splits.description);
@@ -211,8 +237,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         train_seconds,
     } = training::train(&session, start, &splits.train, &splits.test).inspect_err(|_| {
         if created {
-            // Only removes an empty directory: never anything already saved.
-            let _ = std::fs::remove_dir(&run.path);
+            // Only removes a directory holding nothing but dae's marker and
+            // lock: never anything already saved.
+            unclaim(&run.path);
         }
     })?;
 
