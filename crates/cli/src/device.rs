@@ -40,7 +40,7 @@ pub fn resolve(choice: DeviceChoice, precision: &str, quiet: bool) -> Result<Dev
                     );
                 }
                 if !quiet {
-                    eprintln!("device: cpu ({why})");
+                    say_err!("device: cpu ({why})");
                 }
                 Ok(Device::Cpu)
             }

@@ -1,5 +1,7 @@
 //! `dae`: train, inspect and benchmark dense autoencoders on the CPU or GPU.
 
+#[macro_use]
+mod console;
 mod args;
 mod canvas;
 mod commands;
@@ -11,6 +13,7 @@ mod plot;
 mod progress;
 mod run_dir;
 mod run_lock;
+mod signals;
 mod training;
 
 use clap::{Parser, Subcommand};
@@ -68,8 +71,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            say_err!("error: {e:#}");
+            // 128 + SIGINT, as a shell reports a program a signal ended.
+            if e.is::<dae_model::Interrupted>() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

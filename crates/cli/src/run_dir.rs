@@ -147,10 +147,18 @@ pub fn claim(flag: &str, dir: &Path, force: bool, own: &[&str]) -> Result<bool> 
 /// Removes a folder `claim` created, when nothing but dae's marker and lock
 /// are in it: never anything already saved.
 pub fn unclaim(dir: &Path) {
-    for f in [MARKER, LOCK_FILE] {
-        let _ = std::fs::remove_file(dir.join(f));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let only_ours = entries
+        .flatten()
+        .all(|e| [MARKER, LOCK_FILE].contains(&e.file_name().to_string_lossy().as_ref()));
+    if only_ours {
+        for f in [MARKER, LOCK_FILE] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let _ = std::fs::remove_dir(dir);
     }
-    let _ = std::fs::remove_dir(dir);
 }
 
 /// Removes the temp files of writes into `dir` that were interrupted (a

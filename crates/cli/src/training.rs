@@ -44,6 +44,10 @@ impl StepObserver for Observer<'_> {
     fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>) {
         self.progress.step(step, samples_done, loss);
     }
+
+    fn stop_requested(&self) -> bool {
+        crate::signals::stop_requested()
+    }
 }
 
 impl FitObserver for Observer<'_> {
@@ -104,7 +108,7 @@ fn preflight(
         Device::Cuda => "the GPU",
     };
     if !session.quiet {
-        println!("{}{} on {name}", session.label, plan.describe());
+        say!("{}{} on {name}", session.label, plan.describe());
     }
     if let Some(free) = available_memory(device) {
         if plan.total() > free {
@@ -138,8 +142,9 @@ pub fn train(
         Start::Resume(state, history) => (state, history),
     };
     let mut backend = build_backend(device, arch, config, state)?;
+    crate::signals::install();
     if !session.quiet {
-        println!(
+        say!(
             "{}training {} on {}: epochs {}..{}, batch {}, {} steps/epoch, seed {}, {}",
             session.label,
             arch.describe(),

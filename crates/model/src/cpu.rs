@@ -1,7 +1,9 @@
 //! The CPU backend: forward, backward and Adam over preallocated buffers.
 
 use crate::backend::push_row_losses;
-use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use crate::{
+    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
+};
 use anyhow::{bail, Result};
 use dae_core::{cpu, Activation, AdamConfig};
 use dae_data::Dataset;
@@ -235,6 +237,9 @@ impl Backend for CpuBackend {
             weighted += loss * rows.len() as f64;
             done += rows.len();
             observer.on_step(step + 1, done, Some(weighted / done as f64));
+            if observer.stop_requested() {
+                return Err(Interrupted { step: step + 1 }.into());
+            }
         }
         Ok(weighted / done.max(1) as f64)
     }

@@ -10,7 +10,9 @@
 
 use crate::backend::push_row_losses;
 use crate::step_plan::{self, BatchSource, StepBuffers, StepPlan};
-use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use crate::{
+    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
+};
 use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::ops::{NamedOp, Op};
 use dae_core::cuda::profile::{profile_step, StepProfile};
@@ -470,6 +472,9 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
                 this.launch_recorded_step(key, rows)?;
                 done += rows;
                 observer.on_step(step + 1, done, None);
+                if observer.stop_requested() {
+                    return Err(Interrupted { step: step + 1 }.into());
+                }
             }
             Ok(())
         })?;

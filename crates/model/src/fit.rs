@@ -1,6 +1,6 @@
 //! The epoch loop shared by every device.
 
-use crate::{Backend, NonFiniteLoss, StepObserver};
+use crate::{Backend, Interrupted, NonFiniteLoss, StepObserver};
 use anyhow::{bail, Result};
 use dae_core::rng::epoch_permutation;
 use dae_core::AdamConfig;
@@ -131,6 +131,15 @@ pub fn fit(
                     ),
                     epoch
                 ),
+                None if e.is::<Interrupted>() => e.context(format!(
+                    "training interrupted in epoch {} (not saved); {}",
+                    epoch + 1,
+                    if epoch == 0 {
+                        "no epoch had finished, so there is no checkpoint".to_string()
+                    } else {
+                        format!("the checkpoint of epoch {epoch} is kept")
+                    }
+                )),
                 None => e,
             })?;
         let train_seconds = start.elapsed().as_secs_f64();

@@ -206,9 +206,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .collect();
     let mut results = Vec::new();
     let mut device = String::new();
-    println!(
+    say!(
         "{:<6}{:>8} {:>12} {:>12} {:>14} {:>8}",
-        "prec", "batch", "ms/epoch", "ms/step", "samples/s", "spread"
+        "prec",
+        "batch",
+        "ms/epoch",
+        "ms/step",
+        "samples/s",
+        "spread"
     );
     for precision in &precisions {
         for &batch in &batches {
@@ -247,7 +252,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let hi = times.iter().cloned().fold(0.0, f64::max);
             let ms = median(&mut times);
             let rate = train.rows as f64 / (ms / 1e3);
-            println!(
+            say!(
                 "{precision:<6}{batch:>8} {ms:>12.2} {:>12.4} {:>14} {:>7.1}%",
                 ms / steps as f64,
                 thousands(rate),
@@ -260,7 +265,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }));
         }
     }
-    println!(
+    say!(
         "device: {device}; model {}; {} training samples",
         arch.describe(),
         train.rows
@@ -324,26 +329,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
 }
 
 fn print_peers(ours: &Value, peers: &[Value]) {
-    println!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
-    print!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
+    say!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
+    say_part!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
     for p in peers {
-        print!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
+        say_part!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
     }
-    println!();
+    say!();
     for r in rows(ours) {
         let (batch, precision) = (
             r["batch"].as_u64().unwrap(),
             r["precision"].as_str().unwrap(),
         );
         let mine = r["samples_per_second"].as_f64().unwrap();
-        print!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
+        say_part!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
         for p in peers {
             match find(p, batch, precision).and_then(|x| x["samples_per_second"].as_f64()) {
-                Some(theirs) => print!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
-                None => print!(" {:>18} {:>7}", "-", ""),
+                Some(theirs) => say_part!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
+                None => say_part!(" {:>18} {:>7}", "-", ""),
             }
         }
-        println!();
+        say!();
     }
 }
 
@@ -389,7 +394,7 @@ fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
 /// Fails when any (batch, precision) present in both got slower per step
 /// than `max` allows.
 fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
-    println!(
+    say!(
         "\nagainst {} ({}):",
         old["commit"].as_str().unwrap_or("?"),
         old["date"].as_str().unwrap_or("?")
@@ -409,7 +414,7 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         );
         let change = now / before - 1.0;
         let verdict = if change > max { "REGRESSION" } else { "ok" };
-        println!(
+        say!(
             "{precision:<6}{batch:>8} {before:>10.4} -> {now:>10.4} ms/step {:>+7.1}% {verdict}",
             change * 100.0
         );

@@ -87,7 +87,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         parse_image_shape(&a.image_shape, splits.test.dim)?,
     );
     if !a.schedule.quiet {
-        println!("data: {}", splits.description);
+        say!("data: {}", splits.description);
     }
     let (titles, rows, originals) = sample_test_images(&splits, a.schedule.seed);
     let mut results = Vec::new();
@@ -136,12 +136,18 @@ pub fn run(a: CompareArgs) -> Result<()> {
         }));
     }
 
-    println!(
+    say!(
         "\n{:<22}{:>10}{:>12}{:>12}{:>12}{:>12}{:>10}",
-        "model", "params", "loss", "val_loss", "best loss", "best val", "time (s)"
+        "model",
+        "params",
+        "loss",
+        "val_loss",
+        "best loss",
+        "best val",
+        "time (s)"
     );
     for r in &results {
-        println!(
+        say!(
             "{:<22}{:>10}{:>12.4}{:>12.4}{:>12.4}{:>8.4} @{:<3}{:>8.1}",
             r["name"].as_str().unwrap(),
             group_digits(r["params"].as_u64().unwrap() as usize),
@@ -204,7 +210,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         },
         &a.out.join("reconstructions.png"),
     )?;
-    println!(
+    say!(
         "wrote {}/{{compare.json, compare.csv, val_loss.png, reconstructions.png}} and one run directory per model",
         a.out.display()
     );

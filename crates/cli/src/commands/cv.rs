@@ -89,7 +89,7 @@ pub fn run(a: CvArgs) -> Result<()> {
         }
     }
     if !a.schedule.quiet {
-        println!(
+        say!(
             "data: {}\n{}-fold cross-validation on the {} training samples ({}), test set scored by each fold's model",
             splits.description,
             a.folds,
@@ -162,13 +162,16 @@ pub fn run(a: CvArgs) -> Result<()> {
         }));
     }
 
-    println!(
+    say!(
         "\n{:<20}{:>6}{:>20}{:>20}",
-        "model", "fold", "val_loss", "test_loss"
+        "model",
+        "fold",
+        "val_loss",
+        "test_loss"
     );
     for m in &models {
         for f in m["folds"].as_array().unwrap() {
-            println!(
+            say!(
                 "{:<20}{:>6}{:>20.5}{:>20.5}",
                 m["name"].as_str().unwrap(),
                 f["fold"],
@@ -183,7 +186,7 @@ pub fn run(a: CvArgs) -> Result<()> {
                 m[format!("{k}_std")].as_f64().unwrap()
             )
         };
-        println!(
+        say!(
             "{:<20}{:>6}{:>20}{:>20}",
             m["name"].as_str().unwrap(),
             "mean",
@@ -200,6 +203,6 @@ pub fn run(a: CvArgs) -> Result<()> {
         }),
     )?;
     dae_model::checkpoint::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
-    println!("wrote {}/cv.json and cv.csv", a.out.display());
+    say!("wrote {}/cv.json and cv.csv", a.out.display());
     Ok(())
 }

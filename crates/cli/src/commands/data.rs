@@ -136,10 +136,10 @@ fn fetch(a: FetchArgs) -> Result<()> {
         // Parse it as IDX (and record the digest of the decompressed bytes).
         let idx = read_idx(&path)?;
         sums += &format!("{}  {}\n", idx.sha256, name.trim_end_matches(".gz"));
-        println!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
+        say!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
     }
     dae_model::checkpoint::write_atomically(&a.out.join("SHA256SUMS"), sums.as_bytes())?;
-    println!(
+    say!(
         "wrote {}; train with --data {}",
         a.out.display(),
         a.out.display()
@@ -282,7 +282,7 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     zip.finish()?.flush()?;
     tmp.persist(&a.out)
         .map_err(|e| anyhow!("--out {}: cannot write ({})", a.out.display(), e.error))?;
-    println!(
+    say!(
         "wrote {}: {train_rows} train / {test_rows} test images of {}×{} ({} inputs); train on it with --data {}",
         a.out.display(),
         a.size,

@@ -54,7 +54,7 @@ pub fn run(a: EncodeArgs) -> Result<()> {
         refuse_input_as_output("--out (its labels file)", &label_path, &inputs)?;
     }
     write_npy(&out, &[data.rows, ck.arch.code_dim()], &codes)?;
-    println!(
+    say!(
         "wrote {} ({} × {} float32 codes)",
         out.display(),
         data.rows,
@@ -63,7 +63,7 @@ pub fn run(a: EncodeArgs) -> Result<()> {
     if let Some(labels) = &data.labels {
         let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
         write_npy(&label_path, &[data.rows], &labels)?;
-        println!(
+        say!(
             "wrote {} ({} int64 labels)",
             label_path.display(),
             data.rows

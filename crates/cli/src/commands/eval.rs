@@ -38,9 +38,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
             eval.row_loss[i],
         )?;
     }
-    println!(
+    say!(
         "{} split of {}: {} samples, mean binary cross-entropy {:.6}",
-        data.name, splits.description, data.rows, eval.loss
+        data.name,
+        splits.description,
+        data.rows,
+        eval.loss
     );
     let mut per_class = Vec::new();
     if let Some(labels) = &data.labels {
@@ -52,11 +55,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
             e.0 += 1;
             e.1 += loss;
         }
-        println!("{:<6}{:<16}{:>8}{:>12}", "label", "class", "count", "loss");
+        say!("{:<6}{:<16}{:>8}{:>12}", "label", "class", "count", "loss");
         for (&label, (count, sum)) in &sums {
             let name = splits.class_name(label);
             let mean = sum / *count as f64;
-            println!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
+            say!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
             per_class.push(json!({"label": label, "class": name, "count": count, "loss": mean}));
         }
     }

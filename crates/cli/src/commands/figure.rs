@@ -115,6 +115,6 @@ pub fn run(a: FigureArgs) -> Result<()> {
         &out,
         &run.checkpoint(),
     )?;
-    println!("wrote {}", out.display());
+    say!("wrote {}", out.display());
     Ok(())
 }

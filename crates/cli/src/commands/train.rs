@@ -213,9 +213,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     remove_orphan_temp_files(&run.path);
 
     if !a.quiet {
-        println!("data: {}", splits.description);
-        println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
-        println!("{}", format_summary(&SummaryTable::encoder(&arch)));
+        say!("data: {}", splits.description);
+        say!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
+        say!("{}", format_summary(&SummaryTable::encoder(&arch)));
     }
     let start = match resumed {
         Some(ck) => Start::Resume(ck.state, ck.history),
@@ -235,13 +235,22 @@ pub fn run(a: TrainArgs) -> Result<()> {
         mut backend,
         history,
         train_seconds,
-    } = training::train(&session, start, &splits.train, &splits.test).inspect_err(|_| {
-        if created {
-            // Only removes a directory holding nothing but dae's marker and
-            // lock: never anything already saved.
-            unclaim(&run.path);
-        }
-    })?;
+    } = training::train(&session, start, &splits.train, &splits.test)
+        .inspect_err(|_| {
+            if created {
+                // Only removes a directory holding nothing but dae's marker
+                // and lock: never anything already saved.
+                unclaim(&run.path);
+            }
+        })
+        .map_err(|e| {
+            if e.is::<dae_model::Interrupted>() && run.checkpoint().exists() {
+                let hint = format!("continue with: dae train --resume {}", run.path.display());
+                e.context(hint)
+            } else {
+                e
+            }
+        })?;
 
     let final_state = backend.state()?;
     dae_model::checkpoint::save_encoder(
@@ -276,7 +285,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             "final_val_loss": final_val,
         }),
     )?;
-    println!(
+    say!(
         "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, figure.png, run.json)",
         history.epochs_done(),
         history.loss.last().unwrap(),
