@@ -335,3 +335,77 @@ fn finite_weights_that_overflow_fail_eval_encode_and_figure() {
     fails(dir.path(), &on_run("figure", &run), &["non-finite"]);
     assert!(!run.join("figure.png").exists());
 }
+
+/// `dae bench` on the small data, one batch size, one timed epoch.
+fn bench_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "bench",
+        "--data",
+        s(small_data()),
+        "--device",
+        "cpu",
+        "--batch-sizes",
+        "500",
+        "--repeats",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn bench_report_gates_fail_on_bad_or_unmatched_results() {
+    let dir = scratch();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let row = |batch: &str, ms: &str| {
+        format!(
+            r#"{{"batch": {batch}, "precision": "fp32", "ms_per_step": {ms}, "samples_per_second": 1000.0}}"#
+        )
+    };
+    let doc =
+        |rows: &str| format!(r#"{{"schema": "dae-bench-1", "tool": "dae", "results": [{rows}]}}"#);
+    let empty = file("empty.json", "[]");
+    let string = file("string.json", &doc(&row("500", r#""fast""#)));
+    let other = file("other.json", &doc(&row("256", "1.0")));
+    let cases: [(&Path, &[&str]); 3] = [
+        (&empty, &["empty.json", "no dae-bench-1 result"]),
+        (
+            &string,
+            &["string.json", "results[0]", "ms_per_step", "\"fast\""],
+        ),
+        (&other, &["other.json", "no row matches", "fp32 batch 256"]),
+    ];
+    for (path, needles) in cases {
+        let started = std::time::Instant::now();
+        fails(dir.path(), &bench_args(&["--compare", s(path)]), needles);
+        // Refused before the benchmark ran, not after.
+        assert!(started.elapsed().as_secs() < 20);
+    }
+    let peers = file(
+        "peers.json",
+        &doc(r#"{"batch": 500, "precision": "fp32", "ms_per_step": 1.0}"#),
+    );
+    let plot = dir.path().join("p.png");
+    fails(
+        dir.path(),
+        &bench_args(&["--peers", s(&peers), "--plot", s(&plot)]),
+        &["peers.json", "results[0]", "samples_per_second"],
+    );
+    // A compare that matches: compares, and a 1000× slowdown allowance passes.
+    let good = file("good.json", &doc(&row("500", "1000.0")));
+    let out = ok(
+        dir.path(),
+        &bench_args(&["--compare", s(&good), "--max-regression", "999%"]),
+    );
+    assert!(out.contains("ms/step"), "{out}");
+    // --json may not overwrite what it compares against.
+    fails(
+        dir.path(),
+        &bench_args(&["--compare", s(&good), "--json", s(&good)]),
+        &["--json", "--compare", "input"],
+    );
+}

@@ -10,7 +10,7 @@ use crate::commands::bench_gpu;
 use crate::device::create_backend;
 use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::cuda::Precision;
 use dae_core::rng::epoch_permutation;
@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const SCHEMA: &str = "dae-bench-1";
+pub use crate::commands::bench_schema::SCHEMA;
+use crate::commands::bench_schema::{read_results, require_overlap};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -90,29 +91,6 @@ pub fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
-}
-
-/// Reads a dae-bench-1 document (or a list of them, as the peer script
-/// writes one per mode).
-pub fn read_results(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON ({e})", path.display()))?;
-    let docs = match v {
-        Value::Array(a) => a,
-        other => vec![other],
-    };
-    for d in &docs {
-        if d["schema"] != SCHEMA {
-            bail!(
-                "{}: not a {SCHEMA} result (schema {})",
-                path.display(),
-                d["schema"]
-            );
-        }
-    }
-    Ok(docs)
 }
 
 fn rows(doc: &Value) -> Vec<&Value> {
@@ -193,6 +171,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     } else {
         a.precisions.clone()
     };
+    if let (Some(path), Some(old)) = (&a.compare, &old) {
+        require_overlap(path, &old[0], &batches, &precisions)?;
+    }
     let splits = a.data.load()?;
     let train = &splits.train;
     let arch = Architecture::new(train.dim, a.layers.0.clone())?;
@@ -400,6 +381,7 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         old["date"].as_str().unwrap_or("?")
     );
     let mut regressions = Vec::new();
+    let mut compared = 0;
     for r in rows(new) {
         let (batch, precision) = (
             r["batch"].as_u64().unwrap(),
@@ -408,6 +390,7 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         let Some(o) = find(old, batch, precision) else {
             continue;
         };
+        compared += 1;
         let (now, before) = (
             r["ms_per_step"].as_f64().unwrap(),
             o["ms_per_step"].as_f64().unwrap(),
@@ -424,6 +407,9 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
                 change * 100.0
             ));
         }
+    }
+    if compared == 0 {
+        bail!("--compare: no setting measured now has a row in the old result");
     }
     if !regressions.is_empty() {
         bail!(

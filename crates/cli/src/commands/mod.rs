@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod bench_gpu;
+pub mod bench_schema;
 pub mod check;
 pub mod compare;
 pub mod cv;
