@@ -233,3 +233,20 @@ fn non_finite_state_is_never_saved() {
     assert!(dae_model::checkpoint::save_encoder(&ck.arch, &params, &enc).is_err());
     assert!(!enc.exists());
 }
+
+/// Inputs that found bugs (the fuzz target's saved inputs), kept as
+/// regression tests: each must be refused, naming the file.
+#[test]
+fn corpus_inputs_are_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let err = load_err(&path);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_mentions(&err, &[&name]);
+        eprintln!("{name}: {err}");
+        seen += 1;
+    }
+    assert!(seen >= 1, "the corpus at {} is missing", dir.display());
+}

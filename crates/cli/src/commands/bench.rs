@@ -309,7 +309,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_peers(ours: &Value, peers: &[Value]) {
+pub(crate) fn print_peers(ours: &Value, peers: &[Value]) {
     say!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
     say_part!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
     for p in peers {
@@ -333,7 +333,7 @@ fn print_peers(ours: &Value, peers: &[Value]) {
     }
 }
 
-fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
+pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
     let mut series = Vec::new();
     for doc in std::iter::once(ours).chain(peers) {
         let mut precisions: Vec<&str> = rows(doc)
@@ -374,7 +374,7 @@ fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
 
 /// Fails when any (batch, precision) present in both got slower per step
 /// than `max` allows.
-fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
+pub(crate) fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
     say!(
         "\nagainst {} ({}):",
         old["commit"].as_str().unwrap_or("?"),
@@ -420,4 +420,84 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Fuzz target for the reports read back (issue 10): mutated dae-bench-1
+/// documents through the reader and then every report that uses them
+/// (compare, peers table, plot), which must fail cleanly or work, never
+/// panic.
+#[cfg(test)]
+mod fuzz_reports {
+    use super::*;
+    use crate::commands::bench_schema::parse_results;
+    use crate::fuzz;
+
+    fn valid() -> Value {
+        json!({
+            "schema": SCHEMA, "tool": "dae", "device": {"name": "cpu"},
+            "commit": "x", "date": "d",
+            "results": [
+                {"batch": 256, "precision": "fp32", "ms_per_step": 1.5, "samples_per_second": 9000.0},
+                {"batch": 4096, "precision": "fp32", "ms_per_step": 9.5, "samples_per_second": 19000.0},
+            ],
+        })
+    }
+
+    fn any_value(m: &mut fuzz::Mutator) -> Value {
+        match m.below(9) {
+            0 => Value::Null,
+            1 => json!("fast"),
+            2 => json!(-((m.number() >> 1) as i64)),
+            3 => json!(m.number() as f64 / 7.0),
+            4 => json!([]),
+            5 => json!({}),
+            6 => json!(true),
+            7 => json!(0),
+            _ => json!(m.number()),
+        }
+    }
+
+    fn mutated(m: &mut fuzz::Mutator) -> Vec<u8> {
+        let mut doc = valid();
+        match m.below(5) {
+            0 => {
+                let i = m.below(2);
+                let fields = ["batch", "precision", "ms_per_step", "samples_per_second"];
+                let f = fields[m.below(fields.len())];
+                if m.chance(3) {
+                    doc["results"][i].as_object_mut().unwrap().remove(f);
+                } else {
+                    doc["results"][i][f] = any_value(m);
+                }
+            }
+            1 => doc["results"] = any_value(m),
+            2 => {
+                let f = ["schema", "tool", "device", "commit"][m.below(4)];
+                doc[f] = any_value(m);
+            }
+            3 => doc = json!([doc, any_value(m)]),
+            _ => {}
+        }
+        let mut bytes = serde_json::to_vec(&doc).unwrap();
+        if m.chance(3) {
+            m.mutate_bytes(&mut bytes);
+        }
+        bytes
+    }
+
+    #[test]
+    fn fuzz_bench_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = valid();
+        fuzz::run("bench-json", 6, fuzz::cases(1500), mutated, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let docs = parse_results(&text, "old.json")?;
+            compare(&ours, &docs[0], 0.05).ok();
+            print_peers(&ours, &docs);
+            if bytes.len() % 8 == 0 {
+                plot_throughput(&ours, &docs, &dir.path().join("p.png"))?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
 }

@@ -17,7 +17,12 @@ const NUMBER_FIELDS: &[&str] = &["ms_per_step", "samples_per_second"];
 pub fn read_results(path: &Path) -> Result<Vec<Value>> {
     let p = path.display();
     let text = std::fs::read_to_string(path).with_context(|| format!("{p}: cannot read"))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| anyhow!("{p}: not JSON ({e})"))?;
+    parse_results(&text, &p.to_string())
+}
+
+/// `read_results` on text; `p` names it in errors.
+pub fn parse_results(text: &str, p: &str) -> Result<Vec<Value>> {
+    let v: Value = serde_json::from_str(text).map_err(|e| anyhow!("{p}: not JSON ({e})"))?;
     let docs = match v {
         Value::Array(a) => a,
         other => vec![other],
