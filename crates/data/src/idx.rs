@@ -23,7 +23,7 @@ const MAX_RESERVE: usize = 64 << 20;
 /// over, whatever it would inflate to.
 fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let p = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("{p}: cannot read"))?;
+    let file = crate::open_regular(path)?;
     let mut raw = std::io::BufReader::new(file);
     let gz = raw
         .fill_buf()

@@ -3,6 +3,7 @@
 
 mod checksum;
 mod dataset;
+mod files;
 mod idx;
 mod npy;
 mod npy_header;
@@ -10,6 +11,7 @@ mod source;
 
 pub use checksum::{sha256_hex, KNOWN_FILES};
 pub use dataset::{Dataset, Pixels};
+pub use files::{open_regular, read_regular, read_regular_text};
 pub use idx::{read_idx, write_idx_gz, IdxArray};
 pub use npy::{npy_bytes, read_array, NpyArray};
 pub use source::{load, DataSplits, FASHION_CLASSES};

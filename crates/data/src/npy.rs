@@ -1,6 +1,6 @@
 //! `.npy` arrays and `.npz` archives of them.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use std::io::Read;
 use std::path::Path;
 
@@ -88,7 +88,7 @@ pub fn npy_bytes<T: npyz::AutoSerialize + Copy>(shape: &[usize], data: &[T]) -> 
 }
 
 pub fn read_npy_file(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::read_regular(path)?;
     read_array(&bytes, &path.display().to_string())
 }
 
@@ -133,7 +133,7 @@ fn read_entry<R: Read>(entry: &mut zip::read::ZipFile<'_, R>, archive_len: u64) 
 /// Every array in an `.npz` archive, by name (without the `.npy` suffix).
 pub fn read_npz_file(path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let p = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("{p}: cannot open"))?;
+    let file = crate::open_regular(path)?;
     let archive_len = file.metadata().map_or(u64::MAX, |m| m.len());
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| anyhow!("{p}: not a valid .npz archive ({e})"))?;

@@ -114,8 +114,7 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
                 if let Some(e) = sums.get(uncompressed).or(sums.get(stem)) {
                     (Some(e), array.sha256.clone(), "the decompressed data")
                 } else if let Some(e) = sums.get(&file_name) {
-                    let stored = std::fs::read(&path)
-                        .with_context(|| format!("{}: cannot read", path.display()))?;
+                    let stored = crate::read_regular(&path)?;
                     (Some(e), crate::sha256_hex(&stored), "the file")
                 } else {
                     (None, String::new(), "")

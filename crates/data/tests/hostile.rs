@@ -234,3 +234,33 @@ fn npz_label_of_u32_max_loads_without_a_table() {
     let splits = load(&path, None).unwrap();
     assert_eq!(splits.train.labels, Some(vec![u32::MAX, 0]));
 }
+
+/// A FIFO would block `open` forever and /dev/zero would be read until
+/// memory runs out: both are refused as not regular files, at once.
+#[cfg(unix)]
+#[test]
+fn devices_and_pipes_posing_as_data_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("x.npy");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    assert_mentions(&load_err(&zero), &["x.npy", "not a regular file"]);
+    let fifo = dir.path().join("d.npz");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        assert_mentions(&load_err(&fifo), &["d.npz", "not a regular file"]);
+    }
+    // SHA256SUMS as a pipe beside valid IDX files.
+    let idx_dir = idx_dir(("t10k-labels-idx1-ubyte.gz", gzip(&idx(&[2], &[0, 1]))));
+    let sums = idx_dir.path().join("SHA256SUMS");
+    std::os::unix::fs::symlink("/dev/zero", &sums).unwrap();
+    assert_mentions(
+        &load_err(idx_dir.path()),
+        &["SHA256SUMS", "not a regular file"],
+    );
+    // read_idx on a device directly (dae data fetch reads what it wrote).
+    let err = format!(
+        "{:#}",
+        dae_data::read_idx(Path::new("/dev/zero")).err().unwrap()
+    );
+    assert!(err.contains("not a regular file"), "{err}");
+}

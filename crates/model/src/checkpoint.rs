@@ -122,8 +122,7 @@ impl Checkpoint {
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+        let bytes = dae_data::read_regular(path).context("cannot read the checkpoint")?;
         Self::from_bytes(&bytes)
             .with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
     }

@@ -250,3 +250,15 @@ fn corpus_inputs_are_refused() {
     }
     assert!(seen >= 1, "the corpus at {} is missing", dir.display());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_checkpoint_that_is_a_device_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpoint.safetensors");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    assert_mentions(
+        &load_err(&path),
+        &["checkpoint.safetensors", "not a regular file"],
+    );
+}

@@ -3,7 +3,7 @@
 //! benchmark runs, naming the file, the row and the field, instead of
 //! panicking after it.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 use std::path::Path;
 
@@ -16,7 +16,7 @@ const NUMBER_FIELDS: &[&str] = &["ms_per_step", "samples_per_second"];
 /// writes one per mode), every row checked.
 pub fn read_results(path: &Path) -> Result<Vec<Value>> {
     let p = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("{p}: cannot read"))?;
+    let text = dae_data::read_regular_text(path)?;
     parse_results(&text, &p.to_string())
 }
 
