@@ -110,11 +110,11 @@ fn preflight(
     if !session.quiet {
         say!("{}{} on {name}", session.label, plan.describe());
     }
-    if let Some(free) = available_memory(device) {
+    if let Some((free, what)) = available_memory(device) {
         if plan.total() > free {
             bail!(
-                "this run needs {} on {name} but only {} is available; use a smaller --batch, \
-                 narrower --layers or less data",
+                "this run needs {} on {name} but only {} is available ({what}); use a smaller \
+                 --batch, narrower --layers or less data",
                 human_bytes(plan.total()),
                 human_bytes(free)
             );

@@ -409,3 +409,46 @@ fn bench_report_gates_fail_on_bad_or_unmatched_results() {
         &["--json", "--compare", "input"],
     );
 }
+
+/// The memory plan compares against `ulimit -v` too (issue 10): a run the
+/// host's free memory would fit but the address-space limit would abort is
+/// refused up front, naming the limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_memory_plan_respects_the_address_space_limit() {
+    let dir = scratch();
+    let out = dir.path().join("big");
+    // 784-200000-784: 314M parameters, 5 GB with gradients and moments.
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"ulimit -v 4000000 && exec "$0" "$@""#,
+            env!("CARGO_BIN_EXE_dae"),
+        ])
+        .args([
+            "train",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--layers",
+            "200000",
+            "--out",
+            s(&out),
+        ])
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let err = text(&status.stderr);
+    assert!(!status.status.success(), "{err}");
+    for needle in ["needs", "available", "ulimit -v"] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+    assert!(
+        !err.contains("memory allocation") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -79,6 +79,63 @@ pub fn human_bytes(b: usize) -> String {
     }
 }
 
+/// What bounds this process's memory on the host: the smallest of the
+/// memory the OS has available, the address-space limit (`ulimit -v`, less
+/// what the process already maps) and the cgroup's limit (less its usage),
+/// with which one it is; None when none is known.
+pub fn host_memory_limit() -> Option<(usize, &'static str)> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let candidates = [
+        (host_available_bytes(), "available memory"),
+        (
+            read("/proc/self/limits").and_then(|l| {
+                let vm = read("/proc/self/status").and_then(|s| status_kib(&s, "VmSize:"));
+                address_space_left(&l, vm.unwrap_or(0))
+            }),
+            "the address-space limit (ulimit -v)",
+        ),
+        (cgroup_left(read), "the cgroup memory limit"),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(v, what)| v.map(|v| (v, what)))
+        .min_by_key(|&(v, _)| v)
+}
+
+/// `Max address space` of /proc/self/limits, less `mapped` bytes.
+fn address_space_left(limits: &str, mapped: usize) -> Option<usize> {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let soft = line.split_whitespace().nth(3)?;
+    let limit: usize = soft.parse().ok()?; // "unlimited" does not parse
+    Some(limit.saturating_sub(mapped))
+}
+
+/// A `Name:  N kB` line of /proc/self/status, in bytes.
+fn status_kib(status: &str, key: &str) -> Option<usize> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<usize>()
+        .ok()?
+        .checked_mul(1024)
+}
+
+/// The cgroup's limit less its usage: v2 (memory.max, memory.current) or
+/// v1 (memory.limit_in_bytes, memory.usage_in_bytes).
+fn cgroup_left(read: impl Fn(&str) -> Option<String>) -> Option<usize> {
+    let num = |p: &str| read(p)?.trim().parse::<usize>().ok();
+    let (limit, used) = match num("/sys/fs/cgroup/memory.max") {
+        Some(l) => (l, num("/sys/fs/cgroup/memory.current").unwrap_or(0)),
+        None => (
+            num("/sys/fs/cgroup/memory/memory.limit_in_bytes")?,
+            num("/sys/fs/cgroup/memory/memory.usage_in_bytes").unwrap_or(0),
+        ),
+    };
+    Some(limit.saturating_sub(used))
+}
+
 /// Memory the OS says is available (Linux /proc/meminfo), if known.
 pub fn host_available_bytes() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -104,5 +161,28 @@ mod tests {
         assert!(plan.describe().contains("MiB"));
         assert!(MemoryPlan::new(&a, usize::MAX / 8, 0).is_err());
         assert!(MemoryPlan::new(&a, 1, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn limits_are_parsed() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max address space         3000000000           unlimited            bytes\n";
+        assert_eq!(
+            address_space_left(limits, 1_000_000_000),
+            Some(2_000_000_000)
+        );
+        let unlimited =
+            "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(address_space_left(unlimited, 0), None);
+        assert_eq!(status_kib("VmSize:\t  2048 kB\n", "VmSize:"), Some(2 << 20));
+        let v2 = |p: &str| match p {
+            "/sys/fs/cgroup/memory.max" => Some("1073741824\n".to_string()),
+            "/sys/fs/cgroup/memory.current" => Some("73741824\n".to_string()),
+            _ => None,
+        };
+        assert_eq!(cgroup_left(v2), Some(1_000_000_000));
+        let v2_max = |p: &str| (p == "/sys/fs/cgroup/memory.max").then(|| "max\n".to_string());
+        assert_eq!(cgroup_left(v2_max), None);
+        assert!(host_memory_limit().is_none_or(|(v, _)| v > 0));
     }
 }

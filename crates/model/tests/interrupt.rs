@@ -83,7 +83,7 @@ fn a_stop_request_ends_the_epoch_after_the_current_step() {
     assert_eq!(interrupted.step, 2);
     let text = format!("{err:#}");
     assert!(
-        text.contains("epoch 3") && text.contains("epoch 2 is kept"),
+        text.contains("epoch 3") && text.contains("(epoch 2) is kept"),
         "{text}"
     );
     assert_eq!(observer.saved, [1, 2]);

@@ -251,11 +251,11 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     let test_limit = a.limit.map(|l| (l / 6).max(1));
     let need = (rows(&splits.train, a.limit) as u128 + rows(&splits.test, test_limit) as u128)
         * (a.size * a.size) as u128;
-    if let Some(free) = dae_model::memory::host_available_bytes() {
+    if let Some((free, what)) = dae_model::memory::host_memory_limit() {
         if need > free as u128 {
             bail!(
-                "--size {}: the upscaled images need {} but only {} of memory is available; \
-                 use a smaller --size or --limit",
+                "--size {}: the upscaled images need {} but only {} of memory is available \
+                 ({what}); use a smaller --size or --limit",
                 a.size,
                 dae_model::memory::human_bytes(usize::try_from(need).unwrap_or(usize::MAX)),
                 dae_model::memory::human_bytes(free)
