@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use dae_data::Dataset;
 use dae_model::memory::human_bytes;
 use dae_model::{
-    fit, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History, MemoryPlan,
-    StepObserver, TrainConfig, TrainState,
+    fit, Architecture, Backend, Checkpoint, CpuBackend, EpochStats, FitObserver, History,
+    MemoryPlan, StepObserver, TrainConfig, TrainState,
 };
 
 pub struct Session<'a> {
@@ -101,7 +101,11 @@ fn preflight(
     validation: &Dataset,
 ) -> Result<()> {
     let (arch, config) = (session.arch, session.config);
-    let rows = config.batch.min(train.rows.max(validation.rows));
+    // The rows each backend grows its activation buffers to.
+    let rows = match device {
+        Device::Cpu => CpuBackend::activation_rows(config.batch, train.rows, validation.rows),
+        Device::Cuda => config.batch.min(train.rows.max(validation.rows)),
+    };
     let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes())?;
     let name = match device {
         Device::Cpu => "the CPU",

@@ -52,6 +52,29 @@ impl CpuBackend {
 
     /// Grows the buffers to hold `rows` rows (never shrinks: no allocation
     /// in the steady state).
+    /// The rows of activation buffers a training run grows to: the batch
+    /// (at most the training rows) or an inference chunk of the validation
+    /// set, whichever is larger. The memory plan counts these rows.
+    pub fn activation_rows(batch: usize, train_rows: usize, val_rows: usize) -> usize {
+        batch
+            .min(train_rows)
+            .max(INFERENCE_BATCH.min(val_rows.max(1)))
+    }
+
+    /// Bytes of the backend's own buffers: parameters, gradients, Adam's
+    /// moments and the activation buffers at their current size.
+    pub fn buffer_bytes(&self) -> usize {
+        let s = &self.state;
+        let floats = s.params.len()
+            + s.m.len()
+            + s.v.len()
+            + self.grads.len()
+            + self.input.len()
+            + self.outputs.iter().map(Vec::len).sum::<usize>()
+            + self.delta.iter().map(Vec::len).sum::<usize>();
+        floats * 4
+    }
+
     fn reserve(&mut self, rows: usize) {
         if rows <= self.capacity {
             return;
