@@ -402,6 +402,12 @@ fn bench_report_gates_fail_on_bad_or_unmatched_results() {
         &bench_args(&["--compare", s(&good), "--max-regression", "999%"]),
     );
     assert!(out.contains("ms/step"), "{out}");
+    // Copies of the data beyond the limit are refused before any is made.
+    fails(
+        dir.path(),
+        &bench_args(&["--rotate", "100000000"]),
+        &["--rotate 100000000", "at most 64"],
+    );
     // --json may not overwrite what it compares against.
     fails(
         dir.path(),

@@ -67,6 +67,9 @@ pub struct BenchArgs {
     pub gemm: bool,
 }
 
+/// Most copies of the training data `--rotate` may make.
+const MAX_ROTATE: usize = 64;
+
 fn parse_percent(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim_end_matches('%')
@@ -181,6 +184,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // the GPU's L2 (Fashion-MNIST's 47 MB in an H100's 50 MB) cannot flatter
     // the numbers by staying cached from one epoch to the next.
     let rotate = a.rotate.unwrap_or(if on_gpu { 3 } else { 1 }).max(1);
+    // Each copy holds its own labels: a huge count would be a memory bomb.
+    if rotate > MAX_ROTATE {
+        bail!("--rotate {rotate}: at most {MAX_ROTATE} copies of the data");
+    }
     // The first is the loaded set itself; only the extra ones are copies.
     let copies: Vec<Cow<dae_data::Dataset>> = std::iter::once(Cow::Borrowed(train))
         .chain((1..rotate).map(|_| Cow::Owned(train.clone())))
