@@ -101,12 +101,19 @@ fn preflight(
     validation: &Dataset,
 ) -> Result<()> {
     let (arch, config) = (session.arch, session.config);
-    // The rows each backend grows its activation buffers to.
-    let rows = match device {
-        Device::Cpu => CpuBackend::activation_rows(config.batch, train.rows, validation.rows),
-        Device::Cuda => config.batch.min(train.rows.max(validation.rows)),
+    // What each backend allocates: the CPU's activation rows, or every
+    // buffer of the device backend for this GPU's SM count.
+    let data = train.bytes() + validation.bytes();
+    let plan = match device {
+        Device::Cpu => {
+            let rows = CpuBackend::activation_rows(config.batch, train.rows, validation.rows);
+            MemoryPlan::new(arch, rows, data)?
+        }
+        Device::Cuda => {
+            let sms = dae_core::cuda::sm_count()?;
+            MemoryPlan::device(arch, config.batch, sms, train.rows, data)?
+        }
     };
-    let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes())?;
     let name = match device {
         Device::Cpu => "the CPU",
         Device::Cuda => "the GPU",

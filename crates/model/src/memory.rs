@@ -14,6 +14,9 @@ pub struct MemoryPlan {
     pub activations: usize,
     /// The datasets as held (u8 or f32), train and validation.
     pub dataset: usize,
+    /// What only the device backend holds: split-K work space, loss
+    /// partials, row indices, the epoch's row order, scalars (0 on the CPU).
+    pub workspace: usize,
 }
 
 impl MemoryPlan {
@@ -40,8 +43,37 @@ impl MemoryPlan {
             optimizer: 2 * p * 4,
             activations,
             dataset: dataset_bytes,
+            workspace: 0,
         };
         plan.checked_total().ok_or_else(overflow)?;
+        Ok(plan)
+    }
+
+    /// The device backend's plan: its activation rows (the batch or an
+    /// inference chunk), and every other buffer it allocates on a device of
+    /// `sm_count` SMs, with the epoch's order of `train_rows` rows.
+    pub fn device(
+        arch: &Architecture,
+        batch: usize,
+        sm_count: usize,
+        train_rows: usize,
+        dataset_bytes: usize,
+    ) -> Result<Self> {
+        let mut plan = Self::new(arch, crate::device_capacity(batch), dataset_bytes)?;
+        let buffers = crate::device_buffer_bytes(arch, batch, sm_count);
+        // The order buffer grows from one row to the epoch's rows.
+        let order = train_rows.saturating_sub(1).saturating_mul(4);
+        plan.workspace = buffers
+            .saturating_sub(plan.params + plan.optimizer + plan.activations)
+            .saturating_add(order);
+        plan.checked_total()
+            .filter(|&t| t < usize::MAX)
+            .ok_or_else(|| {
+                anyhow!(
+                    "memory plan: batch {batch} of {} overflows",
+                    arch.describe()
+                )
+            })?;
         Ok(plan)
     }
 
@@ -49,7 +81,8 @@ impl MemoryPlan {
         self.params
             .checked_add(self.optimizer)?
             .checked_add(self.activations)?
-            .checked_add(self.dataset)
+            .checked_add(self.dataset)?
+            .checked_add(self.workspace)
     }
 
     pub fn total(&self) -> usize {
@@ -58,12 +91,17 @@ impl MemoryPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "memory needed: {} in all = parameters+gradients {}, Adam moments {}, activations per batch {}, dataset {}",
+            "memory needed: {} in all = parameters+gradients {}, Adam moments {}, activations per batch {}, dataset {}{}",
             human_bytes(self.total()),
             human_bytes(self.params),
             human_bytes(self.optimizer),
             human_bytes(self.activations),
-            human_bytes(self.dataset)
+            human_bytes(self.dataset),
+            if self.workspace > 0 {
+                format!(", work space and indices {}", human_bytes(self.workspace))
+            } else {
+                String::new()
+            }
         )
     }
 }
