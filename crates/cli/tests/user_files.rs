@@ -221,3 +221,39 @@ fn a_run_that_fails_before_saving_leaves_no_folder() {
         std::fs::read_dir(&out).map(|d| d.count())
     );
 }
+
+/// `dae data fetch` never replaces a file of MNIST's name that is not
+/// MNIST's: it refuses before downloading anything.
+#[test]
+fn fetch_refuses_to_replace_a_users_file_of_the_same_name() {
+    let tmp = scratch();
+    let out = tmp.path().join("mine");
+    std::fs::create_dir(&out).unwrap();
+    let mine = out.join("t10k-labels-idx1-ubyte.gz");
+    std::fs::write(&mine, "my own labels").unwrap();
+    // Nothing listens there: a download would fail differently.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}/")
+    };
+    fails(
+        tmp.path(),
+        &[
+            "data",
+            "fetch",
+            "mnist",
+            "--out",
+            s(&out),
+            "--mirror",
+            &closed,
+        ],
+        &[
+            "t10k-labels-idx1-ubyte.gz",
+            "not MNIST's",
+            "refusing to replace",
+        ],
+    );
+    assert_eq!(std::fs::read(&mine).unwrap(), b"my own labels");
+}

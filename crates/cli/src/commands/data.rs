@@ -104,6 +104,18 @@ fn fetch(a: FetchArgs) -> Result<()> {
         }],
         None => MNIST_MIRRORS.iter().map(|m| m.to_string()).collect(),
     };
+    // A file of the same name that is not the official one is the user's:
+    // refuse before downloading rather than replace it.
+    for (name, md5) in MNIST_FILES {
+        let path = a.out.join(name);
+        if path.exists() && md5_hex(&dae_data::read_regular(&path)?) != *md5 {
+            bail!(
+                "--out {}: {name} there is not MNIST's (its MD5 differs); refusing to replace it \
+                 (move it away or pass another --out)",
+                a.out.display()
+            );
+        }
+    }
     let mut sums = String::new();
     for (name, md5) in MNIST_FILES {
         let mut errors = Vec::new();
@@ -138,7 +150,15 @@ fn fetch(a: FetchArgs) -> Result<()> {
         sums += &format!("{}  {}\n", idx.sha256, name.trim_end_matches(".gz"));
         say!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
     }
-    dae_model::checkpoint::write_atomically(&a.out.join("SHA256SUMS"), sums.as_bytes())?;
+    let sums_path = a.out.join("SHA256SUMS");
+    if sums_path.exists() && dae_data::read_regular(&sums_path)? != sums.as_bytes() {
+        bail!(
+            "--out {}: its SHA256SUMS is not the one dae writes for MNIST; refusing to replace it \
+             (the four .gz files are verified and in place)",
+            a.out.display()
+        );
+    }
+    dae_model::checkpoint::write_atomically(&sums_path, sums.as_bytes())?;
     say!(
         "wrote {}; train with --data {}",
         a.out.display(),
