@@ -138,7 +138,9 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: cannot create directory ({e})", dir.display()))?;
-    tempfile::NamedTempFile::new_in(dir)
+    tempfile::Builder::new()
+        .prefix(dae_model::checkpoint::TEMP_PREFIX)
+        .tempfile_in(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: directory is not writable ({e})", dir.display()))?;
     Ok(())
 }
@@ -208,6 +210,25 @@ impl Split {
 }
 
 impl TrainedRunArgs {
+    /// What an output of encode, eval or figure must not overwrite: the
+    /// data and the run's own files, but `allowed` (figure's figure.png).
+    pub fn inputs(&self, allowed: &str) -> Vec<(&'static str, PathBuf)> {
+        let mut inputs = Vec::new();
+        if let Ok(p) = self.data.path() {
+            inputs.push(("the data", p));
+        }
+        if let Some(p) = &self.data.val_data {
+            inputs.push(("the validation data", p.clone()));
+        }
+        let own = crate::run_dir::RUN_FILES
+            .iter()
+            .chain(&[crate::run_dir::MARKER, crate::run_lock::LOCK_FILE]);
+        for f in own.filter(|f| **f != allowed) {
+            inputs.push(("one of the run's own files", self.run.join(f)));
+        }
+        inputs
+    }
+
     /// The run's checkpoint, the data (checked to fit it) and its backend.
     pub fn open(&self) -> Result<OpenRun> {
         let (run, ck, splits) = self.load()?;

@@ -40,7 +40,7 @@ pub fn resolve(choice: DeviceChoice, precision: &str, quiet: bool) -> Result<Dev
                     );
                 }
                 if !quiet {
-                    eprintln!("device: cpu ({why})");
+                    say_err!("device: cpu ({why})");
                 }
                 Ok(Device::Cpu)
             }
@@ -49,10 +49,12 @@ pub fn resolve(choice: DeviceChoice, precision: &str, quiet: bool) -> Result<Dev
 }
 
 /// Bytes free for a run on `device`, when known.
-pub fn available_memory(device: Device) -> Option<usize> {
+pub fn available_memory(device: Device) -> Option<(usize, &'static str)> {
     match device {
-        Device::Cpu => dae_model::memory::host_available_bytes(),
-        Device::Cuda => dae_core::cuda::free_memory().ok(),
+        Device::Cpu => dae_model::memory::host_memory_limit(),
+        Device::Cuda => dae_core::cuda::free_memory()
+            .ok()
+            .map(|f| (f, "free device memory")),
     }
 }
 

@@ -1,14 +1,25 @@
 //! `dae`: train, inspect and benchmark dense autoencoders on the CPU or GPU.
 
+#[macro_use]
+mod console;
 mod args;
 mod canvas;
 mod commands;
 mod device;
 mod figure;
+mod out_guard;
+mod outputs;
 mod plot;
 mod progress;
 mod run_dir;
+mod run_lock;
+mod signals;
 mod training;
+
+/// The seeded fuzzer shared with dae-data's and dae-model's fuzz tests.
+#[cfg(test)]
+#[path = "../../data/tests/support/fuzz.rs"]
+mod fuzz;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -65,8 +76,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            say_err!("error: {e:#}");
+            // 128 + SIGINT, as a shell reports a program a signal ended.
+            if e.is::<dae_model::Interrupted>() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

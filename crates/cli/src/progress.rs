@@ -74,7 +74,7 @@ impl Progress {
             bar.finish_and_clear();
         }
         if !self.quiet() {
-            println!("{line}");
+            say!("{line}");
         }
     }
 }

@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use dae_data::Dataset;
 use dae_model::memory::human_bytes;
 use dae_model::{
-    fit, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History, MemoryPlan,
-    StepObserver, TrainConfig, TrainState,
+    fit, Architecture, Backend, Checkpoint, CpuBackend, EpochStats, FitObserver, History,
+    MemoryPlan, StepObserver, TrainConfig, TrainState,
 };
 
 pub struct Session<'a> {
@@ -43,6 +43,10 @@ struct Observer<'a> {
 impl StepObserver for Observer<'_> {
     fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>) {
         self.progress.step(step, samples_done, loss);
+    }
+
+    fn stop_requested(&self) -> bool {
+        crate::signals::stop_requested()
     }
 }
 
@@ -97,20 +101,31 @@ fn preflight(
     validation: &Dataset,
 ) -> Result<()> {
     let (arch, config) = (session.arch, session.config);
-    let rows = config.batch.min(train.rows.max(validation.rows));
-    let plan = MemoryPlan::new(arch, rows, train.bytes() + validation.bytes());
+    // What each backend allocates: the CPU's activation rows, or every
+    // buffer of the device backend for this GPU's SM count.
+    let data = train.bytes() + validation.bytes();
+    let plan = match device {
+        Device::Cpu => {
+            let rows = CpuBackend::activation_rows(config.batch, train.rows, validation.rows);
+            MemoryPlan::new(arch, rows, data)?
+        }
+        Device::Cuda => {
+            let sms = dae_core::cuda::sm_count()?;
+            MemoryPlan::device(arch, config.batch, sms, train.rows, data)?
+        }
+    };
     let name = match device {
         Device::Cpu => "the CPU",
         Device::Cuda => "the GPU",
     };
     if !session.quiet {
-        println!("{}{} on {name}", session.label, plan.describe());
+        say!("{}{} on {name}", session.label, plan.describe());
     }
-    if let Some(free) = available_memory(device) {
+    if let Some((free, what)) = available_memory(device) {
         if plan.total() > free {
             bail!(
-                "this run needs {} on {name} but only {} is available; use a smaller --batch, \
-                 narrower --layers or less data",
+                "this run needs {} on {name} but only {} is available ({what}); use a smaller \
+                 --batch, narrower --layers or less data",
                 human_bytes(plan.total()),
                 human_bytes(free)
             );
@@ -138,8 +153,9 @@ pub fn train(
         Start::Resume(state, history) => (state, history),
     };
     let mut backend = build_backend(device, arch, config, state)?;
+    crate::signals::install();
     if !session.quiet {
-        println!(
+        say!(
             "{}training {} on {}: epochs {}..{}, batch {}, {} steps/epoch, seed {}, {}",
             session.label,
             arch.describe(),

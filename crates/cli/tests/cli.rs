@@ -147,6 +147,9 @@ fn train_writes_every_file_and_learns() {
     assert_eq!(
         names,
         [
+            // The run marker and the trainers' lock (issue 10).
+            ".dae-lock",
+            ".dae-run",
             "checkpoint.safetensors",
             "encoder.safetensors",
             "figure.png",

@@ -1,7 +1,7 @@
 //! SHA-256 of decompressed bytes, against a `SHA256SUMS` file beside the data
 //! and against the digests of the datasets we know.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,8 +51,7 @@ pub fn read_sums(dir: &Path) -> Result<HashMap<String, String>> {
     if !path.exists() {
         return Ok(HashMap::new());
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = crate::read_regular_text(&path)?;
     let mut sums = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

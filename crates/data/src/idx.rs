@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 /// An unsigned-byte IDX array: its dimensions and data.
@@ -13,25 +13,39 @@ pub struct IdxArray {
     pub sha256: String,
 }
 
-/// Reads the whole file, gunzipping it when it starts with the gzip magic.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 2);
-        GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| anyhow::anyhow!("{}: corrupt gzip stream ({e})", path.display()))?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
-}
+/// Largest buffer reserved up front; beyond it the buffer grows with the
+/// bytes that actually arrive, so a header cannot reserve what is not there.
+const MAX_RESERVE: usize = 64 << 20;
 
-/// Reads an IDX file of unsigned bytes and checks that the header's
-/// dimensions account for exactly the bytes that follow it.
-pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let bytes = read_maybe_gz(path)?;
+/// The IDX image (header and data) of `path`, gunzipped when it starts with
+/// the gzip magic. The header is read first and the rest through a bound of
+/// what it declares, so a stream that inflates past that stops at one byte
+/// over, whatever it would inflate to.
+fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let p = path.display();
+    let file = crate::open_regular(path)?;
+    let mut raw = std::io::BufReader::new(file);
+    let gz = raw
+        .fill_buf()
+        .with_context(|| format!("{p}: cannot read"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(GzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let stream_err = |e: std::io::Error| {
+        if gz {
+            anyhow::anyhow!("{p}: corrupt gzip stream ({e})")
+        } else {
+            anyhow::anyhow!("{p}: cannot read ({e})")
+        }
+    };
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut bytes)
+        .map_err(stream_err)?;
     if bytes.len() < 4 {
         bail!("{p}: too short for an IDX header ({} bytes)", bytes.len());
     }
@@ -55,27 +69,57 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         bail!("{p}: IDX header declares {ndim} dimensions (expected 1 to 4)");
     }
     let header = 4 + 4 * ndim;
+    (&mut reader)
+        .take(4 * ndim as u64)
+        .read_to_end(&mut bytes)
+        .map_err(stream_err)?;
     if bytes.len() < header {
         bail!("{p}: truncated IDX header");
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .unwrap_or(usize::MAX);
+    let Some(expected) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+        bail!("{p}: header dimensions {dims:?} overflow the address space");
+    };
+    bytes.reserve(expected.min(MAX_RESERVE));
+    let bound = (expected as u64).saturating_add(1);
+    (&mut reader)
+        .take(bound)
+        .read_to_end(&mut bytes)
+        .map_err(stream_err)?;
     let actual = bytes.len() - header;
-    if actual != expected {
+    if actual > expected {
+        // Only one byte past the declared size was read: say "or more".
+        bail!("{p}: header dimensions {dims:?} need {expected} data bytes but the file has {actual} or more");
+    }
+    if actual < expected {
         bail!(
-            "{p}: header dimensions {dims:?} need {expected} data bytes but the file has {actual}{}",
-            if actual < expected { " (truncated?)" } else { "" }
+            "{p}: header dimensions {dims:?} need {expected} data bytes but the file has {actual} \
+             (truncated?)"
         );
     }
+    if gz {
+        // Read on to the gzip trailer so its CRC and length are checked.
+        let mut rest = [0u8; 1];
+        if reader.read(&mut rest).map_err(stream_err)? != 0 {
+            bail!("{p}: the gzip stream holds more than its IDX header declares");
+        }
+    }
+    Ok((dims, bytes))
+}
+
+/// Reads an IDX file of unsigned bytes and checks that the header's
+/// dimensions account for exactly the bytes that follow it.
+pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    let (dims, mut bytes) = read_image(path)?;
     let sha256 = crate::sha256_hex(&bytes);
+    let header = 4 + 4 * dims.len();
+    bytes.drain(..header);
     Ok(IdxArray {
         dims,
-        data: bytes[header..].to_vec(),
+        data: bytes,
         sha256,
     })
 }

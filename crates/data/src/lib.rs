@@ -3,12 +3,15 @@
 
 mod checksum;
 mod dataset;
+mod files;
 mod idx;
 mod npy;
+mod npy_header;
 mod source;
 
 pub use checksum::{sha256_hex, KNOWN_FILES};
 pub use dataset::{Dataset, Pixels};
+pub use files::{open_regular, read_regular, read_regular_text};
 pub use idx::{read_idx, write_idx_gz, IdxArray};
 pub use npy::{npy_bytes, read_array, NpyArray};
 pub use source::{load, DataSplits, FASHION_CLASSES};

@@ -1,6 +1,6 @@
 //! `.npy` arrays and `.npz` archives of them.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use std::io::Read;
 use std::path::Path;
 
@@ -25,17 +25,37 @@ fn convert<T: npyz::Deserialize, U>(
 
 /// Parses one `.npy` image held in memory; `what` names it in errors.
 pub fn read_array(bytes: &[u8], what: &str) -> Result<NpyArray> {
+    let declared = crate::npy_header::declared(bytes, what)?;
     let npy =
         npyz::NpyFile::new(bytes).map_err(|e| anyhow!("{what}: not a valid .npy array ({e})"))?;
+    if npy.shape() != declared.shape {
+        bail!("{what}: .npy header is ambiguous about its shape");
+    }
     if npy.order() == npyz::Order::Fortran {
         bail!("{what}: Fortran-ordered arrays are not supported (save with np.ascontiguousarray)");
     }
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow!("{what}: shape {:?} is too large", npy.shape()))?;
     let dtype = match npy.dtype() {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => bail!("{what}: unsupported structured dtype {other:?}"),
     };
     let kind = dtype.trim_start_matches(['<', '>', '|', '=']);
+    // The element size of every dtype accepted below is the digit in its code.
+    let item = kind[1..].parse::<u64>().unwrap_or(1);
+    let present = (bytes.len() - declared.data_offset) as u64;
+    match npy.len().checked_mul(item) {
+        Some(need) if need <= present => {}
+        _ => bail!(
+            "{what}: shape {shape:?} of {dtype} needs {} data bytes but the file has {present} \
+             (truncated?)",
+            npy.len().saturating_mul(item)
+        ),
+    }
     let read_err = |e: std::io::Error| anyhow!("{what}: cannot read {dtype} data ({e})");
     let data = match kind {
         "u1" => NpyData::U8(npy.into_vec::<u8>().map_err(read_err)?),
@@ -68,14 +88,53 @@ pub fn npy_bytes<T: npyz::AutoSerialize + Copy>(shape: &[usize], data: &[T]) -> 
 }
 
 pub fn read_npy_file(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = crate::read_regular(path)?;
     read_array(&bytes, &path.display().to_string())
+}
+
+/// Deflate expands at most 1032:1; a claimed size beyond that of the
+/// compressed bytes (plus slack for headers) cannot be genuine.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Largest buffer reserved up front for an entry; beyond it the buffer grows
+/// with the bytes that actually arrive.
+const MAX_RESERVE: u64 = 64 << 20;
+
+/// An entry's bytes, read through a bound of its claimed size: the claim is
+/// checked against the compressed bytes present first, and an entry that
+/// inflates past its claim (or short of it) is an error.
+fn read_entry<R: Read>(entry: &mut zip::read::ZipFile<'_, R>, archive_len: u64) -> Result<Vec<u8>> {
+    let claimed = entry.size();
+    let stored = entry.compressed_size().min(archive_len);
+    let limit = stored
+        .saturating_mul(MAX_DEFLATE_RATIO)
+        .saturating_add(1024);
+    if claimed > limit {
+        bail!(
+            "claims {claimed} bytes from {stored} compressed bytes, more than deflate can hold \
+             (corrupt or hostile archive)"
+        );
+    }
+    let mut bytes = Vec::with_capacity(claimed.min(MAX_RESERVE) as usize);
+    entry
+        .take(claimed.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow!("cannot read ({e})"))?;
+    let got = bytes.len() as u64;
+    if got > claimed {
+        bail!("inflates past the {claimed} bytes its header claims");
+    }
+    if got < claimed {
+        bail!("its header claims {claimed} bytes but it holds {got}");
+    }
+    Ok(bytes)
 }
 
 /// Every array in an `.npz` archive, by name (without the `.npy` suffix).
 pub fn read_npz_file(path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let p = path.display();
-    let file = std::fs::File::open(path).with_context(|| format!("{p}: cannot open"))?;
+    let file = crate::open_regular(path)?;
+    let archive_len = file.metadata().map_or(u64::MAX, |m| m.len());
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| anyhow!("{p}: not a valid .npz archive ({e})"))?;
     let mut arrays = Vec::new();
@@ -88,10 +147,8 @@ pub fn read_npz_file(path: &Path) -> Result<Vec<(String, NpyArray)>> {
             .map_err(|e| anyhow!("{p}: bad name in archive entry {i} ({e})"))?
             .trim_end_matches(".npy")
             .to_string();
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| anyhow!("{p}: cannot read array '{name}' ({e})"))?;
+        let bytes =
+            read_entry(&mut entry, archive_len).map_err(|e| anyhow!("{p}: array '{name}': {e}"))?;
         let array = read_array(&bytes, &format!("{p}: array '{name}'"))?;
         arrays.push((name, array));
     }

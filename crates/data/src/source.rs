@@ -114,8 +114,7 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
                 if let Some(e) = sums.get(uncompressed).or(sums.get(stem)) {
                     (Some(e), array.sha256.clone(), "the decompressed data")
                 } else if let Some(e) = sums.get(&file_name) {
-                    let stored = std::fs::read(&path)
-                        .with_context(|| format!("{}: cannot read", path.display()))?;
+                    let stored = crate::read_regular(&path)?;
                     (Some(e), crate::sha256_hex(&stored), "the file")
                 } else {
                     (None, String::new(), "")
@@ -158,13 +157,16 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
                 images_path.display()
             );
         }
-        if rows == 0 || h * w == 0 {
+        let Some(dim) = h.checked_mul(w) else {
+            bail!("{}: image shape {h}×{w} overflows", images_path.display());
+        };
+        if rows == 0 || dim == 0 {
             bail!("{}: empty image array", images_path.display());
         }
         Ok(Dataset {
             name: name.to_string(),
             rows,
-            dim: h * w,
+            dim,
             pixels: Pixels::U8(images.data.into()),
             labels: Some(labels.data.into_iter().map(u32::from).collect()),
             image_shape: Some((h, w)),
@@ -224,7 +226,10 @@ fn dataset_from_array(
     let shape = array.shape.clone();
     let (rows, dim, image_shape) = match shape[..] {
         [n, d] => (n, d, None),
-        [n, h, w] | [n, h, w, 1] => (n, h * w, Some((h, w))),
+        [n, h, w] | [n, h, w, 1] => match h.checked_mul(w) {
+            Some(d) => (n, d, Some((h, w))),
+            None => bail!("{what}: image shape {h}×{w} overflows"),
+        },
         _ => bail!("{what}: expected shape [n, d], [n, h, w] or [n, h, w, 1], found {shape:?}"),
     };
     if rows == 0 || dim == 0 {

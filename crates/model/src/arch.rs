@@ -29,18 +29,59 @@ impl Layer {
     }
 }
 
+/// Widest layer accepted (input included): far above the 50,176 inputs of
+/// the largest data dae makes (224×224), far below where products of
+/// widths could overflow.
+pub const MAX_WIDTH: usize = 1 << 24;
+
+/// Most encoder layers accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most parameters accepted: every parameter-sized buffer (parameters,
+/// gradients, Adam's moments) stays indexable by the kernels' 32-bit
+/// signed offsets, and the sizes derived from it cannot overflow.
+pub const MAX_PARAMS: usize = i32::MAX as usize;
+
 impl Architecture {
     pub fn new(input_dim: usize, encoder: Vec<usize>) -> Result<Self> {
         if input_dim == 0 {
             bail!("input width must be positive");
         }
+        if input_dim > MAX_WIDTH {
+            bail!("input width {input_dim} exceeds dae's limit of {MAX_WIDTH} values per sample");
+        }
         if encoder.is_empty() {
             bail!("--layers: the encoder needs at least one layer (e.g. --layers 128,64,32)");
+        }
+        if encoder.len() > MAX_DEPTH {
+            bail!(
+                "{} encoder layers exceed dae's limit of {MAX_DEPTH}",
+                encoder.len()
+            );
         }
         if let Some(w) = encoder.iter().find(|&&w| w == 0) {
             bail!("--layers: layer width {w} must be positive");
         }
-        Ok(Architecture { input_dim, encoder })
+        if let Some(w) = encoder.iter().find(|&&w| w > MAX_WIDTH) {
+            bail!("layer width {w} exceeds dae's limit of {MAX_WIDTH}");
+        }
+        let arch = Architecture { input_dim, encoder };
+        match arch.checked_param_count() {
+            Some(p) if p <= MAX_PARAMS => Ok(arch),
+            p => bail!(
+                "layers {} have {} parameters, more than dae's limit of {MAX_PARAMS}",
+                arch.describe(),
+                p.map_or("too many".to_string(), |p| p.to_string())
+            ),
+        }
+    }
+
+    /// The parameter count, None on overflow (checked before any layout is
+    /// computed; past `new` the plain sums cannot overflow).
+    fn checked_param_count(&self) -> Option<usize> {
+        self.widths().windows(2).try_fold(0usize, |acc, w| {
+            w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(acc)
+        })
     }
 
     /// Parses `--layers 128,64,32`.
@@ -52,6 +93,9 @@ impl Architecture {
         spec.split(',')
             .map(|w| match w.trim().parse::<usize>() {
                 Ok(0) => bail!("--layers: layer width 0 in '{spec}' must be positive"),
+                Ok(v) if v > MAX_WIDTH => {
+                    bail!("--layers: layer width {v} exceeds dae's limit of {MAX_WIDTH}")
+                }
                 Ok(v) => Ok(v),
                 Err(_) => bail!(
                     "--layers: '{}' in '{spec}' is not a positive integer",
@@ -167,5 +211,29 @@ mod tests {
             assert!(Architecture::parse_layers(bad).is_err(), "{bad:?}");
         }
         assert!(Architecture::new(784, vec![]).is_err());
+    }
+
+    /// Sizes that overflowed or aborted (issue 10): refused with the limit.
+    #[test]
+    fn huge_architectures_are_refused() {
+        for (input, enc) in [
+            (784, vec![2_305_843_009_213_693_952]),
+            (784, vec![usize::MAX]),
+            (MAX_WIDTH + 1, vec![8]),
+            (784, vec![1_000_000_000_000_000]),
+            (50_176, vec![MAX_WIDTH]),
+            (784, vec![1; MAX_DEPTH + 1]),
+        ] {
+            let err = Architecture::new(input, enc.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("limit"), "{input} {enc:?}: {err}");
+        }
+        assert!(Architecture::parse_layers("2305843009213693952")
+            .unwrap_err()
+            .to_string()
+            .contains("limit"));
+        let a = Architecture::new(50_176, vec![2048, 512, 128]).unwrap();
+        assert!(a.param_count() <= MAX_PARAMS);
     }
 }

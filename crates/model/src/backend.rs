@@ -22,10 +22,29 @@ impl std::fmt::Display for NonFiniteLoss {
 
 impl std::error::Error for NonFiniteLoss {}
 
+/// Training was asked to stop (a signal) and did, after this 1-based step of
+/// the epoch; that epoch's work is not saved.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub step: usize,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped by a signal after step {}", self.step)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Told after each step; `loss` is the running mean when the device knows it
 /// without a synchronisation (the GPU reads its loss back once per epoch).
 pub trait StepObserver {
     fn on_step(&mut self, step: usize, samples_done: usize, loss: Option<f64>);
+    /// Asked after each step: true ends the epoch there with [`Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Appends the mean binary cross-entropy of each row of `logits` against

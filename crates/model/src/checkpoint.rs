@@ -3,6 +3,7 @@
 //! Adam moments as flat tensors, and the architecture, settings, step and
 //! history as JSON in the header's metadata.
 
+use crate::validate::{check_config, check_history, check_state, first_non_finite};
 use crate::{Architecture, History, TrainConfig, TrainState};
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -52,6 +53,12 @@ fn layer_tensors<'a>(
 /// The encoder alone (the lab's "extract the encoder"): its layers' kernels
 /// and biases, ReLU after each, as safetensors with the widths in metadata.
 pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<()> {
+    if let Some((i, v)) = first_non_finite(params) {
+        bail!(
+            "{}: refusing to save an encoder with non-finite parameter {i} ({v})",
+            path.display()
+        );
+    }
     let tensors = layer_tensors(arch, params, arch.encoder_layer_count())?;
     let mut widths = vec![arch.input_dim];
     widths.extend(&arch.encoder);
@@ -101,14 +108,21 @@ impl Checkpoint {
 
     /// Writes to a temporary file beside `path`, then renames it over
     /// `path`: a crash never leaves a torn checkpoint.
+    /// Refuses non-finite state: a checkpoint is the last good state, and
+    /// a NaN saved over it would lose that.
     pub fn save(&self, path: &Path) -> Result<()> {
+        check_state(&self.arch, &self.state).with_context(|| {
+            format!(
+                "{}: refusing to save a checkpoint of non-finite state",
+                path.display()
+            )
+        })?;
         let bytes = self.to_bytes()?;
         write_atomically(path, &bytes)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("{}: cannot read checkpoint", path.display()))?;
+        let bytes = dae_data::read_regular(path).context("cannot read the checkpoint")?;
         Self::from_bytes(&bytes)
             .with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
     }
@@ -121,12 +135,34 @@ impl Checkpoint {
         if get("format")? != FORMAT {
             bail!("format '{}' is not {FORMAT}", get("format")?);
         }
-        let arch: Architecture = serde_json::from_str(get("architecture")?)?;
-        let arch = Architecture::new(arch.input_dim, arch.encoder)?;
-        let config: TrainConfig = serde_json::from_str(get("training")?)?;
-        let history: History = serde_json::from_str(get("history")?)?;
+        let arch: Architecture =
+            serde_json::from_str(get("architecture")?).context("metadata 'architecture'")?;
+        let arch =
+            Architecture::new(arch.input_dim, arch.encoder).context("metadata 'architecture'")?;
+        let config: TrainConfig =
+            serde_json::from_str(get("training")?).context("metadata 'training'")?;
+        check_config(&config)?;
+        let history: History =
+            serde_json::from_str(get("history")?).context("metadata 'history'")?;
         let step: u64 = get("step")?.parse().context("metadata 'step'")?;
+        check_history(
+            &history,
+            &config,
+            meta.get("epoch").map(String::as_str),
+            step,
+        )?;
         let total = arch.param_count();
+        // Parameters and two moments, f32 each: what the architecture claims
+        // must be in the file before anything is reserved for it.
+        if total.checked_mul(12).is_none_or(|need| need > bytes.len()) {
+            bail!(
+                "metadata 'architecture' {} needs {total} parameters and their moments ({} bytes) \
+                 but the file has {} bytes",
+                arch.describe(),
+                total.saturating_mul(12),
+                bytes.len()
+            );
+        }
         let read = |name: &str, shape: &[usize], out: &mut Vec<f32>| -> Result<()> {
             let t = st
                 .tensor(name)
@@ -157,15 +193,21 @@ impl Checkpoint {
         let (mut m, mut v) = (Vec::with_capacity(total), Vec::with_capacity(total));
         read("optimizer.m", &[total], &mut m)?;
         read("optimizer.v", &[total], &mut v)?;
+        let state = TrainState { params, m, v, step };
+        check_state(&arch, &state)?;
         Ok(Checkpoint {
             arch,
             config,
-            state: TrainState { params, m, v, step },
+            state,
             history,
             data: meta.get("data").cloned().unwrap_or_default(),
         })
     }
 }
+
+/// How dae's temp files start: what a write interrupted by `kill -9` leaves
+/// behind, and what the next run into the folder removes.
+pub const TEMP_PREFIX: &str = ".dae-tmp-";
 
 /// A temp file in `path`'s directory, to be renamed over `path` once
 /// complete. Created with mode 0666 less the umask (what a plain
@@ -176,6 +218,7 @@ pub fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX);
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     builder

@@ -1,7 +1,9 @@
 //! The CPU backend: forward, backward and Adam over preallocated buffers.
 
 use crate::backend::push_row_losses;
-use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use crate::{
+    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
+};
 use anyhow::{bail, Result};
 use dae_core::{cpu, Activation, AdamConfig};
 use dae_data::Dataset;
@@ -50,6 +52,29 @@ impl CpuBackend {
 
     /// Grows the buffers to hold `rows` rows (never shrinks: no allocation
     /// in the steady state).
+    /// The rows of activation buffers a training run grows to: the batch
+    /// (at most the training rows) or an inference chunk of the validation
+    /// set, whichever is larger. The memory plan counts these rows.
+    pub fn activation_rows(batch: usize, train_rows: usize, val_rows: usize) -> usize {
+        batch
+            .min(train_rows)
+            .max(INFERENCE_BATCH.min(val_rows.max(1)))
+    }
+
+    /// Bytes of the backend's own buffers: parameters, gradients, Adam's
+    /// moments and the activation buffers at their current size.
+    pub fn buffer_bytes(&self) -> usize {
+        let s = &self.state;
+        let floats = s.params.len()
+            + s.m.len()
+            + s.v.len()
+            + self.grads.len()
+            + self.input.len()
+            + self.outputs.iter().map(Vec::len).sum::<usize>()
+            + self.delta.iter().map(Vec::len).sum::<usize>();
+        floats * 4
+    }
+
     fn reserve(&mut self, rows: usize) {
         if rows <= self.capacity {
             return;
@@ -235,6 +260,9 @@ impl Backend for CpuBackend {
             weighted += loss * rows.len() as f64;
             done += rows.len();
             observer.on_step(step + 1, done, Some(weighted / done as f64));
+            if observer.stop_requested() {
+                return Err(Interrupted { step: step + 1 }.into());
+            }
         }
         Ok(weighted / done.max(1) as f64)
     }

@@ -10,7 +10,9 @@
 
 use crate::backend::push_row_losses;
 use crate::step_plan::{self, BatchSource, StepBuffers, StepPlan};
-use crate::{Architecture, Backend, Evaluation, Layer, NonFiniteLoss, StepObserver, TrainState};
+use crate::{
+    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
+};
 use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::ops::{NamedOp, Op};
 use dae_core::cuda::profile::{profile_step, StepProfile};
@@ -67,6 +69,35 @@ fn check_rows(rows: &[u32], data: &Dataset) -> Result<()> {
 
 /// The model on a GPU.
 pub type CudaBackend = DeviceBackend<Gpu>;
+
+/// Rows of the device backend's activation buffers for `batch`: the batch,
+/// or an inference chunk of up to 16 batches (at most `INFERENCE_ROWS`).
+pub fn device_capacity(batch: usize) -> usize {
+    batch.max(INFERENCE_ROWS.min(batch.max(1) * 16))
+}
+
+/// Bytes `DeviceBackend::on` allocates for `batch` on a device of
+/// `sm_count` SMs, every buffer as `on` makes it (datasets and the epoch's
+/// row order come on top, as they are uploaded). Saturates on overflow.
+pub fn device_buffer_bytes(arch: &Architecture, batch: usize, sm_count: usize) -> usize {
+    let layers = arch.layers();
+    let capacity = device_capacity(batch);
+    let total = arch.param_count();
+    let rows_width = |w: usize| capacity.saturating_mul(w);
+    let f32s = [
+        4 * total,
+        rows_width(arch.input_dim),
+        layers.iter().map(|l| rows_width(l.fan_out)).sum(),
+        2 * rows_width(arch.max_width()),
+        step_plan::work_len(&layers, capacity, sm_count).max(1),
+        LOSS_BLOCKS,
+    ];
+    // step and offset (i32), loss_sum (f64), perm and rows_index (u32).
+    let small = 4 + 4 + 8 + 4 + 4 * capacity;
+    f32s.iter()
+        .fold(0usize, |a, &n| a.saturating_add(n.saturating_mul(4)))
+        .saturating_add(small)
+}
 
 pub struct DeviceBackend<D: KernelDevice> {
     dev: D,
@@ -153,7 +184,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 arch.describe()
             );
         }
-        let capacity = batch.max(INFERENCE_ROWS.min(batch.max(1) * 16));
+        let capacity = device_capacity(batch);
         let widest = arch.max_width();
         // Sizes reach the kernels as `int` (element counts up to rows·width).
         if capacity.saturating_mul(widest) > i32::MAX as usize || total > i32::MAX as usize {
@@ -470,6 +501,9 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
                 this.launch_recorded_step(key, rows)?;
                 done += rows;
                 observer.on_step(step + 1, done, None);
+                if observer.stop_requested() {
+                    return Err(Interrupted { step: step + 1 }.into());
+                }
             }
             Ok(())
         })?;

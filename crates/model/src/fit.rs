@@ -1,6 +1,6 @@
 //! The epoch loop shared by every device.
 
-use crate::{Backend, NonFiniteLoss, StepObserver};
+use crate::{Backend, Interrupted, NonFiniteLoss, StepObserver};
 use anyhow::{bail, Result};
 use dae_core::rng::epoch_permutation;
 use dae_core::AdamConfig;
@@ -98,6 +98,15 @@ pub trait FitObserver: StepObserver {
     ) -> Result<()>;
 }
 
+/// What a stopped run keeps, `done` epochs in.
+fn kept(done: usize) -> String {
+    if done == 0 {
+        "no epoch had finished, so there is no checkpoint".to_string()
+    } else {
+        format!("the last good checkpoint (epoch {done}) is kept")
+    }
+}
+
 /// Trains from `history.epochs_done()` up to `cfg.epochs`, validating on
 /// `validation` after each epoch. The shuffle of each epoch depends only on
 /// the seed and the epoch, so a resumed run continues exactly.
@@ -121,16 +130,20 @@ pub fn fit(
             .train_epoch(train, &perm, cfg.batch, observer)
             .map_err(|e| match e.downcast_ref::<NonFiniteLoss>() {
                 Some(nf) => anyhow::anyhow!(
-                    "training diverged: non-finite loss at epoch {}, {}; \
-                     the last good checkpoint (epoch {}) is kept",
+                    "training diverged: non-finite loss at epoch {}, {}; {}",
                     epoch + 1,
                     nf.step.map_or(
                         "in one of its steps (the GPU sums the epoch's loss on the device)"
                             .to_string(),
                         |s| format!("step {s} of {steps}")
                     ),
-                    epoch
+                    kept(epoch)
                 ),
+                None if e.is::<Interrupted>() => e.context(format!(
+                    "training interrupted in epoch {} (not saved); {}",
+                    epoch + 1,
+                    kept(epoch)
+                )),
                 None => e,
             })?;
         let train_seconds = start.elapsed().as_secs_f64();

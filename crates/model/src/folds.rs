@@ -17,15 +17,19 @@ pub fn k_folds(n: usize, k: usize, labels: Option<&[u32]>, seed: u64) -> Result<
     let mut folds = vec![Vec::new(); k];
     match labels {
         Some(labels) => {
-            let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-            let mut by_class = vec![Vec::new(); classes];
+            if labels.len() != n {
+                bail!("{} labels for {n} samples", labels.len());
+            }
+            // A map in label order, not a Vec indexed by label: a label
+            // value (any u32 from a file) must never size an allocation.
+            let mut by_class = std::collections::BTreeMap::<u32, Vec<usize>>::new();
             for (i, &l) in labels.iter().enumerate() {
-                by_class[l as usize].push(i);
+                by_class.entry(l).or_default().push(i);
             }
             // Continue the deal where the previous class stopped, so fold
             // sizes stay within one of each other overall too.
             let mut next = 0;
-            for members in &mut by_class {
+            for members in by_class.values_mut() {
                 rng.shuffle(members);
                 for &i in members.iter() {
                     folds[next % k].push(i);
@@ -71,6 +75,17 @@ mod tests {
         let plain = k_folds(11, 3, None, 1).unwrap();
         let sizes: Vec<usize> = plain.iter().map(Vec::len).collect();
         assert_eq!(sizes, [4, 4, 3]);
+    }
+
+    /// Issue 10: a label of 4,294,967,295 once sized a 100 GB table.
+    #[test]
+    fn huge_label_values_are_only_keys() {
+        let labels = [u32::MAX, 0, u32::MAX, 0, 7, 7];
+        let folds = k_folds(6, 2, Some(&labels), 1).unwrap();
+        assert_eq!(folds.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3]);
+        for f in &folds {
+            assert_eq!(f.iter().filter(|&&i| labels[i] == u32::MAX).count(), 1);
+        }
     }
 
     #[test]

@@ -15,12 +15,13 @@ pub mod memory;
 mod state;
 pub mod step_plan;
 mod summary;
+pub mod validate;
 
-pub use arch::{Architecture, Layer};
-pub use backend::{Backend, Evaluation, NonFiniteLoss, StepObserver};
+pub use arch::{Architecture, Layer, MAX_DEPTH, MAX_PARAMS, MAX_WIDTH};
+pub use backend::{Backend, Evaluation, Interrupted, NonFiniteLoss, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use cpu::CpuBackend;
-pub use device_backend::{CudaBackend, DeviceBackend};
+pub use device_backend::{device_buffer_bytes, device_capacity, CudaBackend, DeviceBackend};
 pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
 pub use memory::MemoryPlan;
 pub use state::TrainState;

@@ -10,7 +10,7 @@ use crate::commands::{bench_gpu, bench_plan};
 use crate::device::create_backend;
 use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::cuda::Precision;
 use dae_core::rng::epoch_permutation;
@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const SCHEMA: &str = "dae-bench-1";
+pub use crate::commands::bench_schema::SCHEMA;
+use crate::commands::bench_schema::{read_results, require_overlap};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -76,6 +77,9 @@ pub struct BenchArgs {
     pub launch_us: f64,
 }
 
+/// Most copies of the training data `--rotate` may make.
+const MAX_ROTATE: usize = 64;
+
 fn parse_percent(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim_end_matches('%')
@@ -100,29 +104,6 @@ pub fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
-}
-
-/// Reads a dae-bench-1 document (or a list of them, as the peer script
-/// writes one per mode).
-pub fn read_results(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| anyhow!("{}: not JSON ({e})", path.display()))?;
-    let docs = match v {
-        Value::Array(a) => a,
-        other => vec![other],
-    };
-    for d in &docs {
-        if d["schema"] != SCHEMA {
-            bail!(
-                "{}: not a {SCHEMA} result (schema {})",
-                path.display(),
-                d["schema"]
-            );
-        }
-    }
-    Ok(docs)
 }
 
 fn rows(doc: &Value) -> Vec<&Value> {
@@ -168,6 +149,22 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let arch = Architecture::new(784, a.layers.0.clone())?;
         return bench_plan::run(&a.card, a.launch_us, &arch, &precisions, &batches);
     }
+    let mut inputs: Vec<(&str, PathBuf)> = a
+        .peers
+        .iter()
+        .map(|p| ("a --peers file", p.clone()))
+        .collect();
+    if let Some(c) = &a.compare {
+        inputs.push(("the --compare file", c.clone()));
+    }
+    if let Ok(d) = a.data.path() {
+        inputs.push(("the data", d));
+    }
+    for (flag, out) in [("--json", &a.json), ("--plot", &a.plot)] {
+        if let Some(out) = out {
+            crate::out_guard::refuse_input_as_output(flag, out, &inputs)?;
+        }
+    }
     // Read what we compare against first: a bad file should fail fast.
     let old = a.compare.as_deref().map(read_results).transpose()?;
     let peers: Vec<Value> = a
@@ -204,6 +201,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     } else {
         a.precisions.clone()
     };
+    if let (Some(path), Some(old)) = (&a.compare, &old) {
+        require_overlap(path, &old[0], &batches, &precisions)?;
+    }
     let splits = a.data.load()?;
     let train = &splits.train;
     let arch = Architecture::new(train.dim, a.layers.0.clone())?;
@@ -211,15 +211,24 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // the GPU's L2 (Fashion-MNIST's 47 MB in an H100's 50 MB) cannot flatter
     // the numbers by staying cached from one epoch to the next.
     let rotate = a.rotate.unwrap_or(if on_gpu { 3 } else { 1 }).max(1);
+    // Each copy holds its own labels: a huge count would be a memory bomb.
+    if rotate > MAX_ROTATE {
+        bail!("--rotate {rotate}: at most {MAX_ROTATE} copies of the data");
+    }
     // The first is the loaded set itself; only the extra ones are copies.
     let copies: Vec<Cow<dae_data::Dataset>> = std::iter::once(Cow::Borrowed(train))
         .chain((1..rotate).map(|_| Cow::Owned(train.clone())))
         .collect();
     let mut results = Vec::new();
     let mut device = String::new();
-    println!(
+    say!(
         "{:<6}{:>8} {:>12} {:>12} {:>14} {:>8}",
-        "prec", "batch", "ms/epoch", "ms/step", "samples/s", "spread"
+        "prec",
+        "batch",
+        "ms/epoch",
+        "ms/step",
+        "samples/s",
+        "spread"
     );
     for precision in &precisions {
         for &batch in &batches {
@@ -258,7 +267,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let hi = times.iter().cloned().fold(0.0, f64::max);
             let ms = median(&mut times);
             let rate = train.rows as f64 / (ms / 1e3);
-            println!(
+            say!(
                 "{precision:<6}{batch:>8} {ms:>12.2} {:>12.4} {:>14} {:>7.1}%",
                 ms / steps as f64,
                 thousands(rate),
@@ -271,7 +280,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }));
         }
     }
-    println!(
+    say!(
         "device: {device}; model {}; {} training samples",
         arch.describe(),
         train.rows
@@ -334,31 +343,31 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_peers(ours: &Value, peers: &[Value]) {
-    println!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
-    print!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
+pub(crate) fn print_peers(ours: &Value, peers: &[Value]) {
+    say!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
+    say_part!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
     for p in peers {
-        print!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
+        say_part!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
     }
-    println!();
+    say!();
     for r in rows(ours) {
         let (batch, precision) = (
             r["batch"].as_u64().unwrap(),
             r["precision"].as_str().unwrap(),
         );
         let mine = r["samples_per_second"].as_f64().unwrap();
-        print!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
+        say_part!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
         for p in peers {
             match find(p, batch, precision).and_then(|x| x["samples_per_second"].as_f64()) {
-                Some(theirs) => print!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
-                None => print!(" {:>18} {:>7}", "-", ""),
+                Some(theirs) => say_part!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
+                None => say_part!(" {:>18} {:>7}", "-", ""),
             }
         }
-        println!();
+        say!();
     }
 }
 
-fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
+pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
     let mut series = Vec::new();
     for doc in std::iter::once(ours).chain(peers) {
         let mut precisions: Vec<&str> = rows(doc)
@@ -399,13 +408,14 @@ fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
 
 /// Fails when any (batch, precision) present in both got slower per step
 /// than `max` allows.
-fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
-    println!(
+pub(crate) fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
+    say!(
         "\nagainst {} ({}):",
         old["commit"].as_str().unwrap_or("?"),
         old["date"].as_str().unwrap_or("?")
     );
     let mut regressions = Vec::new();
+    let mut compared = 0;
     for r in rows(new) {
         let (batch, precision) = (
             r["batch"].as_u64().unwrap(),
@@ -414,13 +424,14 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         let Some(o) = find(old, batch, precision) else {
             continue;
         };
+        compared += 1;
         let (now, before) = (
             r["ms_per_step"].as_f64().unwrap(),
             o["ms_per_step"].as_f64().unwrap(),
         );
         let change = now / before - 1.0;
         let verdict = if change > max { "REGRESSION" } else { "ok" };
-        println!(
+        say!(
             "{precision:<6}{batch:>8} {before:>10.4} -> {now:>10.4} ms/step {:>+7.1}% {verdict}",
             change * 100.0
         );
@@ -431,6 +442,9 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
             ));
         }
     }
+    if compared == 0 {
+        bail!("--compare: no setting measured now has a row in the old result");
+    }
     if !regressions.is_empty() {
         bail!(
             "{} setting(s) slower than the {:.1}% allowed: {}",
@@ -440,4 +454,84 @@ fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Fuzz target for the reports read back (issue 10): mutated dae-bench-1
+/// documents through the reader and then every report that uses them
+/// (compare, peers table, plot), which must fail cleanly or work, never
+/// panic.
+#[cfg(test)]
+mod fuzz_reports {
+    use super::*;
+    use crate::commands::bench_schema::parse_results;
+    use crate::fuzz;
+
+    fn valid() -> Value {
+        json!({
+            "schema": SCHEMA, "tool": "dae", "device": {"name": "cpu"},
+            "commit": "x", "date": "d",
+            "results": [
+                {"batch": 256, "precision": "fp32", "ms_per_step": 1.5, "samples_per_second": 9000.0},
+                {"batch": 4096, "precision": "fp32", "ms_per_step": 9.5, "samples_per_second": 19000.0},
+            ],
+        })
+    }
+
+    fn any_value(m: &mut fuzz::Mutator) -> Value {
+        match m.below(9) {
+            0 => Value::Null,
+            1 => json!("fast"),
+            2 => json!(-((m.number() >> 1) as i64)),
+            3 => json!(m.number() as f64 / 7.0),
+            4 => json!([]),
+            5 => json!({}),
+            6 => json!(true),
+            7 => json!(0),
+            _ => json!(m.number()),
+        }
+    }
+
+    fn mutated(m: &mut fuzz::Mutator) -> Vec<u8> {
+        let mut doc = valid();
+        match m.below(5) {
+            0 => {
+                let i = m.below(2);
+                let fields = ["batch", "precision", "ms_per_step", "samples_per_second"];
+                let f = fields[m.below(fields.len())];
+                if m.chance(3) {
+                    doc["results"][i].as_object_mut().unwrap().remove(f);
+                } else {
+                    doc["results"][i][f] = any_value(m);
+                }
+            }
+            1 => doc["results"] = any_value(m),
+            2 => {
+                let f = ["schema", "tool", "device", "commit"][m.below(4)];
+                doc[f] = any_value(m);
+            }
+            3 => doc = json!([doc, any_value(m)]),
+            _ => {}
+        }
+        let mut bytes = serde_json::to_vec(&doc).unwrap();
+        if m.chance(3) {
+            m.mutate_bytes(&mut bytes);
+        }
+        bytes
+    }
+
+    #[test]
+    fn fuzz_bench_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = valid();
+        fuzz::run("bench-json", 6, fuzz::cases(1500), mutated, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let docs = parse_results(&text, "old.json")?;
+            compare(&ours, &docs[0], 0.05).ok();
+            print_peers(&ours, &docs);
+            if bytes.len() % 8 == 0 {
+                plot_throughput(&ours, &docs, &dir.path().join("p.png"))?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
 }

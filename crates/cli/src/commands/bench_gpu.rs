@@ -18,7 +18,7 @@ const PEAK_GEMM: usize = 8192;
 /// and cuBLAS's); the best GEMM rate is what "% of peak" refers to.
 pub fn peaks(gpu: &Gpu, precisions: &[Precision]) -> Result<Value> {
     let copy = copy_bandwidth(gpu)?;
-    println!("ceilings: device-to-device copy {copy:.0} GB/s (read + write)");
+    say!("ceilings: device-to-device copy {copy:.0} GB/s (read + write)");
     let blas = Cublas::new(gpu)?;
     let mut gemm = serde_json::Map::new();
     for &p in precisions {
@@ -27,7 +27,7 @@ pub fn peaks(gpu: &Gpu, precisions: &[Precision]) -> Result<Value> {
             Some(b) => Some(cublas_rate(gpu, b, p, PEAK_GEMM, PEAK_GEMM, PEAK_GEMM)?),
             None => None,
         };
-        println!(
+        say!(
             "ceilings: {PEAK_GEMM}³ GEMM {}: dae {ours:.1} TFLOP/s, cuBLAS {}",
             p.name(),
             theirs.map_or("unavailable".into(), |t| format!("{t:.1} TFLOP/s"))
@@ -94,13 +94,17 @@ pub fn gemm_vs_cublas(
     precisions: &[Precision],
 ) -> Result<Value> {
     let Some(blas) = Cublas::new(gpu)? else {
-        println!("cuBLAS not found: skipping the GEMM comparison");
+        say!("cuBLAS not found: skipping the GEMM comparison");
         return Ok(Value::Null);
     };
-    println!("\nour GEMM (fwd + bias+ReLU; split-K where the tiles underfill the GPU) vs cuBLAS (plain product), ms per launch");
-    println!(
+    say!("\nour GEMM (fwd + bias+ReLU; split-K where the tiles underfill the GPU) vs cuBLAS (plain product), ms per launch");
+    say!(
         "{:<6}{:>22} {:>10} {:>10} {:>8}",
-        "prec", "M×N×K", "dae", "cuBLAS", "ratio"
+        "prec",
+        "M×N×K",
+        "dae",
+        "cuBLAS",
+        "ratio"
     );
     let mut rows = Vec::new();
     for &p in precisions {
@@ -126,7 +130,7 @@ pub fn gemm_vs_cublas(
                 };
                 let ours = time_launches(gpu, || op.launch(&gpu.kernels, &gpu.stream))?;
                 let theirs = cublas_ms(gpu, &blas, p, m, n, k)?;
-                println!(
+                say!(
                     "{:<6}{:>22} {ours:>10.4} {theirs:>10.4} {:>7.2}x",
                     p.name(),
                     format!("{m}×{n}×{k}"),
@@ -164,10 +168,15 @@ pub fn breakdown(
     let gemm_peak = peaks["gemm"][p.name()]["peak_tflops"]
         .as_f64()
         .unwrap_or(0.0);
-    println!("\nstep breakdown: batch {batch}, {}", p.name());
-    println!(
+    say!("\nstep breakdown: batch {batch}, {}", p.name());
+    say!(
         "{:<22}{:>10}{:>10}{:>9}{:>10}{:>9}",
-        "kernel", "µs", "TFLOP/s", "% peak", "GB/s", "% copy"
+        "kernel",
+        "µs",
+        "TFLOP/s",
+        "% peak",
+        "GB/s",
+        "% copy"
     );
     let mut ops = Vec::new();
     for o in &profile.ops {
@@ -179,7 +188,7 @@ pub fn breakdown(
             0.0
         };
         let pb = if copy > 0.0 { 100.0 * gbps / copy } else { 0.0 };
-        println!(
+        say!(
             "{:<22}{:>10.1}{:>10.2}{:>8.1}%{:>10.0}{:>8.1}%",
             o.name,
             o.ms * 1e3,
@@ -193,7 +202,7 @@ pub fn breakdown(
                         "tflops": tflops, "gbps": gbps, "pct_gemm_peak": pf, "pct_copy_bw": pb}),
         );
     }
-    println!(
+    say!(
         "step (one graph replay) {:.1} µs = kernels {:.1} µs + launch gaps {:.1} µs",
         profile.step_ms * 1e3,
         profile.kernel_ms() * 1e3,

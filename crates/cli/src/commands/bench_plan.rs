@@ -82,27 +82,32 @@ pub fn run(
         ));
     }
     let model = Model::new(ceilings, launch_us);
-    println!(
+    say!(
         "predicted on {} ({} SMs, {:.0} GB/s, FP32 {} / TF32 {} / BF16 {} TFLOP/s datasheet), {} µs per launch in a graph;",
         ceilings.card, model.sm_count, ceilings.memory_gbps, ceilings.fp32_tflops, ceilings.tf32_tflops, ceilings.bf16_tflops, launch_us
     );
-    println!(
+    say!(
         "each launch: max(FLOPs / ({:.0}% of peak), bytes / ({:.0}% of bandwidth)), scaled by the share of SMs its grid fills; model {}",
         100.0 * model.tensor_efficiency,
         100.0 * model.memory_efficiency,
         arch.describe()
     );
-    println!(
+    say!(
         "(FP32 products and CUDA-core ops at {:.0}% of the FP32 peak)",
         100.0 * model.fp32_efficiency
     );
     for &p in precisions {
         for &batch in batches {
             let ops = step(arch, p, batch, &model)?;
-            println!("\n{} batch {batch}:", p.name());
-            println!(
+            say!("\n{} batch {batch}:", p.name());
+            say!(
                 "  {:<16} {:<24} {:>7} {:>10} {:>10} {:>10}",
-                "op", "kernel", "blocks", "floor µs", "pred µs", "GB"
+                "op",
+                "kernel",
+                "blocks",
+                "floor µs",
+                "pred µs",
+                "GB"
             );
             for o in &ops {
                 for (j, l) in o.launches.iter().enumerate() {
@@ -111,7 +116,7 @@ pub fn run(
                     } else {
                         ("", String::new())
                     };
-                    println!(
+                    say!(
                         "  {name:<16} {:<24} {:>7} {floor:>10} {:>10.2} {:>10.4}",
                         l.kernel,
                         l.blocks,
@@ -133,7 +138,7 @@ pub fn run(
                 0.0
             };
             let epoch_ms = full as f64 * step_ms + rest_ms;
-            println!(
+            say!(
                 "  step: {launches} launches, predicted {:.1} µs (floors sum to {:.1} µs); {EPOCH_ROWS}-row epoch {:.2} ms, 20 epochs {:.3} s, {:.0} samples/s",
                 step_ms * 1e3,
                 floor_ms * 1e3,

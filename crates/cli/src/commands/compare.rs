@@ -1,18 +1,27 @@
 //! `dae compare`: several architectures trained with the same data, seed and
 //! schedule (the lab's "simple vs deep" exercise), side by side.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
+use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::figure::{image_shape_of, sample_test_images};
 use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
 use crate::plot::{self, Chart, Series};
-use crate::run_dir::RunDir;
+use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_model::{group_digits, Architecture};
 use serde_json::json;
 use std::path::PathBuf;
+
+/// What `dae compare` writes into its --out besides the runs.
+const COMPARE_FILES: &[&str] = &[
+    "compare.json",
+    "compare.csv",
+    "val_loss.png",
+    "reconstructions.png",
+];
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -56,7 +65,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
         }
     }
     let config = a.schedule.config(a.epochs)?;
-    ensure_writable_dir(&a.out)?;
+    claim("--out", &a.out, a.schedule.force, COMPARE_FILES)?;
+    let _lock = run_lock::lock(&a.out)?;
+    remove_orphan_temp_files(&a.out);
     let runs: Vec<RunDir> = layers
         .iter()
         .map(|l| RunDir::new(&a.out.join(run_name(l))))
@@ -76,14 +87,15 @@ pub fn run(a: CompareArgs) -> Result<()> {
         parse_image_shape(&a.image_shape, splits.test.dim)?,
     );
     if !a.schedule.quiet {
-        println!("data: {}", splits.description);
+        say!("data: {}", splits.description);
     }
     let (titles, rows, originals) = sample_test_images(&splits, a.schedule.seed);
     let mut results = Vec::new();
     let mut reconstructions = Vec::new();
     let mut curves = Vec::new();
     for (encoder, run) in layers.iter().zip(&runs) {
-        ensure_writable_dir(&run.path)?;
+        claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
+        remove_orphan_temp_files(&run.path);
         let arch = Architecture::new(splits.train.dim, encoder.clone())?;
         let session = Session {
             run,
@@ -124,12 +136,18 @@ pub fn run(a: CompareArgs) -> Result<()> {
         }));
     }
 
-    println!(
+    say!(
         "\n{:<22}{:>10}{:>12}{:>12}{:>12}{:>12}{:>10}",
-        "model", "params", "loss", "val_loss", "best loss", "best val", "time (s)"
+        "model",
+        "params",
+        "loss",
+        "val_loss",
+        "best loss",
+        "best val",
+        "time (s)"
     );
     for r in &results {
-        println!(
+        say!(
             "{:<22}{:>10}{:>12.4}{:>12.4}{:>12.4}{:>8.4} @{:<3}{:>8.1}",
             r["name"].as_str().unwrap(),
             group_digits(r["params"].as_u64().unwrap() as usize),
@@ -192,7 +210,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         },
         &a.out.join("reconstructions.png"),
     )?;
-    println!(
+    say!(
         "wrote {}/{{compare.json, compare.csv, val_loss.png, reconstructions.png}} and one run directory per model",
         a.out.display()
     );

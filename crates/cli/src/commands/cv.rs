@@ -1,8 +1,9 @@
 //! `dae cv`: K-fold cross-validation on the training set, per architecture.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, ScheduleArgs, Widths};
+use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::compare::run_name;
-use crate::run_dir::RunDir;
+use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -10,6 +11,9 @@ use dae_model::folds::k_folds;
 use dae_model::Architecture;
 use serde_json::json;
 use std::path::PathBuf;
+
+/// What `dae cv` writes into its --out besides the fold runs.
+const CV_FILES: &[&str] = &["cv.json", "cv.csv"];
 
 #[derive(Args, Debug)]
 pub struct CvArgs {
@@ -57,7 +61,19 @@ pub fn run(a: CvArgs) -> Result<()> {
         );
     }
     let config = a.schedule.config(a.epochs)?;
-    ensure_writable_dir(&a.out)?;
+    // The data and the folds first: a fold count beyond the samples is an
+    // error before any per-fold work (100,000,000 folds once looped here).
+    let splits = a.data.load()?;
+    let train = &splits.train;
+    let labels = if a.no_stratify {
+        None
+    } else {
+        train.labels.as_deref()
+    };
+    let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
+    claim("--out", &a.out, a.schedule.force, CV_FILES)?;
+    let _lock = run_lock::lock(&a.out)?;
+    remove_orphan_temp_files(&a.out);
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
@@ -72,16 +88,8 @@ pub fn run(a: CvArgs) -> Result<()> {
             }
         }
     }
-    let splits = a.data.load()?;
-    let train = &splits.train;
-    let labels = if a.no_stratify {
-        None
-    } else {
-        train.labels.as_deref()
-    };
-    let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
     if !a.schedule.quiet {
-        println!(
+        say!(
             "data: {}\n{}-fold cross-validation on the {} training samples ({}), test set scored by each fold's model",
             splits.description,
             a.folds,
@@ -106,7 +114,8 @@ pub fn run(a: CvArgs) -> Result<()> {
             let fold_train = train.select(&train_rows, "train");
             let fold_val = train.select(val_rows, "validation");
             let run = RunDir::new(&fold_dir(enc, f));
-            ensure_writable_dir(&run.path)?;
+            claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
+            remove_orphan_temp_files(&run.path);
             let data = format!("{} [fold {} of {}]", splits.description, f + 1, a.folds);
             let session = Session {
                 run: &run,
@@ -153,13 +162,16 @@ pub fn run(a: CvArgs) -> Result<()> {
         }));
     }
 
-    println!(
+    say!(
         "\n{:<20}{:>6}{:>20}{:>20}",
-        "model", "fold", "val_loss", "test_loss"
+        "model",
+        "fold",
+        "val_loss",
+        "test_loss"
     );
     for m in &models {
         for f in m["folds"].as_array().unwrap() {
-            println!(
+            say!(
                 "{:<20}{:>6}{:>20.5}{:>20.5}",
                 m["name"].as_str().unwrap(),
                 f["fold"],
@@ -174,7 +186,7 @@ pub fn run(a: CvArgs) -> Result<()> {
                 m[format!("{k}_std")].as_f64().unwrap()
             )
         };
-        println!(
+        say!(
             "{:<20}{:>6}{:>20}{:>20}",
             m["name"].as_str().unwrap(),
             "mean",
@@ -191,6 +203,6 @@ pub fn run(a: CvArgs) -> Result<()> {
         }),
     )?;
     dae_model::checkpoint::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
-    println!("wrote {}/cv.json and cv.csv", a.out.display());
+    say!("wrote {}/cv.json and cv.csv", a.out.display());
     Ok(())
 }

@@ -104,6 +104,18 @@ fn fetch(a: FetchArgs) -> Result<()> {
         }],
         None => MNIST_MIRRORS.iter().map(|m| m.to_string()).collect(),
     };
+    // A file of the same name that is not the official one is the user's:
+    // refuse before downloading rather than replace it.
+    for (name, md5) in MNIST_FILES {
+        let path = a.out.join(name);
+        if path.exists() && md5_hex(&dae_data::read_regular(&path)?) != *md5 {
+            bail!(
+                "--out {}: {name} there is not MNIST's (its MD5 differs); refusing to replace it \
+                 (move it away or pass another --out)",
+                a.out.display()
+            );
+        }
+    }
     let mut sums = String::new();
     for (name, md5) in MNIST_FILES {
         let mut errors = Vec::new();
@@ -136,10 +148,18 @@ fn fetch(a: FetchArgs) -> Result<()> {
         // Parse it as IDX (and record the digest of the decompressed bytes).
         let idx = read_idx(&path)?;
         sums += &format!("{}  {}\n", idx.sha256, name.trim_end_matches(".gz"));
-        println!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
+        say!("{}: {} bytes, MD5 verified", path.display(), bytes.len());
     }
-    dae_model::checkpoint::write_atomically(&a.out.join("SHA256SUMS"), sums.as_bytes())?;
-    println!(
+    let sums_path = a.out.join("SHA256SUMS");
+    if sums_path.exists() && dae_data::read_regular(&sums_path)? != sums.as_bytes() {
+        bail!(
+            "--out {}: its SHA256SUMS is not the one dae writes for MNIST; refusing to replace it \
+             (the four .gz files are verified and in place)",
+            a.out.display()
+        );
+    }
+    dae_model::checkpoint::write_atomically(&sums_path, sums.as_bytes())?;
+    say!(
         "wrote {}; train with --data {}",
         a.out.display(),
         a.out.display()
@@ -190,7 +210,11 @@ fn upscaled(d: &Dataset, limit: Option<usize>, size: usize) -> Result<(usize, Ve
         .image_shape
         .ok_or_else(|| anyhow!("upscale needs image-shaped data ([n, h, w])"))?;
     let rows = limit.map_or(d.rows, |l| l.min(d.rows));
-    let mut out = vec![0u8; rows * size * size];
+    let len = size
+        .checked_mul(size)
+        .and_then(|p| p.checked_mul(rows))
+        .ok_or_else(|| anyhow!("--size {size}: {rows} upscaled images overflow"))?;
+    let mut out = vec![0u8; len];
     use rayon::prelude::*;
     out.par_chunks_mut(size * size)
         .enumerate()
@@ -227,10 +251,40 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("npz") {
         bail!("--out {}: expected an .npz file name", a.out.display());
     }
+    let mut inputs = vec![("the data", a.data.path()?)];
+    if let Some(v) = &a.data.val_data {
+        inputs.push(("the validation data", v.clone()));
+    }
+    crate::out_guard::refuse_input_as_output("--out", &a.out, &inputs)?;
+    // A side whose square is wider than any layer dae trains is refused
+    // before anything is loaded or allocated.
+    let max_side = dae_model::MAX_WIDTH.isqrt();
+    if a.size > max_side {
+        bail!(
+            "--size {}: at most {max_side} ({max_side}×{max_side} = {} inputs, dae's widest layer)",
+            a.size,
+            dae_model::MAX_WIDTH
+        );
+    }
     let splits = a.data.load()?;
+    let rows = |d: &Dataset, limit: Option<usize>| limit.map_or(d.rows, |l| l.min(d.rows));
+    let test_limit = a.limit.map(|l| (l / 6).max(1));
+    let need = (rows(&splits.train, a.limit) as u128 + rows(&splits.test, test_limit) as u128)
+        * (a.size * a.size) as u128;
+    if let Some((free, what)) = dae_model::memory::host_memory_limit() {
+        if need > free as u128 {
+            bail!(
+                "--size {}: the upscaled images need {} but only {} of memory is available \
+                 ({what}); use a smaller --size or --limit",
+                a.size,
+                dae_model::memory::human_bytes(usize::try_from(need).unwrap_or(usize::MAX)),
+                dae_model::memory::human_bytes(free)
+            );
+        }
+    }
     let s = a.size as u64;
     let (train_rows, train) = upscaled(&splits.train, a.limit, a.size)?;
-    let (test_rows, test) = upscaled(&splits.test, a.limit.map(|l| (l / 6).max(1)), a.size)?;
+    let (test_rows, test) = upscaled(&splits.test, test_limit, a.size)?;
     let tmp = dae_model::checkpoint::temp_file_beside(&a.out)
         .with_context(|| format!("--out {}", a.out.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(tmp.reopen()?));
@@ -248,7 +302,7 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     zip.finish()?.flush()?;
     tmp.persist(&a.out)
         .map_err(|e| anyhow!("--out {}: cannot write ({})", a.out.display(), e.error))?;
-    println!(
+    say!(
         "wrote {}: {train_rows} train / {test_rows} test images of {}×{} ({} inputs); train on it with --data {}",
         a.out.display(),
         a.size,

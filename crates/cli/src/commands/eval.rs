@@ -18,6 +18,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    if let Some(path) = &a.json {
+        crate::out_guard::refuse_input_as_output("--json", path, &a.source.inputs(""))?;
+    }
     let OpenRun {
         run,
         splits,
@@ -26,9 +29,21 @@ pub fn run(a: EvalArgs) -> Result<()> {
     } = a.source.open()?;
     let data = a.split.of(&splits);
     let eval = backend.evaluate(data, true)?;
-    println!(
+    let ck_path = run.checkpoint();
+    crate::outputs::ensure_finite_loss(&ck_path, "reconstruction loss", eval.loss)?;
+    if let Some(i) = eval.row_loss.iter().position(|l| !l.is_finite()) {
+        crate::outputs::ensure_finite_loss(
+            &ck_path,
+            &format!("reconstruction loss of sample {i}"),
+            eval.row_loss[i],
+        )?;
+    }
+    say!(
         "{} split of {}: {} samples, mean binary cross-entropy {:.6}",
-        data.name, splits.description, data.rows, eval.loss
+        data.name,
+        splits.description,
+        data.rows,
+        eval.loss
     );
     let mut per_class = Vec::new();
     if let Some(labels) = &data.labels {
@@ -40,11 +55,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
             e.0 += 1;
             e.1 += loss;
         }
-        println!("{:<6}{:<16}{:>8}{:>12}", "label", "class", "count", "loss");
+        say!("{:<6}{:<16}{:>8}{:>12}", "label", "class", "count", "loss");
         for (&label, (count, sum)) in &sums {
             let name = splits.class_name(label);
             let mean = sum / *count as f64;
-            println!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
+            say!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
             per_class.push(json!({"label": label, "class": name, "count": count, "loss": mean}));
         }
     }

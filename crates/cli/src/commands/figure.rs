@@ -36,10 +36,13 @@ pub fn write_figure(
     seed: u64,
     image_shape: Option<(usize, usize)>,
     path: &Path,
+    checkpoint: &Path,
 ) -> Result<()> {
     let (titles, rows, originals) = sample_test_images(splits, seed);
     let codes = backend.encode(&splits.test, &rows)?;
     let reconstructions = backend.reconstruct(&splits.test, &rows)?;
+    crate::outputs::ensure_finite(checkpoint, "codes", &codes)?;
+    crate::outputs::ensure_finite(checkpoint, "reconstructions", &reconstructions)?;
     render(
         &FigureData {
             image: image_shape_of(&splits.test, image_shape),
@@ -92,6 +95,9 @@ pub fn image_shape_of(data: &Dataset, given: Option<(usize, usize)>) -> (usize, 
 }
 
 pub fn run(a: FigureArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        crate::out_guard::refuse_input_as_output("--out", out, &a.source.inputs("figure.png"))?;
+    }
     let OpenRun {
         run,
         ck,
@@ -107,7 +113,8 @@ pub fn run(a: FigureArgs) -> Result<()> {
         a.seed.unwrap_or(ck.config.seed),
         image_shape,
         &out,
+        &run.checkpoint(),
     )?;
-    println!("wrote {}", out.display());
+    say!("wrote {}", out.display());
     Ok(())
 }

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_gpu;
 pub mod bench_plan;
+pub mod bench_schema;
 pub mod check;
 pub mod compare;
 pub mod cv;

@@ -17,7 +17,7 @@ pub struct SummaryArgs {
 
 pub fn run(a: SummaryArgs) -> Result<()> {
     let arch = Architecture::new(a.input_dim, a.layers.0)?;
-    println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
-    println!("{}", format_summary(&SummaryTable::encoder(&arch)));
+    say!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
+    say!("{}", format_summary(&SummaryTable::encoder(&arch)));
     Ok(())
 }

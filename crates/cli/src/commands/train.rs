@@ -1,8 +1,9 @@
 //! `dae train`: the lab's training run, or any other architecture/dataset.
 
-use crate::args::{ensure_writable_dir, parse_layers, positive, DataArgs, DeviceChoice};
+use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
-use crate::run_dir::RunDir;
+use crate::run_dir::{check_out_dir, claim, remove_orphan_temp_files, unclaim, RunDir, RUN_FILES};
+use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -74,13 +75,27 @@ pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(us
     let Some(spec) = spec else { return Ok(None) };
     let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
     match parts[..] {
-        [Ok(h), Ok(w)] if h * w == dim => Ok(Some((h, w))),
+        [Ok(h), Ok(w)] if h.checked_mul(w) == Some(dim) => Ok(Some((h, w))),
         [Ok(h), Ok(w)] => bail!(
             "--image-shape {h},{w} has {} pixels but samples have {dim}",
-            h * w
+            h.checked_mul(w)
+                .map_or("too many".to_string(), |p| p.to_string())
         ),
         _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
     }
+}
+
+/// Refuses to train a fresh run over a trained one unless `force`.
+fn refuse_existing_run(run: &RunDir, force: bool) -> Result<()> {
+    if run.checkpoint().exists() && !force {
+        bail!(
+            "--out {}: already holds a trained run; pass --resume {} to continue it, \
+             --force to replace it, or another --out",
+            run.path.display(),
+            run.path.display()
+        );
+    }
+    Ok(())
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -150,14 +165,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("runs/ae-{name}")));
             let run = RunDir::new(&dir);
-            if run.checkpoint().exists() && !a.force {
-                bail!(
-                    "--out {}: already holds a trained run; pass --resume {} to continue it, \
-                     --force to replace it, or another --out",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+            refuse_existing_run(&run, a.force)?;
+            check_out_dir("--out", &dir, a.force, RUN_FILES)?;
             (run, config, encoder, None)
         }
     };
@@ -182,13 +191,31 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
     // After the data and settings check out; a run that then fails before
     // its first checkpoint removes the directory it created.
-    let created = !run.path.exists();
-    ensure_writable_dir(&run.path)?;
+    let flag = if resumed.is_some() {
+        "--resume"
+    } else {
+        "--out"
+    };
+    let created = claim(flag, &run.path, a.force, RUN_FILES)?;
+    let locked = run_lock::lock(&run.path).and_then(|lock| {
+        // Again under the lock: two trainers may both have passed the
+        // check above before either wrote a checkpoint.
+        if resumed.is_none() {
+            refuse_existing_run(&run, a.force)?;
+        }
+        Ok(lock)
+    });
+    let _lock = locked.inspect_err(|_| {
+        if created {
+            unclaim(&run.path);
+        }
+    })?;
+    remove_orphan_temp_files(&run.path);
 
     if !a.quiet {
-        println!("data: {}", splits.description);
-        println!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
-        println!("{}", format_summary(&SummaryTable::encoder(&arch)));
+        say!("data: {}", splits.description);
+        say!("{}", format_summary(&SummaryTable::autoencoder(&arch)));
+        say!("{}", format_summary(&SummaryTable::encoder(&arch)));
     }
     let start = match resumed {
         Some(ck) => Start::Resume(ck.state, ck.history),
@@ -208,12 +235,22 @@ pub fn run(a: TrainArgs) -> Result<()> {
         mut backend,
         history,
         train_seconds,
-    } = training::train(&session, start, &splits.train, &splits.test).inspect_err(|_| {
-        if created {
-            // Only removes an empty directory: never anything already saved.
-            let _ = std::fs::remove_dir(&run.path);
-        }
-    })?;
+    } = training::train(&session, start, &splits.train, &splits.test)
+        .inspect_err(|_| {
+            if created {
+                // Only removes a directory holding nothing but dae's marker
+                // and lock: never anything already saved.
+                unclaim(&run.path);
+            }
+        })
+        .map_err(|e| {
+            if e.is::<dae_model::Interrupted>() && run.checkpoint().exists() {
+                let hint = format!("continue with: dae train --resume {}", run.path.display());
+                e.context(hint)
+            } else {
+                e
+            }
+        })?;
 
     let final_state = backend.state()?;
     dae_model::checkpoint::save_encoder(
@@ -229,6 +266,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         config.seed,
         image_shape,
         &figure,
+        &run.checkpoint(),
     )?;
     let final_val = *history.val_loss.last().unwrap();
     run.save_json(
@@ -247,7 +285,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             "final_val_loss": final_val,
         }),
     )?;
-    println!(
+    say!(
         "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, figure.png, run.json)",
         history.epochs_done(),
         history.loss.last().unwrap(),

@@ -95,6 +95,19 @@ pub fn free_memory() -> Result<usize> {
     Ok(ctx.mem_get_info().map_err(|e| anyhow!("{e}"))?.0)
 }
 
+/// The SM count of device 0 (without loading any kernel): the memory plan
+/// needs it for the split-K work space before anything is allocated.
+pub fn sm_count() -> Result<usize> {
+    cuda_status().map_err(|e| anyhow!(e))?;
+    let ctx = CudaContext::new(0).map_err(|e| anyhow!("cannot open CUDA device 0: {e}"))?;
+    let n = ctx
+        .attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok(n.max(1) as usize)
+}
+
 /// One GPU with our kernels loaded and the stream everything runs on.
 pub struct Gpu {
     pub ctx: Arc<CudaContext>,

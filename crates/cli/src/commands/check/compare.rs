@@ -41,7 +41,12 @@ impl Baseline {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the --compare report {}", path.display()))?;
-        let doc: Value = serde_json::from_str(&text).with_context(|| {
+        Self::parse(&text, path)
+    }
+
+    /// A report's text, read from `path`.
+    fn parse(text: &str, path: &Path) -> Result<Self> {
+        let doc: Value = serde_json::from_str(text).with_context(|| {
             format!(
                 "{} is not JSON (expected a dae check --json report)",
                 path.display()
@@ -132,7 +137,7 @@ impl Baseline {
                 cases.len()
             );
         }
-        println!(
+        say!(
             "\ncompared with {} ({}, {}): {compared} cases; {only_new} only here, {} only there",
             self.path.display(),
             self.device,
@@ -140,15 +145,20 @@ impl Baseline {
             self.cases.len().saturating_sub(compared)
         );
         if rows.is_empty() {
-            println!("no change beyond ×{max_growth} in any case");
+            say!("no change beyond ×{max_growth} in any case");
         } else {
-            println!(
+            say!(
                 "{:<64} {:>8} {:>10} {:>8} {:>10} {:>9}  change",
-                "case", "was", "err/bound", "now", "err/bound", "growth"
+                "case",
+                "was",
+                "err/bound",
+                "now",
+                "err/bound",
+                "growth"
             );
         }
         for (id, was_ok, was, now_status, now, change) in &rows {
-            println!(
+            say!(
                 "{id:<64} {:>8} {was:>10.3e} {now_status:>8} {now:>10.3e} {:>9.2}  {change:?}",
                 if *was_ok { "passed" } else { "failed" },
                 now / was.max(GROWTH_FLOOR)
@@ -308,5 +318,52 @@ mod tests {
             let err = format!("{:#}", baseline(json).err().unwrap());
             assert!(err.contains(expect), "{json}: {err}");
         }
+    }
+
+    /// Mutated reports (fields dropped or retyped, cases replaced, bytes
+    /// flipped) through the reader and the comparison: a clean error or a
+    /// verdict, never a panic.
+    #[test]
+    fn fuzz_check_reports() {
+        use crate::fuzz;
+        use serde_json::json;
+        let ours = [case("a", 0.1), case("b", 2.0)];
+        let valid: Value = serde_json::from_str(&report(&ours)).unwrap();
+        let any = |m: &mut fuzz::Mutator| match m.below(7) {
+            0 => Value::Null,
+            1 => json!("inf"),
+            2 => json!(-1e300),
+            3 => json!([]),
+            4 => json!({}),
+            5 => json!(m.number()),
+            _ => json!("passed"),
+        };
+        let mutated = |m: &mut fuzz::Mutator| {
+            let mut doc = valid.clone();
+            match m.below(4) {
+                0 => {
+                    let f = ["case", "precision", "shape", "status", "worst"][m.below(5)];
+                    let i = m.below(2);
+                    if m.chance(2) {
+                        doc["cases"][i].as_object_mut().unwrap().remove(f);
+                    } else {
+                        doc["cases"][i][f] = any(m);
+                    }
+                }
+                1 => doc["cases"] = any(m),
+                2 => doc["format"] = any(m),
+                _ => {}
+            }
+            let mut bytes = serde_json::to_vec(&doc).unwrap();
+            if m.chance(3) {
+                m.mutate_bytes(&mut bytes);
+            }
+            bytes
+        };
+        fuzz::run("check-json", 7, fuzz::cases(1500), mutated, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let b = Baseline::parse(&text, Path::new("old.json"))?;
+            b.compare(&ours, 2.0)?.verdict()
+        });
     }
 }

@@ -90,6 +90,24 @@ pub fn run(a: CheckArgs) -> Result<()> {
             a.max_growth
         );
     }
+    // No report may replace an input, or another report of this run.
+    let mut inputs: Vec<(&str, PathBuf)> = Vec::new();
+    if let Some(c) = &a.compare {
+        inputs.push(("the --compare report", c.clone()));
+    }
+    if let Ok(d) = a.data.path() {
+        inputs.push(("the data", d));
+    }
+    for (flag, out) in [
+        ("--json", &a.json),
+        ("--junit", &a.junit),
+        ("--record-goldens", &a.record_goldens),
+    ] {
+        if let Some(out) = out {
+            crate::out_guard::refuse_input_as_output(flag, out, &inputs)?;
+            inputs.push((flag, out.clone()));
+        }
+    }
     // Read the earlier report first: a bad one fails before anything runs.
     let baseline = a
         .compare
@@ -99,12 +117,15 @@ pub fn run(a: CheckArgs) -> Result<()> {
     let selected = selected_keys(&a, &sel)?;
     if a.list {
         for k in &selected {
-            println!(
+            say!(
                 "{:<12} {:<44} {:<5} {}",
-                k.family, k.name, k.precision, k.shape
+                k.family,
+                k.name,
+                k.precision,
+                k.shape
             );
         }
-        println!("{} cases", selected.len());
+        say!("{} cases", selected.len());
         return Ok(());
     }
     match a.device.as_str() {
@@ -168,9 +189,9 @@ fn selected_keys(a: &CheckArgs, sel: &Selection) -> Result<Vec<CaseKey>> {
 }
 
 fn print_case(c: &CaseResult) {
-    println!("{}", c.row());
+    say!("{}", c.row());
     for line in c.mismatch_lines() {
-        println!("      {line}");
+        say!("      {line}");
     }
 }
 
@@ -192,10 +213,10 @@ fn suite<D: KernelDevice>(
     }
     let info = dev.info();
     let report_header = report::Header::new(&info, a.seed, sel, a.quick);
-    println!("{}", report_header.describe());
+    say!("{}", report_header.describe());
     let goldens = Goldens::embedded()?;
     let applies = goldens.apply_to(info.sm_count, a.seed);
-    println!(
+    say!(
         "goldens: {} (the emulator's bits at {} SMs, seed {}, {} cases)",
         if applies {
             "compared"
@@ -206,7 +227,7 @@ fn suite<D: KernelDevice>(
         goldens.seed,
         goldens.len()
     );
-    println!("{}", CaseResult::header());
+    say!("{}", CaseResult::header());
     let opts = Options {
         bench: a.bench,
         goldens: applies.then_some(&goldens),
@@ -218,7 +239,7 @@ fn suite<D: KernelDevice>(
     if let Some(path) = &a.record_goldens {
         let bytes = Goldens::serialize(a.seed, info.sm_count, &run.recorded)?;
         dae_model::checkpoint::write_atomically(path, &bytes)?;
-        println!(
+        say!(
             "goldens: {} cases written to {}",
             run.recorded.len(),
             path.display()
@@ -256,7 +277,7 @@ fn suite<D: KernelDevice>(
         .iter()
         .filter(|c| c.differs_from_golden())
         .count();
-    println!(
+    say!(
         "{} cases: {passed} passed, {failed} failed ({golden_failures} of them differ from the goldens), {skipped} skipped ({:.1}s, seed {})",
         report.cases.len(),
         report.seconds,
@@ -287,18 +308,25 @@ fn suite<D: KernelDevice>(
 /// The timed cases against this card's floors.
 fn print_timings(cases: &[CaseResult], device: &str) {
     let ceilings = Ceilings::for_device(device);
-    println!(
+    say!(
         "\ntimings (median of 5 × 20 launches, device events; floors from the {} datasheet):",
         ceilings.map_or("(unknown card: no floors)", |c| c.card)
     );
-    println!(
+    say!(
         "{:<40} {:<5} {:<14} {:>10} {:>10} {:>8} {:>9} {:>9}",
-        "case", "prec", "shape", "µs", "floor µs", "×floor", "GB/s", "TFLOP/s"
+        "case",
+        "prec",
+        "shape",
+        "µs",
+        "floor µs",
+        "×floor",
+        "GB/s",
+        "TFLOP/s"
     );
     for c in cases {
         let Some(t) = &c.timing else { continue };
         let floor = ceilings.map(|x| x.floor_ms(t.flops, t.bytes, t.precision) * 1e3);
-        println!(
+        say!(
             "{:<40} {:<5} {:<14} {:>10.2} {:>10} {:>8} {:>9.0} {:>9.2}",
             c.key.name,
             c.key.precision,

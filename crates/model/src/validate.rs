@@ -1,0 +1,119 @@
+//! What a checkpoint must hold to be trusted (issue 10): finite tensors,
+//! settings the optimizer can run with, a history consistent with itself.
+//! Each error names the field, so the caller's context can name the file.
+
+use crate::{Architecture, History, TrainConfig, TrainState};
+use anyhow::{bail, Result};
+
+/// The first non-finite value of `v` and its index.
+pub fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
+    v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]))
+}
+
+/// Every optimizer setting within the range Adam is defined on.
+pub fn check_config(c: &TrainConfig) -> Result<()> {
+    let field = |name: &str, v: f64, ok: bool, range: &str| -> Result<()> {
+        if !ok {
+            bail!("metadata 'training': {name} {v} is not {range}");
+        }
+        Ok(())
+    };
+    field(
+        "lr",
+        c.lr,
+        c.lr.is_finite() && c.lr > 0.0,
+        "a positive number",
+    )?;
+    field("beta1", c.beta1, (0.0..1.0).contains(&c.beta1), "in [0, 1)")?;
+    field("beta2", c.beta2, (0.0..1.0).contains(&c.beta2), "in [0, 1)")?;
+    field(
+        "epsilon",
+        c.epsilon,
+        c.epsilon.is_finite() && c.epsilon > 0.0,
+        "a positive number",
+    )?;
+    if c.epochs == 0 {
+        bail!("metadata 'training': epochs must be at least 1");
+    }
+    if c.batch == 0 {
+        bail!("metadata 'training': batch must be at least 1");
+    }
+    dae_core::cuda::Precision::parse(&c.precision)
+        .map_err(|e| anyhow::anyhow!("metadata 'training': {e}"))?;
+    Ok(())
+}
+
+/// Loss and val_loss of equal length, finite, no longer than the settings'
+/// epochs, and matching the 'epoch' entry and the step count.
+pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u64) -> Result<()> {
+    if h.loss.len() != h.val_loss.len() {
+        bail!(
+            "metadata 'history': {} losses but {} validation losses",
+            h.loss.len(),
+            h.val_loss.len()
+        );
+    }
+    for (name, values) in [("loss", &h.loss), ("val_loss", &h.val_loss)] {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "metadata 'history': {name} of epoch {} is {}",
+                i + 1,
+                values[i]
+            );
+        }
+    }
+    if h.loss.len() > c.epochs {
+        bail!(
+            "metadata 'history': {} epochs recorded but the settings train {}",
+            h.loss.len(),
+            c.epochs
+        );
+    }
+    if let Some(e) = epoch {
+        if e.parse::<usize>().ok() != Some(h.loss.len()) {
+            bail!(
+                "metadata 'epoch' {e:?} disagrees with the history's {} epochs",
+                h.loss.len()
+            );
+        }
+    }
+    // Every epoch takes at least one step.
+    if step < h.loss.len() as u64 {
+        bail!(
+            "metadata 'step' {step} is fewer than the {} epochs recorded",
+            h.loss.len()
+        );
+    }
+    Ok(())
+}
+
+/// Parameters and both moments finite, the second moment non-negative;
+/// the error names the layer tensor (or moment) and the index in it.
+pub fn check_state(arch: &Architecture, s: &TrainState) -> Result<()> {
+    let locate = |i: usize| -> String {
+        for l in arch.layers() {
+            if i < l.bias_offset {
+                return format!("{}.kernel[{}]", l.name, i - l.weight_offset);
+            }
+            if i < l.bias_offset + l.fan_out {
+                return format!("{}.bias[{}]", l.name, i - l.bias_offset);
+            }
+        }
+        format!("[{i}]")
+    };
+    if let Some((i, v)) = first_non_finite(&s.params) {
+        bail!("tensor '{}' is {v}", locate(i));
+    }
+    for (name, values) in [("optimizer.m", &s.m), ("optimizer.v", &s.v)] {
+        if let Some((i, v)) = first_non_finite(values) {
+            bail!("tensor '{name}' is {v} at index {i}");
+        }
+    }
+    if let Some(i) = s.v.iter().position(|&v| v < 0.0) {
+        bail!(
+            "tensor 'optimizer.v' is {} at index {i} (Adam's second moment is never negative)",
+            s.v[i]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The memory plan is what the device backend allocates (issue 10): on a
+//! host stand-in for a GPU that counts live bytes (and runs nothing), the
+//! backend's memory after an epoch and a validation pass is exactly the
+//! plan's total, for the lab model at batch 1, 256 and 65,536, a 224×224
+//! input with 2048,512,128, and the split-K plans of 132 SMs and none of 2.
+
+use anyhow::Result;
+use dae_core::cuda::ops::Op;
+use dae_core::cuda::{KernelDevice, Precision};
+use dae_data::{Dataset, Pixels};
+use dae_model::{
+    Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Host memory posing as device memory; its drop gives the bytes back.
+struct Mem {
+    bytes: Vec<u8>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Mem {
+    fn drop(&mut self) {
+        self.live.fetch_sub(self.bytes.len(), Ordering::SeqCst);
+    }
+}
+
+struct Counting {
+    sms: usize,
+    live: Arc<AtomicUsize>,
+}
+
+impl KernelDevice for Counting {
+    type Memory = Mem;
+    type Graph = ();
+    fn describe(&self) -> String {
+        "counting".into()
+    }
+    fn sm_count(&self) -> usize {
+        self.sms
+    }
+    fn alloc(&self, bytes: usize) -> Result<Mem> {
+        self.live.fetch_add(bytes, Ordering::SeqCst);
+        Ok(Mem {
+            bytes: vec![0; bytes],
+            live: self.live.clone(),
+        })
+    }
+    fn address(&self, mem: &Mem) -> u64 {
+        mem.bytes.as_ptr() as u64
+    }
+    fn write(&self, mem: &mut Mem, data: &[u8]) -> Result<()> {
+        mem.bytes[..data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn read(&self, mem: &Mem, len: usize) -> Result<Vec<u8>> {
+        Ok(mem.bytes[..len].to_vec())
+    }
+    fn run(&self, _: &Op) -> Result<()> {
+        Ok(())
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    fn record(&self, _: &[Op]) -> Result<()> {
+        Ok(())
+    }
+    fn replay(&self, _: &()) -> Result<()> {
+        Ok(())
+    }
+    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+        Ok((work()?, None))
+    }
+}
+
+struct Silent;
+impl StepObserver for Silent {
+    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
+}
+
+fn data(rows: usize, dim: usize) -> Dataset {
+    Dataset {
+        name: "d".into(),
+        rows,
+        dim,
+        pixels: Pixels::U8(vec![7; rows * dim].into()),
+        labels: None,
+        image_shape: None,
+    }
+}
+
+/// (input, encoder, batch, SMs, train rows, validation rows)
+type Case = (usize, &'static [usize], usize, usize, usize, usize);
+
+#[test]
+fn the_device_plan_equals_its_allocations() {
+    let cases: [Case; 6] = [
+        (784, &[128, 64, 32], 256, 132, 1000, 300),
+        (784, &[128, 64, 32], 256, 2, 1000, 300),
+        (784, &[128, 64, 32], 1, 132, 20, 10),
+        (784, &[128, 64, 32], 65_536, 132, 300, 100),
+        (784, &[32], 37, 132, 500, 5000),
+        (50_176, &[2048, 512, 128], 1, 132, 2, 2),
+    ];
+    for (input, encoder, batch, sms, train_rows, val_rows) in cases {
+        let arch = Architecture::new(input, encoder.to_vec()).unwrap();
+        let cfg = TrainConfig {
+            batch,
+            ..TrainConfig::lab()
+        };
+        let (train, val) = (data(train_rows, input), data(val_rows, input));
+        let plan =
+            MemoryPlan::device(&arch, batch, sms, train_rows, train.bytes() + val.bytes()).unwrap();
+        let live = Arc::new(AtomicUsize::new(0));
+        let dev = Counting {
+            sms,
+            live: live.clone(),
+        };
+        let state = TrainState::initialize(&arch, 1);
+        let mut backend =
+            DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state).unwrap();
+        let perm: Vec<u32> = (0..train_rows as u32).collect();
+        backend
+            .train_epoch(&train, &perm, batch, &mut Silent)
+            .unwrap();
+        backend.evaluate(&val, true).unwrap();
+        backend.reconstruct(&val, &[0]).unwrap();
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            plan.total(),
+            "{} batch {batch}, {sms} SMs, {train_rows}/{val_rows} rows: {}",
+            arch.describe(),
+            plan.describe()
+        );
+    }
+}
