@@ -131,6 +131,14 @@ impl Emulator {
         }
     }
 
+    /// Bytes of the allocations still alive (guard zones not counted): what
+    /// a device's memory would hold.
+    pub fn live_bytes(&self) -> usize {
+        let mut live = self.live.borrow_mut();
+        live.retain(|w| w.strong_count() > 0);
+        live.iter().filter_map(Weak::upgrade).map(|m| m.bytes).sum()
+    }
+
     /// Runs one launch to completion.
     pub fn launch(&self, l: &Launch) -> Result<()> {
         let name = CString::new(l.kernel)?;

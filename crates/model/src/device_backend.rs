@@ -166,6 +166,11 @@ impl CudaBackend {
 }
 
 impl<D: KernelDevice> DeviceBackend<D> {
+    /// The device it runs on (tests read the emulator's live bytes).
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
     /// Allocates on `dev` everything a step at `batch` rows needs.
     pub fn on(
         dev: D,
