@@ -31,12 +31,15 @@ fn data(rows: usize, dim: usize, salt: u8) -> Dataset {
     }
 }
 
+/// (input, encoder, batch, SMs, train rows, validation rows)
+type Case = (usize, &'static [usize], usize, usize, usize, usize);
+
 #[test]
 fn the_device_plan_equals_the_emulators_live_bytes() {
     // (input, encoder, batch, SMs, train rows, validation rows): the lab at
     // batch 1, 256 (split-K at 132 SMs; none at 2) and 65,536, and a
     // 224×224 input with 2048,512,128.
-    let cases: [(usize, &[usize], usize, usize, usize, usize); 5] = [
+    let cases: [Case; 5] = [
         (784, &[128, 64, 32], 256, 132, 300, 100),
         (784, &[128, 64, 32], 256, 2, 300, 100),
         (784, &[128, 64, 32], 1, 132, 3, 2),
