@@ -10,9 +10,18 @@
 //! (or a wild index), which fails the comparison. The build's sanitizer flags
 //! turn misaligned vector accesses and out-of-range array indices into aborts.
 //!
-//! What it cannot show: the hardware's own rounding in the MMA (modelled as
-//! exact products summed in double), timing, races between threads (fibers
-//! switch only at barriers), and anything of the driver, NVRTC or graphs.
+//! Shared memory is race-checked: the kernels are compiled with GCC's
+//! ThreadSanitizer instrumentation, whose callbacks (csrc/runtime.cpp)
+//! record every shared-memory access with its thread and barrier interval;
+//! two threads' conflicting accesses to one word in one interval fail the
+//! launch whatever order the fibers run in.
+//!
+//! The MMA's rounding is modelled two ways ([`MmaModel`]): exact products
+//! summed exactly, or the tensor cores' align-and-truncate accumulation.
+//!
+//! What it cannot show: the hardware's exact MMA bits (the truncating model
+//! follows a published study, not this GPU), timing, races in global
+//! memory, and anything of the driver, NVRTC or graphs.
 
 use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::ops::Op;
@@ -33,6 +42,7 @@ extern "C" {
         arg_codes: *const u32,
         arg_count: u32,
         reverse: c_int,
+        mma_model: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
@@ -107,15 +117,42 @@ impl Drop for HostMemory {
     }
 }
 
+/// How the emulated tensor cores accumulate an MMA's products (csrc/runtime.cpp).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MmaModel {
+    /// The products (exact) summed exactly, then rounded once to nearest:
+    /// the ideal the tolerances are stated against.
+    #[default]
+    Exact,
+    /// As the hardware does (Fasi, Higham, Mikaitis, Pranesh, "Numerical
+    /// behavior of NVIDIA tensor cores", PeerJ CS 2021): products added to
+    /// the accumulator 4 (tf32) or 8 (bf16) at a time, aligned to the
+    /// largest exponent and truncated to 24 bits, the sum truncated to fp32.
+    Truncate,
+}
+
+impl MmaModel {
+    /// `DAE_EMU_MMA` (`exact`, the default, or `truncate`), for the tests:
+    /// CI runs the emulator suite under both.
+    pub fn from_env() -> Self {
+        match std::env::var("DAE_EMU_MMA").as_deref() {
+            Err(_) | Ok("exact") => MmaModel::Exact,
+            Ok("truncate") => MmaModel::Truncate,
+            Ok(other) => panic!("DAE_EMU_MMA={other}: expected exact or truncate"),
+        }
+    }
+}
+
 /// A CPU standing in for a GPU with `sm_count` SMs.
 ///
 /// Each kernel's successive launches alternate the order in which a block's
-/// threads run between barriers (first in thread order, then reversed, ...).
-/// A race (one thread reading shared memory another writes in the same
-/// barrier interval) then gives different bits on the next run, which the
-/// regression suite's run-twice bit-equality check reports.
+/// threads run between barriers (first in thread order, then reversed, ...):
+/// a result that depends on that order (beyond the shared-memory races the
+/// race detector fails outright) gives different bits on the next run,
+/// which the regression suite's run-twice bit-equality check reports.
 pub struct Emulator {
     sm_count: usize,
+    mma: MmaModel,
     live: RefCell<Vec<Weak<HostMemory>>>,
     launches: RefCell<HashMap<&'static str, u64>>,
 }
@@ -126,9 +163,15 @@ impl Emulator {
     pub fn new(sm_count: usize) -> Self {
         Emulator {
             sm_count,
+            mma: MmaModel::Exact,
             live: RefCell::new(Vec::new()),
             launches: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// The same emulator with another model of the tensor cores' accumulation.
+    pub fn with_mma(self, mma: MmaModel) -> Self {
+        Emulator { mma, ..self }
     }
 
     /// Runs one launch to completion.
@@ -186,6 +229,7 @@ impl Emulator {
                 codes.as_ptr(),
                 codes.len() as u32,
                 c_int::from(reverse),
+                c_int::from(self.mma == MmaModel::Truncate),
                 err.as_mut_ptr().cast::<c_char>(),
                 err.len(),
             )
