@@ -71,6 +71,10 @@ fn main() {
     // runtime.cpp defines the __tsan_* callbacks, which record each
     // shared-memory access for the race detector (see runtime.cpp).
     build.flag("-fsanitize=thread");
+    // Keep a float4 / float2 copy one 16- / 8-byte access, as the GPU's
+    // LDS.128 / STG.64 are (scalar replacement would split it into 4-byte
+    // accesses, which the traffic counters would count as separate requests).
+    build.flag("-fno-tree-sra");
     for obj in runtime {
         build.object(obj);
     }

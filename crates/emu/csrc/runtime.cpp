@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -100,6 +101,7 @@ struct Block {
 };
 
 struct Launch {
+    const char* name = nullptr;
     void (*trampoline)(void**) = nullptr;
     void** args = nullptr;
 };
@@ -335,8 +337,119 @@ void access(const void* p, size_t bytes, bool write, const void* pc) {
     }
 }
 
+// ------------------------------------------------------- traffic counters
+// With tracing on (dae_emu_launch's trace), each shared or global access is
+// also gathered into warp requests: the n-th execution of an instruction
+// site by each lane of a warp is the warp's n-th request there (exact for
+// converged warps; lanes that skip an instruction leave their slot empty).
+// A barrier or the block's end closes the requests and counts, per kernel
+// and site: shared wavefronts (32 banks of 4 bytes; a request of 8- or
+// 16-byte lanes is served in phases of 16 or 8 lanes, each taking as many
+// wavefronts as its most-used bank has distinct words: the usual model of
+// the hardware's bank conflicts), global 32-byte sectors and 128-byte lines.
+
+struct Request {
+    unsigned mask = 0;
+    uintptr_t addr[32];
+};
+
+struct WarpSite {
+    unsigned short next[32] = {};  // each lane's executions of the site so far
+    std::vector<Request> requests;
+    bool shared = false, write = false;
+    unsigned size = 0;
+};
+
+struct SiteStats {
+    bool shared = false, write = false;
+    unsigned size = 0;
+    unsigned long long requests = 0, wavefronts = 0, sectors = 0, lines = 0, bytes = 0;
+};
+
+struct Trace {
+    bool on = false;
+    std::vector<std::pair<uintptr_t, uintptr_t>> global;  // [start, end) of device allocations, sorted
+    std::vector<std::map<const void*, WarpSite>> warps;
+    std::map<std::pair<std::string, const void*>, SiteStats> sites;
+};
+Trace g_trace;
+
+bool is_global(uintptr_t a) {
+    const auto& g = g_trace.global;
+    auto it = std::upper_bound(g.begin(), g.end(), a, [](uintptr_t x, const std::pair<uintptr_t, uintptr_t>& r) {
+        return x < r.first;
+    });
+    return it != g.begin() && a < (--it)->second;
+}
+
+void trace_access(uintptr_t a, size_t bytes, bool write, const void* pc, bool shared) {
+    const int lane = t_current->linear % 32, warp = t_current->linear / 32;
+    if (g_trace.warps.size() <= static_cast<size_t>(warp)) g_trace.warps.resize(warp + 1);
+    WarpSite& w = g_trace.warps[warp][pc];
+    w.shared = shared;
+    w.write = write;
+    w.size = static_cast<unsigned>(bytes);
+    const unsigned n = w.next[lane]++;
+    if (w.requests.size() <= n) w.requests.resize(n + 1);
+    w.requests[n].mask |= 1u << lane;
+    w.requests[n].addr[lane] = a;
+}
+
+void trace_flush() {
+    for (auto& warp : g_trace.warps) {
+        for (auto& [pc, w] : warp) {
+            SiteStats& st = g_trace.sites[{t_launch.name, pc}];
+            st.shared = w.shared;
+            st.write = w.write;
+            st.size = w.size;
+            const unsigned per_phase = w.size <= 4 ? 32 : w.size == 8 ? 16 : 8;
+            for (const Request& r : w.requests) {
+                st.requests += 1;
+                st.bytes += static_cast<unsigned long long>(__builtin_popcount(r.mask)) * w.size;
+                if (w.shared) {
+                    for (unsigned p0 = 0; p0 < 32; p0 += per_phase) {
+                        // (bank, word) of every word the phase's lanes touch, bank in the top bits
+                        uint64_t key[128];
+                        unsigned n = 0;
+                        for (unsigned l = p0; l < p0 + per_phase; ++l) {
+                            if (!(r.mask >> l & 1u)) continue;
+                            for (uintptr_t word = r.addr[l] / 4; word <= (r.addr[l] + w.size - 1) / 4 && n < 128; ++word)
+                                key[n++] = (uint64_t{word % 32} << 58) | (word & ((uint64_t{1} << 58) - 1));
+                        }
+                        std::sort(key, key + n);
+                        n = static_cast<unsigned>(std::unique(key, key + n) - key);
+                        unsigned most = 0, run = 0;
+                        for (unsigned j = 0; j < n; ++j) {
+                            run = j > 0 && key[j] >> 58 == key[j - 1] >> 58 ? run + 1 : 1;
+                            most = std::max(most, run);
+                        }
+                        st.wavefronts += most;
+                    }
+                } else {
+                    uintptr_t sectors[64], lines[64];
+                    unsigned ns = 0, nl = 0;
+                    for (unsigned l = 0; l < 32; ++l) {
+                        if (!(r.mask >> l & 1u)) continue;
+                        const uintptr_t first = r.addr[l], last = r.addr[l] + w.size - 1;
+                        for (uintptr_t x = first / 32; x <= last / 32 && ns < 64; ++x) sectors[ns++] = x;
+                        for (uintptr_t x = first / 128; x <= last / 128 && nl < 64; ++x) lines[nl++] = x;
+                    }
+                    std::sort(sectors, sectors + ns);
+                    std::sort(lines, lines + nl);
+                    st.sectors += static_cast<unsigned long long>(std::unique(sectors, sectors + ns) - sectors);
+                    st.lines += static_cast<unsigned long long>(std::unique(lines, lines + nl) - lines);
+                }
+            }
+        }
+        warp.clear();
+    }
+}
+
 inline void check(const void* p, size_t bytes, bool write, const void* pc) {
-    if (reinterpret_cast<uintptr_t>(p) - g_race.lo < g_race.span && t_current != nullptr) access(p, bytes, write, pc);
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    const bool shared = a - g_race.lo < g_race.span;
+    if (shared && t_current != nullptr) access(p, bytes, write, pc);
+    if (g_trace.on && t_current != nullptr && (shared || is_global(a))) trace_access(a, bytes, write, pc, shared);
 }
 
 [[noreturn]] void fiber_entry() {
@@ -382,7 +495,10 @@ void barrier(Barrier& b, int expected) {
     if (++b.arrived == expected) {
         b.arrived = 0;
         b.generation += 1;
-        if (&b == &t_block.block_barrier) g_race.interval += 1;  // a new barrier interval
+        if (&b == &t_block.block_barrier) {
+            g_race.interval += 1;  // a new barrier interval
+            if (g_trace.on) trace_flush();
+        }
         yield_to_scheduler();
         return;
     }
@@ -433,6 +549,7 @@ bool run_block(unsigned threads, bool reverse) {
             return false;
         }
     }
+    if (g_trace.on) trace_flush();
     return true;
 }
 
@@ -604,11 +721,12 @@ extern "C" const size_t dae_emu_kernel_count;
 // kernel's parameters'; `reverse` runs each block's threads in the opposite
 // order between barriers (a kernel whose result depends on that order has a
 // race); `mma_model` 0 sums each MMA's products exactly and rounds once, 1
-// aligns and truncates as the tensor cores do (truncating_dot). Returns 0,
-// or 1 with a message in err.
+// aligns and truncates as the tensor cores do (truncating_dot); `trace`
+// counts shared wavefronts and global sectors (see dae_emu_trace_*).
+// Returns 0, or 1 with a message in err.
 extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsigned* block, void** args,
                               const unsigned* arg_codes, unsigned arg_count, int reverse, int mma_model,
-                              char* err, size_t err_len) {
+                              int trace, char* err, size_t err_len) {
     using namespace dae_emu;
     auto error = [&](const std::string& why) {
         std::snprintf(err, err_len, "%s", why.c_str());
@@ -639,8 +757,10 @@ extern "C" int dae_emu_launch(const char* name, const unsigned* grid, const unsi
     t_error.clear();
     const std::string setup = race_setup();
     if (!setup.empty()) return error("race detector: " + setup);
-    t_launch = Launch{kernel->trampoline, args};
+    t_launch = Launch{kernel->name, kernel->trampoline, args};
     t_mma_model = mma_model == kMmaTruncate ? kMmaTruncate : kMmaExact;
+    g_trace.on = trace != 0;
+    g_trace.warps.clear();
     block_dim = {block[0], block[1], block[2]};
     grid_dim = {grid[0], grid[1], grid[2]};
     for (unsigned z = 0; z < grid[2]; ++z)
@@ -679,3 +799,36 @@ extern "C" void __tsan_func_exit() {}
 extern "C" void __tsan_init() {}
 extern "C" void __tsan_vptr_update(void**, void*) {}
 extern "C" void __tsan_vptr_read(void**) {}
+
+// The device allocations a traced launch's global accesses fall in: pairs
+// (start, bytes), replacing the previous set.
+extern "C" void dae_emu_trace_ranges(const unsigned long long* ranges, size_t count) {
+    using namespace dae_emu;
+    g_trace.global.clear();
+    for (size_t i = 0; i < count; ++i)
+        g_trace.global.push_back({static_cast<uintptr_t>(ranges[2 * i]),
+                                  static_cast<uintptr_t>(ranges[2 * i] + ranges[2 * i + 1])});
+    std::sort(g_trace.global.begin(), g_trace.global.end());
+}
+
+// The counters so far, one line per kernel and site, tab-separated: kernel,
+// site, space (shared|global), ld|st, bytes per lane, requests, wavefronts,
+// sectors, lines, bytes requested; then cleared. Returns the text's length
+// (written only when it fits in `len`, else nothing is cleared).
+extern "C" size_t dae_emu_trace_take(char* out, size_t len) {
+    using namespace dae_emu;
+    std::string text;
+    for (const auto& [key, st] : g_trace.sites) {
+        std::string site_name = site(key.second);
+        site_name = site_name.substr(0, site_name.find(" [addr2line"));
+        text += key.first + "\t" + site_name + "\t" + (st.shared ? "shared" : "global") + "\t" +
+                (st.write ? "st" : "ld") + "\t" + std::to_string(st.size) + "\t" + std::to_string(st.requests) +
+                "\t" + std::to_string(st.wavefronts) + "\t" + std::to_string(st.sectors) + "\t" +
+                std::to_string(st.lines) + "\t" + std::to_string(st.bytes) + "\n";
+    }
+    if (text.size() < len) {
+        std::memcpy(out, text.c_str(), text.size() + 1);
+        g_trace.sites.clear();
+    }
+    return text.size();
+}

@@ -43,9 +43,54 @@ extern "C" {
         arg_count: u32,
         reverse: c_int,
         mma_model: c_int,
+        trace: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
+    fn dae_emu_trace_ranges(ranges: *const u64, count: usize);
+    fn dae_emu_trace_take(out: *mut c_char, len: usize) -> usize;
+}
+
+/// Shared-memory and global-memory traffic of one instruction site of one
+/// kernel, summed over the traced launches (csrc/runtime.cpp's counters):
+/// a request is one warp's execution of the site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    pub kernel: String,
+    /// The host function and offset of the access (csrc/runtime.cpp names
+    /// them from the symbol table; stable for one compiler and build).
+    pub site: String,
+    pub shared: bool,
+    pub store: bool,
+    /// Bytes each lane accesses.
+    pub width: u32,
+    pub requests: u64,
+    /// Shared: wavefronts (1 per request when conflict-free, for 4-byte lanes).
+    pub wavefronts: u64,
+    /// Global: 32-byte sectors and 128-byte lines touched.
+    pub sectors: u64,
+    pub lines: u64,
+    /// Bytes the lanes asked for.
+    pub bytes: u64,
+}
+
+impl TraceRow {
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        let n = |i: usize| f.get(i)?.parse::<u64>().ok();
+        Some(TraceRow {
+            kernel: f.first()?.to_string(),
+            site: f.get(1)?.to_string(),
+            shared: *f.get(2)? == "shared",
+            store: *f.get(3)? == "st",
+            width: n(4)? as u32,
+            requests: n(5)?,
+            wavefronts: n(6)?,
+            sectors: n(7)?,
+            lines: n(8)?,
+            bytes: n(9)?,
+        })
+    }
 }
 
 /// Guard bytes on each side of an allocation (0xFF: NaN as f32 and f64).
@@ -153,6 +198,7 @@ impl MmaModel {
 pub struct Emulator {
     sm_count: usize,
     mma: MmaModel,
+    trace: bool,
     live: RefCell<Vec<Weak<HostMemory>>>,
     launches: RefCell<HashMap<&'static str, u64>>,
 }
@@ -164,6 +210,7 @@ impl Emulator {
         Emulator {
             sm_count,
             mma: MmaModel::Exact,
+            trace: false,
             live: RefCell::new(Vec::new()),
             launches: RefCell::new(HashMap::new()),
         }
@@ -172,6 +219,29 @@ impl Emulator {
     /// The same emulator with another model of the tensor cores' accumulation.
     pub fn with_mma(self, mma: MmaModel) -> Self {
         Emulator { mma, ..self }
+    }
+
+    /// The same emulator counting shared wavefronts and global sectors per
+    /// kernel and site ([`Emulator::take_trace`]). The counters are the
+    /// process's: trace in one emulator at a time.
+    pub fn with_trace(self) -> Self {
+        Emulator {
+            trace: true,
+            ..self
+        }
+    }
+
+    /// The traced launches' counters since the last call (then cleared).
+    pub fn take_trace(&self) -> Vec<TraceRow> {
+        // SAFETY: a null buffer of length 0 only asks for the length.
+        let len = unsafe { dae_emu_trace_take(std::ptr::null_mut(), 0) };
+        let mut buf = vec![0u8; len + 1];
+        // SAFETY: buf holds len + 1 bytes, room for the text and its NUL.
+        let len = unsafe { dae_emu_trace_take(buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .filter_map(TraceRow::parse)
+            .collect()
     }
 
     /// Runs one launch to completion.
@@ -214,6 +284,17 @@ impl Emulator {
             *n += 1;
             n.is_multiple_of(2)
         };
+        if self.trace {
+            let ranges: Vec<u64> = self
+                .live
+                .borrow()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .flat_map(|m| [m.address(), m.bytes as u64])
+                .collect();
+            // SAFETY: `ranges` holds ranges.len() / 2 (start, bytes) pairs.
+            unsafe { dae_emu_trace_ranges(ranges.as_ptr(), ranges.len() / 2) };
+        }
         let mut err = vec![0u8; 512];
         // SAFETY: `args` holds one 8-byte slot per argument and `codes` their
         // kinds and sizes; the runtime checks both against the kernel's own
@@ -230,6 +311,7 @@ impl Emulator {
                 codes.len() as u32,
                 c_int::from(reverse),
                 c_int::from(self.mma == MmaModel::Truncate),
+                c_int::from(self.trace),
                 err.as_mut_ptr().cast::<c_char>(),
                 err.len(),
             )

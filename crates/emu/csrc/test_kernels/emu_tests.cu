@@ -62,3 +62,19 @@ extern "C" __global__ void emu_test_mma(float* d, float c, float ab, int bf16) {
         dae_emu::mma_m16n8k8_tf32(acc, a, b);
     for (int i = 0; i < 4; ++i) d[threadIdx.x * 4 + i] = acc[i];
 }
+
+// One warp's traffic with known counts (crates/emu/tests/trace.rs): global
+// loads at stride 1 (4 sectors, 1 line) and 32 floats (32 of each); shared
+// stores at stride 1 (1 wavefront) and 2 (2: a 2-way conflict); a float4
+// shared load (4 phases of 8 lanes, 1 wavefront each); a stride-1 store.
+extern "C" __global__ void emu_test_traffic(const float* in, float* out) {
+    __shared__ __align__(16) float s[160];
+    const int i = threadIdx.x;
+    const float a = in[i];
+    const float b = in[32 * i];
+    s[i] = a;
+    s[64 + 2 * i] = b;
+    __syncthreads();
+    const float4 v = *reinterpret_cast<const float4*>(&s[4 * i]);
+    out[i] = v.x + v.y + v.z + v.w;
+}
