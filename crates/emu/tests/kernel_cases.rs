@@ -39,9 +39,8 @@ fn every_kernel_case_passes_with_132_sms() {
 }
 
 /// Two SMs: almost nothing splits, so the GEMMs loop over many k-tiles
-/// through their double-buffered shared memory (a missing barrier there
-/// changes the bits between the two runs of a case, whose thread order the
-/// emulator reverses).
+/// through their double-buffered shared memory (a missing barrier there is
+/// a race the emulator's detector reports).
 #[test]
 fn every_kernel_case_passes_with_2_sms() {
     all_cases_pass(2);
@@ -83,11 +82,11 @@ fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
     );
 }
 
-/// For tools/race_mutants.sh: the cases whose name DAE_EMU_CASE selects (a
+/// For tools/race_mutants.py: the cases whose name DAE_EMU_CASE selects (a
 /// substring or glob), in each precision DAE_EMU_PRECISIONS lists (comma-
 /// separated; default all), with the plans of 2 and 132 SMs.
 #[test]
-#[ignore = "run by tools/race_mutants.sh with DAE_EMU_CASE set"]
+#[ignore = "run by tools/race_mutants.py with DAE_EMU_CASE set"]
 fn selected_cases_pass() {
     use dae_core::cuda::Precision;
     let seed = suite_seed();
