@@ -44,10 +44,11 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "cu"))
         .collect();
     files.sort();
+    // Kernels that exist only for the emulator's own tests.
+    files.push(csrc.join("test_kernels/emu_tests.cu"));
 
-    let mut build = cc::Build::new();
-    build
-        .cpp(true)
+    let mut base = cc::Build::new();
+    base.cpp(true)
         .std("c++17")
         .opt_level(2)
         .include(&csrc)
@@ -58,8 +59,25 @@ fn main() {
         // arrays (shared tiles, register fragments), int overflow in index
         // arithmetic: abort with a message instead of passing silently.
         .flag("-fsanitize=alignment,bounds,signed-integer-overflow,shift")
-        .flag("-fno-sanitize-recover=all")
-        .file(csrc.join("runtime.cpp"));
+        .flag("-fno-sanitize-recover=all");
+    // The runtime itself is not instrumented: it defines the callbacks below.
+    let runtime = base
+        .clone()
+        .file(csrc.join("runtime.cpp"))
+        .compile_intermediates();
+    let mut build = base;
+    // The kernels get GCC's ThreadSanitizer instrumentation (a call before
+    // every load and store with its address and size) but not libtsan:
+    // runtime.cpp defines the __tsan_* callbacks, which record each
+    // shared-memory access for the race detector (see runtime.cpp).
+    build.flag("-fsanitize=thread");
+    // Keep a float4 / float2 copy one 16- / 8-byte access, as the GPU's
+    // LDS.128 / STG.64 are (scalar replacement would split it into 4-byte
+    // accesses, which the traffic counters would count as separate requests).
+    build.flag("-fno-tree-sra");
+    for obj in runtime {
+        build.object(obj);
+    }
 
     let mut table = String::from("#include <cstddef>\n");
     let mut entries = String::new();

@@ -10,9 +10,18 @@
 //! (or a wild index), which fails the comparison. The build's sanitizer flags
 //! turn misaligned vector accesses and out-of-range array indices into aborts.
 //!
-//! What it cannot show: the hardware's own rounding in the MMA (modelled as
-//! exact products summed in double), timing, races between threads (fibers
-//! switch only at barriers), and anything of the driver, NVRTC or graphs.
+//! Shared memory is race-checked: the kernels are compiled with GCC's
+//! ThreadSanitizer instrumentation, whose callbacks (csrc/runtime.cpp)
+//! record every shared-memory access with its thread and barrier interval;
+//! two threads' conflicting accesses to one word in one interval fail the
+//! launch whatever order the fibers run in.
+//!
+//! The MMA's rounding is modelled two ways ([`MmaModel`]): exact products
+//! summed exactly, or the tensor cores' align-and-truncate accumulation.
+//!
+//! What it cannot show: the hardware's exact MMA bits (the truncating model
+//! follows a published study, not this GPU), timing, races in global
+//! memory, and anything of the driver, NVRTC or graphs.
 
 use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::ops::Op;
@@ -33,9 +42,55 @@ extern "C" {
         arg_codes: *const u32,
         arg_count: u32,
         reverse: c_int,
+        mma_model: c_int,
+        trace: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
+    fn dae_emu_trace_ranges(ranges: *const u64, count: usize);
+    fn dae_emu_trace_take(out: *mut c_char, len: usize) -> usize;
+}
+
+/// Shared-memory and global-memory traffic of one instruction site of one
+/// kernel, summed over the traced launches (csrc/runtime.cpp's counters):
+/// a request is one warp's execution of the site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    pub kernel: String,
+    /// The host function and offset of the access (csrc/runtime.cpp names
+    /// them from the symbol table; stable for one compiler and build).
+    pub site: String,
+    pub shared: bool,
+    pub store: bool,
+    /// Bytes each lane accesses.
+    pub width: u32,
+    pub requests: u64,
+    /// Shared: wavefronts (1 per request when conflict-free, for 4-byte lanes).
+    pub wavefronts: u64,
+    /// Global: 32-byte sectors and 128-byte lines touched.
+    pub sectors: u64,
+    pub lines: u64,
+    /// Bytes the lanes asked for.
+    pub bytes: u64,
+}
+
+impl TraceRow {
+    fn parse(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        let n = |i: usize| f.get(i)?.parse::<u64>().ok();
+        Some(TraceRow {
+            kernel: f.first()?.to_string(),
+            site: f.get(1)?.to_string(),
+            shared: *f.get(2)? == "shared",
+            store: *f.get(3)? == "st",
+            width: n(4)? as u32,
+            requests: n(5)?,
+            wavefronts: n(6)?,
+            sectors: n(7)?,
+            lines: n(8)?,
+            bytes: n(9)?,
+        })
+    }
 }
 
 /// Guard bytes on each side of an allocation (0xFF: NaN as f32 and f64).
@@ -107,15 +162,43 @@ impl Drop for HostMemory {
     }
 }
 
+/// How the emulated tensor cores accumulate an MMA's products (csrc/runtime.cpp).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MmaModel {
+    /// The products (exact) summed exactly, then rounded once to nearest:
+    /// the ideal the tolerances are stated against.
+    #[default]
+    Exact,
+    /// As the hardware does (Fasi, Higham, Mikaitis, Pranesh, "Numerical
+    /// behavior of NVIDIA tensor cores", PeerJ CS 2021): products added to
+    /// the accumulator 4 (tf32) or 8 (bf16) at a time, aligned to the
+    /// largest exponent and truncated to 24 bits, the sum truncated to fp32.
+    Truncate,
+}
+
+impl MmaModel {
+    /// `DAE_EMU_MMA` (`exact`, the default, or `truncate`), for the tests:
+    /// CI runs the emulator suite under both.
+    pub fn from_env() -> Self {
+        match std::env::var("DAE_EMU_MMA").as_deref() {
+            Err(_) | Ok("exact") => MmaModel::Exact,
+            Ok("truncate") => MmaModel::Truncate,
+            Ok(other) => panic!("DAE_EMU_MMA={other}: expected exact or truncate"),
+        }
+    }
+}
+
 /// A CPU standing in for a GPU with `sm_count` SMs.
 ///
 /// Each kernel's successive launches alternate the order in which a block's
-/// threads run between barriers (first in thread order, then reversed, ...).
-/// A race (one thread reading shared memory another writes in the same
-/// barrier interval) then gives different bits on the next run, which the
-/// regression suite's run-twice bit-equality check reports.
+/// threads run between barriers (first in thread order, then reversed, ...):
+/// a result that depends on that order (beyond the shared-memory races the
+/// race detector fails outright) gives different bits on the next run,
+/// which the regression suite's run-twice bit-equality check reports.
 pub struct Emulator {
     sm_count: usize,
+    mma: MmaModel,
+    trace: bool,
     live: RefCell<Vec<Weak<HostMemory>>>,
     launches: RefCell<HashMap<&'static str, u64>>,
 }
@@ -126,6 +209,8 @@ impl Emulator {
     pub fn new(sm_count: usize) -> Self {
         Emulator {
             sm_count,
+            mma: MmaModel::Exact,
+            trace: false,
             live: RefCell::new(Vec::new()),
             launches: RefCell::new(HashMap::new()),
         }
@@ -137,6 +222,34 @@ impl Emulator {
         let mut live = self.live.borrow_mut();
         live.retain(|w| w.strong_count() > 0);
         live.iter().filter_map(Weak::upgrade).map(|m| m.bytes).sum()
+    }
+
+    /// The same emulator with another model of the tensor cores' accumulation.
+    pub fn with_mma(self, mma: MmaModel) -> Self {
+        Emulator { mma, ..self }
+    }
+
+    /// The same emulator counting shared wavefronts and global sectors per
+    /// kernel and site ([`Emulator::take_trace`]). The counters are the
+    /// process's: trace in one emulator at a time.
+    pub fn with_trace(self) -> Self {
+        Emulator {
+            trace: true,
+            ..self
+        }
+    }
+
+    /// The traced launches' counters since the last call (then cleared).
+    pub fn take_trace(&self) -> Vec<TraceRow> {
+        // SAFETY: a null buffer of length 0 only asks for the length.
+        let len = unsafe { dae_emu_trace_take(std::ptr::null_mut(), 0) };
+        let mut buf = vec![0u8; len + 1];
+        // SAFETY: buf holds len + 1 bytes, room for the text and its NUL.
+        let len = unsafe { dae_emu_trace_take(buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .filter_map(TraceRow::parse)
+            .collect()
     }
 
     /// Runs one launch to completion.
@@ -179,6 +292,17 @@ impl Emulator {
             *n += 1;
             n.is_multiple_of(2)
         };
+        if self.trace {
+            let ranges: Vec<u64> = self
+                .live
+                .borrow()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .flat_map(|m| [m.address(), m.bytes as u64])
+                .collect();
+            // SAFETY: `ranges` holds ranges.len() / 2 (start, bytes) pairs.
+            unsafe { dae_emu_trace_ranges(ranges.as_ptr(), ranges.len() / 2) };
+        }
         let mut err = vec![0u8; 512];
         // SAFETY: `args` holds one 8-byte slot per argument and `codes` their
         // kinds and sizes; the runtime checks both against the kernel's own
@@ -194,6 +318,8 @@ impl Emulator {
                 codes.as_ptr(),
                 codes.len() as u32,
                 c_int::from(reverse),
+                c_int::from(self.mma == MmaModel::Truncate),
+                c_int::from(self.trace),
                 err.as_mut_ptr().cast::<c_char>(),
                 err.len(),
             )

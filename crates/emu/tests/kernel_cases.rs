@@ -2,13 +2,19 @@
 //! the suite's default seed or `DAE_CHECK_SEED` (the seed is printed, and
 //! named in any failure, so a failing run can be repeated exactly).
 use dae_core::cuda::check::{kernel_cases, Selection};
-use dae_emu::{suite_seed, Emulator};
+use dae_emu::{suite_seed, Emulator, MmaModel};
 
 fn all_cases_pass(sm_count: usize) {
     let seed = suite_seed();
-    println!("suite seed {seed} (DAE_CHECK_SEED), {sm_count} SMs");
-    let cases = kernel_cases(&Emulator::new(sm_count), seed, &Selection::default(), false)
-        .expect("suite runs");
+    let mma = MmaModel::from_env();
+    println!("suite seed {seed} (DAE_CHECK_SEED), {sm_count} SMs, {mma:?} MMA (DAE_EMU_MMA)");
+    let cases = kernel_cases(
+        &Emulator::new(sm_count).with_mma(MmaModel::from_env()),
+        seed,
+        &Selection::default(),
+        false,
+    )
+    .expect("suite runs");
     println!("{}", dae_core::cuda::check::CaseResult::header());
     for c in &cases {
         println!("{}", c.row());
@@ -19,7 +25,7 @@ fn all_cases_pass(sm_count: usize) {
     let failed: Vec<_> = cases.iter().filter(|c| c.failed()).collect();
     assert!(
         failed.is_empty(),
-        "seed {seed}, {sm_count} SMs: {} failed (rerun: DAE_CHECK_SEED={seed}): {failed:#?}",
+        "seed {seed}, {sm_count} SMs, {mma:?} MMA: {} failed (rerun: DAE_CHECK_SEED={seed}): {failed:#?}",
         failed.len()
     );
     assert!(cases.iter().filter(|c| c.passed()).count() > 300);
@@ -33,9 +39,8 @@ fn every_kernel_case_passes_with_132_sms() {
 }
 
 /// Two SMs: almost nothing splits, so the GEMMs loop over many k-tiles
-/// through their double-buffered shared memory (a missing barrier there
-/// changes the bits between the two runs of a case, whose thread order the
-/// emulator reverses).
+/// through their double-buffered shared memory (a missing barrier there is
+/// a race the emulator's detector reports).
 #[test]
 fn every_kernel_case_passes_with_2_sms() {
     all_cases_pass(2);
@@ -48,7 +53,7 @@ fn every_kernel_case_passes_with_2_sms() {
 fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
     use dae_core::cuda::check::parse_shape;
     use dae_core::cuda::Precision;
-    let emu = Emulator::new(132);
+    let emu = Emulator::new(132).with_mma(MmaModel::from_env());
     let seed = suite_seed();
     let shape = Some(parse_shape("257x131x67").unwrap());
     let group = Selection {
@@ -109,4 +114,44 @@ fn the_committed_goldens_are_the_emulators_bits() {
         .map(|c| format!("{}: {:?}", c.key.id(), c.golden))
         .collect();
     assert!(differ.is_empty(), "stale goldens: {differ:#?}");
+}
+
+/// For tools/race_mutants.py: the cases whose name DAE_EMU_CASE selects (a
+/// substring or glob), in each precision DAE_EMU_PRECISIONS lists (comma-
+/// separated; default all), with the plans of 2 and 132 SMs.
+#[test]
+#[ignore = "run by tools/race_mutants.py with DAE_EMU_CASE set"]
+fn selected_cases_pass() {
+    use dae_core::cuda::Precision;
+    let seed = suite_seed();
+    let case = std::env::var("DAE_EMU_CASE").expect("DAE_EMU_CASE");
+    let precisions =
+        std::env::var("DAE_EMU_PRECISIONS").unwrap_or_else(|_| "fp32,tf32,bf16".into());
+    for name in precisions.split(',') {
+        let precision = Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .unwrap_or_else(|| panic!("DAE_EMU_PRECISIONS: no precision {name}"));
+        for sm in [2, 132] {
+            let sel = Selection {
+                case: Some(case.clone()),
+                precision: Some(precision),
+                shape: None,
+            };
+            let cases = kernel_cases(
+                &Emulator::new(sm).with_mma(MmaModel::from_env()),
+                seed,
+                &sel,
+                false,
+            )
+            .unwrap_or_else(|e| panic!("seed {seed}, {sm} SMs, {name}: {e:#}"));
+            assert!(
+                !cases.is_empty(),
+                "DAE_EMU_CASE={case} selects no {name} case"
+            );
+            let failed: Vec<_> = cases.iter().filter(|c| c.failed()).collect();
+            assert!(failed.is_empty(), "seed {seed}, {sm} SMs: {failed:#?}");
+            println!("seed {seed}, {sm} SMs, {name}: {} cases pass", cases.len());
+        }
+    }
 }

@@ -7,7 +7,7 @@
 use dae_core::cuda::check::{CaseResult, Selection};
 use dae_core::cuda::Precision;
 use dae_data::Dataset;
-use dae_emu::{suite_seed, Emulator};
+use dae_emu::{suite_seed, Emulator, MmaModel};
 use dae_model::gpu_check;
 
 fn lab_test_data() -> Dataset {
@@ -33,11 +33,14 @@ fn report(cases: &[CaseResult]) -> Vec<String> {
 #[test]
 fn train_step_on_the_emulator_matches_the_cpu_backend() {
     let (data, seed) = (lab_test_data(), suite_seed());
-    println!("suite seed {seed} (DAE_CHECK_SEED)");
+    println!(
+        "suite seed {seed} (DAE_CHECK_SEED), {:?} MMA (DAE_EMU_MMA)",
+        MmaModel::from_env()
+    );
     let mut failed = Vec::new();
     for (sm, batch) in [(132, 256), (132, 97), (2, 256)] {
         for p in Precision::ALL {
-            let open = || Ok(Emulator::new(sm));
+            let open = || Ok(Emulator::new(sm).with_mma(MmaModel::from_env()));
             let all = Selection::default();
             let cases = gpu_check::train_step(open, &data, p, batch, seed, &all).unwrap();
             failed.extend(report(&cases));
@@ -56,11 +59,14 @@ fn train_step_on_the_emulator_matches_the_cpu_backend() {
 #[test]
 fn epoch_on_the_emulator_matches_the_cpu_backend() {
     let (data, seed) = (lab_test_data(), suite_seed());
-    println!("suite seed {seed} (DAE_CHECK_SEED)");
+    println!(
+        "suite seed {seed} (DAE_CHECK_SEED), {:?} MMA (DAE_EMU_MMA)",
+        MmaModel::from_env()
+    );
     let (train, validation) = (data.head(300), data.head(700));
     let mut failed = Vec::new();
     for p in Precision::ALL {
-        let open = || Ok(Emulator::new(132));
+        let open = || Ok(Emulator::new(132).with_mma(MmaModel::from_env()));
         let all = Selection::default();
         let cases = gpu_check::epoch(open, &train, &validation, p, 128, seed, &all).unwrap();
         failed.extend(report(&cases));

@@ -80,6 +80,11 @@ pub struct CheckArgs {
     /// `--features emulator`)
     #[arg(long, default_value = "cuda", value_name = "DEVICE")]
     pub device: String,
+    /// With --device emulator: count shared-memory wavefronts and global
+    /// sectors per warp request, per kernel and instruction site; print
+    /// the table and add it to the --json report as "emulator_trace"
+    #[arg(long)]
+    pub trace: bool,
 }
 
 pub fn run(a: CheckArgs) -> Result<()> {
@@ -89,6 +94,9 @@ pub fn run(a: CheckArgs) -> Result<()> {
             "--max-growth {} must be a factor of at least 1",
             a.max_growth
         );
+    }
+    if a.trace && a.device != "emulator" {
+        bail!("--trace counts the emulator's memory traffic: use it with --device emulator");
     }
     // No report may replace an input, or another report of this run.
     let mut inputs: Vec<(&str, PathBuf)> = Vec::new();
@@ -141,7 +149,57 @@ pub fn run(a: CheckArgs) -> Result<()> {
 
 #[cfg(feature = "emulator")]
 fn emulated(a: &CheckArgs, sel: &Selection, baseline: Option<compare::Baseline>) -> Result<()> {
-    suite(a, sel, || Ok(dae_emu::Emulator::new(132)), baseline)
+    use dae_emu::Emulator;
+    if !a.trace {
+        return suite(a, sel, || Ok(Emulator::new(132)), baseline);
+    }
+    let result = suite(a, sel, || Ok(Emulator::new(132).with_trace()), baseline);
+    // The counters are the process's: any emulator's take_trace reads them.
+    let rows = Emulator::new(132).take_trace();
+    println!("emulator trace: per kernel and site, one warp's execution = one request");
+    println!(
+        "{:<22} {:>4} {:>2} {:>9} {:>7} {:>8} {:>8}  site",
+        "kernel", "kind", "B", "requests", "wf/req", "sect/req", "line/req"
+    );
+    let per = |x: u64, n: u64| x as f64 / n.max(1) as f64;
+    for r in &rows {
+        let kind = format!(
+            "{}{}",
+            if r.shared { "sh" } else { "gl" },
+            if r.store { "st" } else { "ld" }
+        );
+        println!(
+            "{:<22} {kind:>4} {:>2} {:>9} {:>7.2} {:>8.2} {:>8.2}  {}",
+            r.kernel,
+            r.width,
+            r.requests,
+            per(r.wavefronts, r.requests),
+            per(r.sectors, r.requests),
+            per(r.lines, r.requests),
+            r.site
+        );
+    }
+    if let (Some(path), true) = (&a.json, result.is_ok()) {
+        // Added to the report suite() wrote.
+        let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        doc["emulator_trace"] = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "kernel": r.kernel, "site": r.site,
+                    "space": if r.shared { "shared" } else { "global" },
+                    "op": if r.store { "st" } else { "ld" }, "bytes_per_lane": r.width,
+                    "requests": r.requests, "wavefronts": r.wavefronts,
+                    "sectors": r.sectors, "lines": r.lines, "bytes": r.bytes,
+                })
+            })
+            .collect();
+        dae_model::checkpoint::write_atomically(
+            path,
+            serde_json::to_string_pretty(&doc)?.as_bytes(),
+        )?;
+    }
+    result
 }
 
 #[cfg(not(feature = "emulator"))]

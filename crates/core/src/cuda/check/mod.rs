@@ -449,6 +449,19 @@ mod tests {
         assert!(!sel(None, None, Some("256x128x78")).matches(&k));
     }
 
+    /// Every case of the suite has its own key (reports and goldens are
+    /// keyed by it).
+    #[test]
+    fn case_keys_are_unique() {
+        let keys = list_groups(&crate::cuda::HostDevice::new(132), &groups());
+        let mut ids: Vec<String> = keys.iter().map(CaseKey::id).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "duplicate case keys");
+        assert!(n > 350, "{n} cases");
+    }
+
     #[test]
     fn shapes_are_parsed_strictly() {
         assert_eq!(parse_shape("256x128x784").unwrap(), "256×128×784");
