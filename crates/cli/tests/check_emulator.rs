@@ -108,3 +108,27 @@ fn bench_needs_a_device_timer() {
         ],
     );
 }
+
+/// `--trace` prints the emulator's traffic table and keeps it in the JSON;
+/// on another device it is an error.
+#[test]
+fn trace_counts_the_emulators_traffic() {
+    let tmp = scratch();
+    let json = tmp.path().join("t.json");
+    let mut args = vec!["check", "--trace", "--json", s(&json)];
+    args.extend(CASE);
+    let out = ok(tmp.path(), &args);
+    assert!(out.contains("gemm_fwd_f32"), "{out}");
+    let doc = read(&json);
+    let trace = &doc["emulator_trace"];
+    assert!(
+        trace.as_array().is_some_and(|rows| !rows.is_empty())
+            || trace.as_object().is_some_and(|o| !o.is_empty()),
+        "{trace}"
+    );
+    fails(
+        tmp.path(),
+        &["check", "--trace"],
+        &["--trace", "--device emulator"],
+    );
+}
