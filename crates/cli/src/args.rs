@@ -5,13 +5,7 @@ use clap::{Args, ValueEnum};
 use dae_data::DataSplits;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DeviceChoice {
-    /// CUDA when a driver and GPU are found, else the CPU
-    Auto,
-    Cpu,
-    Cuda,
-}
+pub use crate::device::DeviceChoice;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Split {
@@ -232,13 +226,9 @@ impl TrainedRunArgs {
     /// The run's checkpoint, the data (checked to fit it) and its backend.
     pub fn open(&self) -> Result<OpenRun> {
         let (run, ck, splits) = self.load()?;
-        let backend = crate::device::create_backend(
-            self.device,
-            &ck.arch,
-            &ck.config,
-            ck.state.clone(),
-            true,
-        )?;
+        let device = crate::device::resolve(self.device, ck.config.precision, true)?;
+        let backend =
+            crate::device::build_backend(&device, &ck.arch, &ck.config, ck.state.clone())?;
         Ok(OpenRun {
             run,
             ck,

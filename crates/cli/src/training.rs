@@ -3,15 +3,15 @@
 //! epoch loop and checkpoints after every epoch.
 
 use crate::args::DeviceChoice;
-use crate::device::{available_memory, build_backend, resolve, Device};
+use crate::device::{build_backend, resolve, Device};
 use crate::progress::{thousands, Progress};
 use crate::run_dir::RunDir;
 use anyhow::{bail, Result};
 use dae_data::Dataset;
 use dae_model::memory::human_bytes;
 use dae_model::{
-    fit, Architecture, Backend, Checkpoint, CpuBackend, EpochStats, FitObserver, History,
-    MemoryPlan, StepObserver, TrainConfig, TrainState,
+    fit, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History, MemoryPlan,
+    StepObserver, TrainConfig, TrainState,
 };
 
 pub struct Session<'a> {
@@ -96,7 +96,7 @@ pub enum Start {
 /// before anything large is allocated.
 fn preflight(
     session: &Session,
-    device: Device,
+    device: &Device,
     train: &Dataset,
     validation: &Dataset,
 ) -> Result<()> {
@@ -105,23 +105,20 @@ fn preflight(
     // buffer of the device backend for this GPU's SM count.
     let data = train.bytes() + validation.bytes();
     let plan = match device {
-        Device::Cpu => {
-            let rows = CpuBackend::activation_rows(config.batch, train.rows, validation.rows);
-            MemoryPlan::new(arch, rows, data)?
-        }
-        Device::Cuda => {
-            let sms = dae_core::cuda::sm_count()?;
+        Device::Cpu => MemoryPlan::cpu(arch, config.batch, train.rows, data)?,
+        Device::Cuda(gpu) => {
+            let sms = gpu.sm_count as usize;
             MemoryPlan::device(arch, config.batch, sms, train.rows, data)?
         }
     };
     let name = match device {
         Device::Cpu => "the CPU",
-        Device::Cuda => "the GPU",
+        Device::Cuda(_) => "the GPU",
     };
     if !session.quiet {
         say!("{}{} on {name}", session.label, plan.describe());
     }
-    if let Some((free, what)) = available_memory(device) {
+    if let Some((free, what)) = device.available_memory() {
         if plan.total() > free {
             bail!(
                 "this run needs {} on {name} but only {} is available ({what}); use a smaller \
@@ -143,8 +140,8 @@ pub fn train(
     validation: &Dataset,
 ) -> Result<Trained> {
     let (arch, config) = (session.arch, session.config);
-    let device = resolve(session.device, &config.precision, session.quiet)?;
-    preflight(session, device, train, validation)?;
+    let device = resolve(session.device, config.precision, session.quiet)?;
+    preflight(session, &device, train, validation)?;
     let (state, mut history) = match start {
         Start::Fresh => (
             TrainState::initialize(arch, config.seed),
@@ -152,7 +149,7 @@ pub fn train(
         ),
         Start::Resume(state, history) => (state, history),
     };
-    let mut backend = build_backend(device, arch, config, state)?;
+    let mut backend = build_backend(&device, arch, config, state)?;
     crate::signals::install();
     if !session.quiet {
         say!(

@@ -511,9 +511,9 @@ fn check_without_its_device_is_a_clean_error() {
         &["check", "--device", "emulator"],
         &["built without the emulator", "--features emulator"],
     );
-    match dae_core::cuda_status() {
+    match dae_core::cuda::libraries_present() {
         Err(why) => {
-            fails(tmp.path(), &["check", "--quick"], &[why.as_str()]);
+            fails(tmp.path(), &["check", "--quick"], &[why.to_string().as_str()]);
         }
         Ok(_) => eprintln!("check_without_its_device_is_a_clean_error: CUDA part skipped: a CUDA device is present"),
     }

@@ -206,7 +206,7 @@ fn a_run_that_fails_before_saving_leaves_no_folder() {
     let out = tmp.path().join("new");
     // Without CUDA, --device cuda fails after the folder was made and
     // before any checkpoint.
-    if dae_core::cuda_status().is_ok() {
+    if dae_core::cuda::libraries_present().is_ok() {
         eprintln!("skipped: a CUDA device is present");
         return;
     }

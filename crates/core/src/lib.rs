@@ -1,12 +1,34 @@
-//! Compute core of dae: the CPU implementation of every op, their float64
-//! references, the seeded RNG, and (behind `cuda`) the GPU kernels' launchers.
+//! Compute core of dae, in layers:
+//! - `ops`: the device-neutral kernel layer, one module per kernels/*.cu
+//!   family (ops, launch plans, work, host meaning);
+//! - `device`: what a device must do to run ops (`KernelDevice`, `Buffer`),
+//!   with `host` (CPU memory, CPU ops) as one such device;
+//! - `cuda`: the CUDA driver side (context, NVRTC compile and cache, graph
+//!   capture, events, cuBLAS as a reference);
+//! - `cpu`: the CPU implementation of every op; `reference`: their float64
+//!   references; `check`: the kernel regression suite; `profile`,
+//!   `predict`, `ceilings`: timing, its prediction and the datasheet floors.
 
+pub mod ceilings;
+pub mod check;
 pub mod cpu;
 pub mod cuda;
+pub mod device;
+mod error;
+pub mod host;
+pub mod ops;
+mod precision;
+pub mod predict;
+pub mod profile;
 pub mod reference;
 pub mod rng;
+mod shape;
 
-pub use cuda::cuda_status;
+pub use device::{Buffer, DeviceInfo, KernelDevice};
+pub use error::{Error, Result};
+pub use host::HostDevice;
+pub use precision::{Precision, UnknownPrecision};
+pub use shape::GemmShape;
 
 /// Activation applied in a dense layer's epilogue. The numeric codes match the
 /// `act` argument of the CUDA kernels.

@@ -1,7 +1,7 @@
 //! Naive float64 references of every op. Slow and obviously right: the CPU
 //! ops and the CUDA kernels are both checked against these.
 
-use crate::{Activation, AdamConfig};
+use crate::{Activation, AdamConfig, GemmShape};
 
 /// Above this many multiply-adds the products use the `gemm` crate's f64
 /// kernel instead of the naive triple loop (which checks it in a test).
@@ -50,11 +50,10 @@ pub fn dense_forward(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
-    m: usize,
-    k: usize,
-    n: usize,
+    s: GemmShape,
     act: Activation,
 ) -> Vec<f64> {
+    let GemmShape { m, n, k } = s;
     let mut y = product(x, (k, 1), w, (n, 1), m, k, n);
     for row in y.chunks_exact_mut(n.max(1)) {
         for (j, v) in row.iter_mut().enumerate() {
@@ -65,14 +64,8 @@ pub fn dense_forward(
 }
 
 /// dX = dY·Wᵀ for dY [m,n], W [k,n]; zeroed where `mask` [m,k] is not > 0.
-pub fn dense_backward_input(
-    dy: &[f32],
-    w: &[f32],
-    mask: Option<&[f32]>,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Vec<f64> {
+pub fn dense_backward_input(dy: &[f32], w: &[f32], mask: Option<&[f32]>, s: GemmShape) -> Vec<f64> {
+    let GemmShape { m, n, k } = s;
     let mut dx = product(dy, (n, 1), w, (1, n), m, n, k);
     if let Some(mask) = mask {
         for (d, &a) in dx.iter_mut().zip(mask) {
@@ -85,7 +78,8 @@ pub fn dense_backward_input(
 }
 
 /// dW = Xᵀ·dY for X [m,k], dY [m,n].
-pub fn dense_backward_weight(x: &[f32], dy: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+pub fn dense_backward_weight(x: &[f32], dy: &[f32], s: GemmShape) -> Vec<f64> {
+    let GemmShape { m, n, k } = s;
     product(x, (1, k), dy, (n, 1), k, m, n)
 }
 

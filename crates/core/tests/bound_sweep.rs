@@ -5,10 +5,10 @@
 //! deliberate mutation fails every seed, so the bounds are neither loose
 //! enough to hide a real bug nor tight enough to fail a right kernel.
 
-use anyhow::Result;
-use dae_core::cuda::check::{groups, run_groups, CaseResult, Group, Selection};
-use dae_core::cuda::ops::Op;
-use dae_core::cuda::HostDevice;
+use dae_core::check::{groups, run_groups, CaseResult, Group, Selection};
+use dae_core::ops::{Bce, Op};
+use dae_core::HostDevice;
+use dae_core::Result;
 use std::collections::BTreeMap;
 
 const SEEDS: u64 = 1000;
@@ -44,17 +44,17 @@ impl Mutant {
     fn run(self, op: &Op, run: &dyn Fn(&Op) -> Result<()>) -> Result<()> {
         let mut op = op.clone();
         match (&mut op, self) {
-            (Op::Adam { step, .. }, Mutant::AdamStepMinusOne) => {
+            (Op::Adam(a), Mutant::AdamStepMinusOne) => {
                 // SAFETY: the op's step is a live host i32.
-                let earlier = [unsafe { *(*step as *const i32) } - 1];
-                *step = earlier.as_ptr() as u64;
+                let earlier = [unsafe { *(a.step as *const i32) } - 1];
+                a.step = earlier.as_ptr() as u64;
                 return run(&op);
             }
-            (Op::Adam { m, v, .. }, Mutant::AdamMomentsSwapped) => std::mem::swap(m, v),
-            (Op::Adam { cfg, .. }, Mutant::AdamNoEpsilon) => cfg.eps = 0.0,
-            (Op::BiasGrad { m, .. }, Mutant::ColumnSumSkipsLast) => *m -= 1,
-            (Op::Bce { .. }, Mutant::LossSumSkipsLast) => return loss_skipping_last(&op, run),
-            (Op::GemmDx { mask, dx, .. }, Mutant::ReluMaskWrongBuffer) if *mask != 0 => *mask = *dx,
+            (Op::Adam(a), Mutant::AdamMomentsSwapped) => std::mem::swap(&mut a.m, &mut a.v),
+            (Op::Adam(a), Mutant::AdamNoEpsilon) => a.cfg.eps = 0.0,
+            (Op::BiasGrad(b), Mutant::ColumnSumSkipsLast) => b.m -= 1,
+            (Op::Bce(_), Mutant::LossSumSkipsLast) => return loss_skipping_last(&op, run),
+            (Op::GemmDx(d), Mutant::ReluMaskWrongBuffer) if d.mask != 0 => d.mask = d.dx,
             _ => {}
         }
         run(&op)
@@ -63,27 +63,22 @@ impl Mutant {
 
 /// Every element's gradient, but the sum of all elements but the last.
 fn loss_skipping_last(op: &Op, run: &dyn Fn(&Op) -> Result<()>) -> Result<()> {
-    let Op::Bce { accum, count, .. } = *op else {
+    let Op::Bce(bce) = op else {
         unreachable!("a loss op")
     };
     let mut scratch_sum = [0.0f64];
-    let mut scratch_dz = vec![0.0f32; count];
-    let mut grads_only = op.clone();
-    let mut short_sum = op.clone();
-    if let Op::Bce { accum: a, .. } = &mut grads_only {
-        *a = scratch_sum.as_mut_ptr() as u64;
-    }
-    if let Op::Bce {
-        dz,
-        accum: a,
-        count: c,
-        ..
-    } = &mut short_sum
-    {
-        (*dz, *a, *c) = (scratch_dz.as_mut_ptr() as u64, accum, count - 1);
-    }
-    run(&grads_only)?;
-    run(&short_sum)
+    let mut scratch_dz = vec![0.0f32; bce.count];
+    let grads_only = Bce {
+        accum: scratch_sum.as_mut_ptr() as u64,
+        ..bce.clone()
+    };
+    let short_sum = Bce {
+        dz: scratch_dz.as_mut_ptr() as u64,
+        count: bce.count - 1,
+        ..bce.clone()
+    };
+    run(&Op::Bce(grads_only))?;
+    run(&Op::Bce(short_sum))
 }
 
 fn describe_failure(seed: u64, r: &CaseResult) -> String {

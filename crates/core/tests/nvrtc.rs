@@ -7,8 +7,8 @@
 //! CUBIN for each architecture, so the card runs exactly the machine code
 //! whose registers CI reports.
 
-use dae_core::cuda::plan::kernel_names;
-use dae_core::cuda::{compile, kernel_sources, nvrtc_version};
+use dae_core::cuda::{compile, kernel_sources, nvrtc_version, CompileOptions};
+use dae_core::ops::kernel_names;
 
 /// Whether `name` is a symbol of the ELF image (its string table holds it,
 /// NUL-terminated).
@@ -32,11 +32,17 @@ fn every_kernel_compiles_through_nvrtc_and_the_cache() {
         "built for CUDA 13's NVRTC, found {version:?}"
     );
     let cache = tempfile::tempdir().unwrap();
-    // The only test in this binary: nothing else reads the variable meanwhile.
-    std::env::set_var("DAE_KERNEL_CACHE", cache.path());
+    let plain = CompileOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        lineinfo: false,
+    };
+    let lines = CompileOptions {
+        lineinfo: true,
+        ..plain.clone()
+    };
     for cc in [(8, 0), (9, 0)] {
         for (file, src) in kernel_sources() {
-            let cubin = compile(file, src, cc, false).unwrap();
+            let cubin = compile(file, src, cc, &plain).unwrap();
             // Machine code for the card itself, not PTX for the driver to JIT.
             assert!(
                 cubin.starts_with(b"\x7fELF"),
@@ -45,7 +51,7 @@ fn every_kernel_compiles_through_nvrtc_and_the_cache() {
         }
         let all: Vec<Vec<u8>> = kernel_sources()
             .iter()
-            .map(|(file, src)| compile(file, src, cc, false).unwrap())
+            .map(|(file, src)| compile(file, src, cc, &plain).unwrap())
             .collect();
         for name in kernel_names() {
             assert!(
@@ -76,19 +82,19 @@ fn every_kernel_compiles_through_nvrtc_and_the_cache() {
     let mut marked = std::fs::read(&path).unwrap();
     marked.extend_from_slice(b"cache");
     std::fs::write(&path, &marked).unwrap();
-    assert_eq!(compile(file, src, (9, 0), false).unwrap(), marked);
+    assert_eq!(compile(file, src, (9, 0), &plain).unwrap(), marked);
     // A damaged cache file is compiled afresh, not handed to the driver.
     std::fs::write(&path, "not an ELF").unwrap();
-    assert!(compile(file, src, (9, 0), false)
+    assert!(compile(file, src, (9, 0), &plain)
         .unwrap()
         .starts_with(b"\x7fELF"));
     // A changed source is a different key: compiled afresh, not the stale file.
     let changed = format!("{src}\n// changed\n");
-    let fresh = compile(file, &changed, (9, 0), false).unwrap();
+    let fresh = compile(file, &changed, (9, 0), &plain).unwrap();
     assert!(fresh.starts_with(b"\x7fELF"));
     // -lineinfo is part of the key and adds the source lines.
     let before = cached("cubin").len();
-    let with_lines = compile(file, src, (9, 0), true).unwrap();
+    let with_lines = compile(file, src, (9, 0), &lines).unwrap();
     assert_eq!(cached("cubin").len(), before + 1);
-    assert!(with_lines.len() > compile(file, src, (9, 0), false).unwrap().len());
+    assert!(with_lines.len() > compile(file, src, (9, 0), &plain).unwrap().len());
 }

@@ -1,17 +1,4 @@
-use rayon::prelude::*;
 use std::sync::Arc;
-
-/// `p as f32 / 255.0` for every byte: a lookup instead of a division per
-/// pixel, with exactly the same bits (the GPU gather divides the same way).
-static BYTE_TO_UNIT: [f32; 256] = {
-    let mut t = [0.0f32; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = i as f32 / 255.0;
-        i += 1;
-    }
-    t
-};
 
 /// Pixel storage: u8 (0–255, scaled by 1/255 when gathered) or f32 in [0,1].
 /// Immutable and shared: a clone is the same pixels, and while anything
@@ -50,23 +37,11 @@ impl Dataset {
     /// Copies the given rows, scaled to [0,1], into `out` [rows.len(), dim].
     /// A u8 pixel becomes `p as f32 / 255.0` (the GPU gather does the same).
     pub fn gather(&self, rows: &[u32], out: &mut [f32]) {
-        let dim = self.dim;
-        let out = &mut out[..rows.len() * dim];
-        out.par_chunks_mut(dim * 64)
-            .zip(rows.par_chunks(64))
-            .for_each(|(out, rows)| {
-                for (o, &r) in out.chunks_exact_mut(dim).zip(rows) {
-                    let start = r as usize * dim;
-                    match &self.pixels {
-                        Pixels::U8(p) => {
-                            for (o, &v) in o.iter_mut().zip(&p[start..start + dim]) {
-                                *o = BYTE_TO_UNIT[v as usize];
-                            }
-                        }
-                        Pixels::F32(p) => o.copy_from_slice(&p[start..start + dim]),
-                    }
-                }
-            });
+        let pixels = match &self.pixels {
+            Pixels::U8(p) => dae_core::cpu::Pixels::U8(p),
+            Pixels::F32(p) => dae_core::cpu::Pixels::F32(p),
+        };
+        dae_core::cpu::gather(pixels, rows, self.dim, out);
     }
 
     /// The rows at `indices`, as a new dataset.
@@ -123,16 +98,6 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_table_is_the_division() {
-        for v in 0..=255u8 {
-            assert_eq!(
-                BYTE_TO_UNIT[v as usize].to_bits(),
-                (v as f32 / 255.0).to_bits()
-            );
-        }
-    }
 
     /// The device backend's upload cache relies on this: clones share the
     /// address, any other pixels (a copy with the same values included)

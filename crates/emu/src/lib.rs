@@ -23,10 +23,10 @@
 //! follows a published study, not this GPU), timing, races in global
 //! memory, and anything of the driver, NVRTC or graphs.
 
-use anyhow::{anyhow, bail, Result};
-use dae_core::cuda::ops::Op;
-use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::KernelDevice;
+use dae_core::ops::Op;
+use dae_core::ops::{Arg, Launch};
+use dae_core::KernelDevice;
+use dae_core::{err, fail, Result};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -109,11 +109,15 @@ pub struct HostMemory {
 
 impl HostMemory {
     fn new(bytes: usize) -> Result<Self> {
-        let layout = Layout::from_size_align(bytes + 2 * GUARD, ALIGN)?;
+        let layout = Layout::from_size_align(bytes + 2 * GUARD, ALIGN)
+            .map_err(|e| err!(TooLarge, "emulator allocation of {bytes} bytes: {e}"))?;
         // SAFETY: the layout has a non-zero size.
         let base = unsafe { alloc_zeroed(layout) };
         if base.is_null() {
-            bail!("cannot allocate {bytes} bytes of emulated device memory");
+            fail!(
+                Plan,
+                "cannot allocate {bytes} bytes of emulated device memory"
+            );
         }
         let m = HostMemory {
             base,
@@ -254,7 +258,7 @@ impl Emulator {
 
     /// Runs one launch to completion.
     pub fn launch(&self, l: &Launch) -> Result<()> {
-        let name = CString::new(l.kernel)?;
+        let name = CString::new(l.kernel).map_err(|e| err!(Plan, "kernel name: {e}"))?;
         let mut slots: Vec<[u8; 8]> = l
             .args
             .iter()
@@ -326,7 +330,8 @@ impl Emulator {
         };
         if rc != 0 {
             let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
-            bail!(
+            fail!(
+                Plan,
                 "emulated {}: {}",
                 l.kernel,
                 String::from_utf8_lossy(&err[..end])
@@ -342,7 +347,8 @@ impl Emulator {
             if let Some(side) = m.damaged_guard() {
                 // Reported once: later launches are judged on their own writes.
                 m.poison_guards();
-                bail!(
+                fail!(
+                    Plan,
                     "{kernel} wrote outside an allocation: {side} the {} bytes at {:#x}",
                     m.bytes,
                     m.address()
@@ -354,8 +360,8 @@ impl Emulator {
 }
 
 impl KernelDevice for Emulator {
-    fn info(&self) -> dae_core::cuda::DeviceInfo {
-        dae_core::cuda::DeviceInfo {
+    fn info(&self) -> dae_core::DeviceInfo {
+        dae_core::DeviceInfo {
             kind: "emulator".into(),
             name: "dae host emulator (kernels/*.cu on the CPU)".into(),
             sm_count: self.sm_count,
@@ -389,7 +395,10 @@ impl KernelDevice for Emulator {
     }
 
     /// No device clock: the emulator's time says nothing about a GPU's.
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+    fn timed<R, E: From<dae_core::Error>>(
+        &self,
+        work: impl FnOnce() -> Result<R, E>,
+    ) -> Result<(R, Option<f64>), E> {
         Ok((work()?, None))
     }
 
@@ -409,7 +418,12 @@ impl KernelDevice for Emulator {
 
     fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
         if data.len() > mem.bytes {
-            return Err(anyhow!("write of {} bytes into {}", data.len(), mem.bytes));
+            return Err(err!(
+                Plan,
+                "write of {} bytes into {}",
+                data.len(),
+                mem.bytes
+            ));
         }
         // SAFETY: in bounds of the allocation, which nothing else borrows.
         unsafe {
@@ -420,7 +434,7 @@ impl KernelDevice for Emulator {
 
     fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
         if len > mem.bytes {
-            return Err(anyhow!("read of {len} bytes from {}", mem.bytes));
+            return Err(err!(Plan, "read of {len} bytes from {}", mem.bytes));
         }
         // SAFETY: in bounds of the allocation.
         Ok(unsafe { std::slice::from_raw_parts(mem.address() as *const u8, len) }.to_vec())
@@ -438,7 +452,7 @@ impl KernelDevice for Emulator {
 /// `DAE_CHECK_SEED` (so CI and a developer can sweep seeds; every failure
 /// names the seed it ran under).
 pub fn suite_seed() -> u64 {
-    std::env::var("DAE_CHECK_SEED").map_or(dae_core::cuda::check::DEFAULT_SEED, |s| {
+    std::env::var("DAE_CHECK_SEED").map_or(dae_core::check::DEFAULT_SEED, |s| {
         s.parse()
             .unwrap_or_else(|_| panic!("DAE_CHECK_SEED={s} is not a number"))
     })

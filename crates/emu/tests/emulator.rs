@@ -1,9 +1,10 @@
 //! The emulator itself: it must fail loudly where a GPU would fault or
 //! where the suite relies on it to catch a kernel's mistake.
 
-use dae_core::cuda::ops::Op;
-use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::{Buffer, KernelDevice, Offset};
+use dae_core::ops::Offset;
+use dae_core::ops::Op;
+use dae_core::ops::{Arg, Launch};
+use dae_core::{Buffer, KernelDevice};
 use dae_emu::Emulator;
 
 #[test]
@@ -77,7 +78,7 @@ fn launches_must_match_the_kernel_and_its_signature() {
 #[test]
 fn every_planned_kernel_is_compiled() {
     let emu = Emulator::new(1);
-    for name in dae_core::cuda::plan::kernel_names() {
+    for name in dae_core::ops::kernel_names() {
         let l = Launch {
             kernel: name,
             grid: (1, 1, 1),
@@ -109,7 +110,7 @@ fn f32_gathers_copy_the_permuted_rows() {
         let o = Buffer::<_, i32>::from_host(&emu, &[offset as i32]).unwrap();
         for off in [Offset::Value(offset), Offset::Device(o.ptr())] {
             let out = Buffer::<_, f32>::from_host(&emu, &vec![f32::NAN; take * dim]).unwrap();
-            emu.run(&Op::Gather {
+            emu.run(&Op::Gather(dae_core::ops::Gather {
                 u8_data: false,
                 data: d.ptr(),
                 index: p.ptr(),
@@ -117,7 +118,7 @@ fn f32_gathers_copy_the_permuted_rows() {
                 rows: take,
                 dim,
                 out: out.ptr(),
-            })
+            }))
             .unwrap();
             assert_eq!(
                 out.download(&emu, take * dim).unwrap(),
@@ -135,11 +136,14 @@ fn bookkeeping_kernels_advance_device_counters() {
     let emu = Emulator::new(132);
     let step = Buffer::<_, i32>::from_host(&emu, &[41]).unwrap();
     let offset = Buffer::<_, i32>::from_host(&emu, &[256]).unwrap();
-    emu.run(&Op::StepIncrement { step: step.ptr() }).unwrap();
-    emu.run(&Op::OffsetAdvance {
+    emu.run(&Op::StepIncrement(dae_core::ops::StepIncrement {
+        step: step.ptr(),
+    }))
+    .unwrap();
+    emu.run(&Op::OffsetAdvance(dae_core::ops::OffsetAdvance {
         offset: offset.ptr(),
         rows: 97,
-    })
+    }))
     .unwrap();
     assert_eq!(step.download(&emu, 1).unwrap(), vec![42]);
     assert_eq!(offset.download(&emu, 1).unwrap(), vec![353]);

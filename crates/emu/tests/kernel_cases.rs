@@ -1,7 +1,7 @@
 //! The kernel regression suite of `dae check`, run on the emulator, under
 //! the suite's default seed or `DAE_CHECK_SEED` (the seed is printed, and
 //! named in any failure, so a failing run can be repeated exactly).
-use dae_core::cuda::check::{kernel_cases, Selection};
+use dae_core::check::{kernel_cases, Selection};
 use dae_emu::{suite_seed, Emulator, MmaModel};
 
 fn all_cases_pass(sm_count: usize) {
@@ -15,7 +15,7 @@ fn all_cases_pass(sm_count: usize) {
         false,
     )
     .expect("suite runs");
-    println!("{}", dae_core::cuda::check::CaseResult::header());
+    println!("{}", dae_core::check::CaseResult::header());
     for c in &cases {
         println!("{}", c.row());
         c.mismatch_lines()
@@ -51,8 +51,8 @@ fn every_kernel_case_passes_with_2_sms() {
 /// another seed draws other inputs.
 #[test]
 fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
-    use dae_core::cuda::check::parse_shape;
-    use dae_core::cuda::Precision;
+    use dae_core::check::parse_shape;
+    use dae_core::Precision;
     let emu = Emulator::new(132).with_mma(MmaModel::from_env());
     let seed = suite_seed();
     let shape = Some(parse_shape("257x131x67").unwrap());
@@ -89,9 +89,9 @@ fn a_case_alone_sees_the_same_inputs_as_in_the_suite() {
 /// crates/core/goldens/emulator-sm132.safetensors`).
 #[test]
 fn the_committed_goldens_are_the_emulators_bits() {
-    use dae_core::cuda::check::golden::GOLDEN_SM_COUNT;
-    use dae_core::cuda::check::{kernel_cases_with, Goldens, Options, DEFAULT_SEED};
-    use dae_core::cuda::Precision;
+    use dae_core::check::golden::GOLDEN_SM_COUNT;
+    use dae_core::check::{kernel_cases_with, Goldens, Options, DEFAULT_SEED};
+    use dae_core::Precision;
     let goldens = Goldens::embedded().unwrap();
     assert!(goldens.apply_to(GOLDEN_SM_COUNT, DEFAULT_SEED));
     assert!(goldens.len() >= 30, "{} goldens", goldens.len());
@@ -122,7 +122,7 @@ fn the_committed_goldens_are_the_emulators_bits() {
 #[test]
 #[ignore = "run by tools/race_mutants.py with DAE_EMU_CASE set"]
 fn selected_cases_pass() {
-    use dae_core::cuda::Precision;
+    use dae_core::Precision;
     let seed = suite_seed();
     let case = std::env::var("DAE_EMU_CASE").expect("DAE_EMU_CASE");
     let precisions =

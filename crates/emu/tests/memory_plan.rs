@@ -3,7 +3,7 @@
 //! reconstruction), and the live bytes afterwards equal the plan's total
 //! (issue 10's item 6 also holds on crates/model's counting stand-in).
 
-use dae_core::cuda::Precision;
+use dae_core::Precision;
 use dae_data::{Dataset, Pixels};
 use dae_emu::Emulator;
 use dae_model::{

@@ -2,8 +2,8 @@
 //! where they must differ: products too small to survive alignment to the
 //! accumulator's exponent.
 
-use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::Buffer;
+use dae_core::ops::{Arg, Launch};
+use dae_core::Buffer;
 use dae_emu::{Emulator, MmaModel};
 
 fn mma(model: MmaModel, c: f32, ab: f32, bf16: bool) -> Vec<f32> {

@@ -3,8 +3,8 @@
 //! in either thread order, naming the kernel, the variable and word, and
 //! both threads; ordered accesses pass.
 
-use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::Buffer;
+use dae_core::ops::{Arg, Launch};
+use dae_core::Buffer;
 use dae_emu::Emulator;
 
 fn run(emu: &Emulator, kernel: &'static str, threads: u32, sync: i32) -> Result<Vec<f32>, String> {

@@ -5,9 +5,9 @@
 //! per request grow fails until the baseline is updated in the same change:
 //! `DAE_EMU_TRAFFIC_BLESS=1 cargo test -p dae-emu --test trace`).
 
-use dae_core::cuda::check::{kernel_cases, Selection};
-use dae_core::cuda::plan::{Arg, Launch};
-use dae_core::cuda::Buffer;
+use dae_core::check::{kernel_cases, Selection};
+use dae_core::ops::{Arg, Launch};
+use dae_core::Buffer;
 use dae_emu::{suite_seed, Emulator, TraceRow};
 use std::collections::BTreeMap;
 use std::sync::Mutex;

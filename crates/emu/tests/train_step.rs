@@ -4,8 +4,8 @@
 //! chunks) on the emulator, against the CPU backend under the model
 //! tolerances, in every precision.
 
-use dae_core::cuda::check::{CaseResult, Selection};
-use dae_core::cuda::Precision;
+use dae_core::check::{CaseResult, Selection};
+use dae_core::Precision;
 use dae_data::Dataset;
 use dae_emu::{suite_seed, Emulator, MmaModel};
 use dae_model::gpu_check;

@@ -1,7 +1,7 @@
 //! The dense stack: an encoder of given widths and the mirrored decoder.
 
 use anyhow::{bail, Result};
-use dae_core::Activation;
+use dae_core::{Activation, GemmShape};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,11 @@ pub struct Layer {
 impl Layer {
     pub fn param_count(&self) -> usize {
         self.fan_in * self.fan_out + self.fan_out
+    }
+
+    /// The shape of this layer's products at `rows` rows.
+    pub fn shape(&self, rows: usize) -> GemmShape {
+        GemmShape::new(rows, self.fan_out, self.fan_in)
     }
 }
 

@@ -1,52 +1,97 @@
-//! The device backend: the same model on our kernels, on any
-//! `KernelDevice`: the GPU (`CudaBackend`), or the host emulator of
-//! crates/emu, which runs this very code in CI. Parameters, gradients and
-//! Adam's moments live in flat device buffers; the dataset lives on the
-//! device as stored (u8 or f32) and each batch is gathered through the
-//! epoch's permutation; the whole train step (gather, forward, loss,
-//! backward, Adam, advancing the batch offset) is recorded once (a CUDA
-//! graph on a GPU) and replayed every step. The loss stays on the device and
-//! is read once per epoch.
+//! The model on any `KernelDevice`: the CPU (`CpuBackend`: the host device,
+//! the CPU kernels on host memory), the GPU (`CudaBackend`), or the host
+//! emulator of crates/emu, which runs this very code in CI. Every device
+//! runs the one training step of `step.rs`. Parameters, gradients and
+//! Adam's moments live in flat buffers; the dataset lives on the device as
+//! stored (u8 or f32) and each batch is gathered through the epoch's
+//! permutation; the whole train step (gather, forward, loss, backward,
+//! Adam, advancing the batch offset) is recorded once (a CUDA graph on a
+//! GPU) and replayed every step.
+//!
+//! What differs between devices is decided in one place, `Driving`.
 
 use crate::backend::push_row_losses;
-use crate::step_plan::{self, BatchSource, StepBuffers, StepPlan};
+use crate::step::{self, BatchSource, StepBuffers, StepPlan};
 use crate::{
     Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
 };
 use anyhow::{anyhow, bail, Result};
-use dae_core::cuda::ops::{NamedOp, Op};
-use dae_core::cuda::profile::{profile_step, StepProfile};
-use dae_core::cuda::{Buffer, Gpu, KernelDevice, Offset, Precision, LOSS_BLOCKS};
-use dae_core::{Activation, AdamConfig};
+use dae_core::cuda::Gpu;
+use dae_core::ops::{Bce, Gather, NamedOp, Offset, Op, LOSS_BLOCKS};
+use dae_core::profile::{profile_step, StepProfile};
+use dae_core::{Activation, AdamConfig, Buffer, HostDevice, KernelDevice, Precision};
 use dae_data::{Dataset, Pixels};
 use std::collections::HashMap;
+use std::rc::Rc;
 
-/// Rows per inference chunk (evaluate, encode, reconstruct) at least.
+/// Rows per inference chunk (evaluate, encode, reconstruct) at least, on a
+/// GPU.
 const INFERENCE_ROWS: usize = 4096;
+/// Rows per inference chunk at least on the CPU (its caches favour smaller
+/// chunks).
+const HOST_INFERENCE_ROWS: usize = 1024;
 
-/// A dataset's pixels on the device, with the host pixels they copy: held,
-/// so their address (the cache key) cannot be reused by other pixels while
-/// the copy is cached.
+/// How the backend drives a device: every difference between devices that
+/// remains, in one place.
+#[derive(Clone, Copy, Debug)]
+struct Driving {
+    /// The device works in the caller's memory (the CPU): the dataset is
+    /// used in place, not copied; each step's loss is read back (free) to
+    /// stop at the first non-finite one and to report the running loss;
+    /// evaluation sums per-row losses on the host.
+    in_host_memory: bool,
+    /// Activation rows: the batch, or a larger inference chunk.
+    capacity: usize,
+}
+
+impl Driving {
+    fn of<D: KernelDevice>(dev: &D, batch: usize) -> Self {
+        let in_host_memory = dev.runs_in_host_memory();
+        Driving {
+            in_host_memory,
+            capacity: capacity(in_host_memory, batch),
+        }
+    }
+}
+
+/// Rows of the activation buffers for `batch`: the batch, or an inference
+/// chunk (on a GPU up to 16 batches, at most `INFERENCE_ROWS`; on the CPU
+/// `HOST_INFERENCE_ROWS`).
+pub fn capacity(in_host_memory: bool, batch: usize) -> usize {
+    if in_host_memory {
+        batch.max(HOST_INFERENCE_ROWS)
+    } else {
+        batch.max(INFERENCE_ROWS.min(batch.max(1) * 16))
+    }
+}
+
+/// A dataset's pixels on the device, with the host pixels they copy (or,
+/// in host memory, are): held, so their address (the cache key) cannot be
+/// reused by other pixels while the copy is cached.
 struct DeviceData<D: KernelDevice> {
     buffer: DeviceBytes<D>,
-    _host: Pixels,
+    host: Pixels,
 }
 
 enum DeviceBytes<D: KernelDevice> {
     U8(Buffer<D, u8>),
     F32(Buffer<D, f32>),
+    /// The host pixels themselves.
+    InPlace,
 }
 
 impl<D: KernelDevice> DeviceData<D> {
     fn ptr(&self) -> u64 {
-        match &self.buffer {
-            DeviceBytes::U8(b) => b.ptr(),
-            DeviceBytes::F32(b) => b.ptr(),
+        match (&self.buffer, &self.host) {
+            (DeviceBytes::U8(b), _) => b.ptr(),
+            (DeviceBytes::F32(b), _) => b.ptr(),
+            (DeviceBytes::InPlace, Pixels::U8(p)) => p.as_ptr() as u64,
+            (DeviceBytes::InPlace, Pixels::F32(p)) => p.as_ptr() as u64,
         }
     }
 
     fn is_u8(&self) -> bool {
-        matches!(self.buffer, DeviceBytes::U8(_))
+        matches!(self.host, Pixels::U8(_))
     }
 }
 
@@ -67,21 +112,21 @@ fn check_rows(rows: &[u32], data: &Dataset) -> Result<()> {
     }
 }
 
-/// The model on a GPU.
-pub type CudaBackend = DeviceBackend<Gpu>;
+/// The model on a GPU (opened once, shared by the backends of a run).
+pub type CudaBackend = DeviceBackend<Rc<Gpu>>;
+/// The model on the CPU: the same step, its ops run by the CPU kernels.
+pub type CpuBackend = DeviceBackend<HostDevice>;
 
-/// Rows of the device backend's activation buffers for `batch`: the batch,
-/// or an inference chunk of up to 16 batches (at most `INFERENCE_ROWS`).
-pub fn device_capacity(batch: usize) -> usize {
-    batch.max(INFERENCE_ROWS.min(batch.max(1) * 16))
-}
+/// The SM count the CPU's launch plans are made for: one, so no product
+/// splits and the split-K scratch stays small (the CPU ops ignore it).
+pub const HOST_SM_COUNT: usize = 1;
 
-/// Bytes `DeviceBackend::on` allocates for `batch` on a device of
-/// `sm_count` SMs, every buffer as `on` makes it (datasets and the epoch's
-/// row order come on top, as they are uploaded). Saturates on overflow.
-pub fn device_buffer_bytes(arch: &Architecture, batch: usize, sm_count: usize) -> usize {
+/// Bytes `DeviceBackend::on` allocates for `capacity` activation rows on a
+/// device of `sm_count` SMs, every buffer as `on` makes it (datasets and the
+/// epoch's row order come on top, as they are uploaded). Saturates on
+/// overflow.
+pub fn buffer_bytes(arch: &Architecture, capacity: usize, sm_count: usize) -> usize {
     let layers = arch.layers();
-    let capacity = device_capacity(batch);
     let total = arch.param_count();
     let rows_width = |w: usize| capacity.saturating_mul(w);
     let f32s = [
@@ -89,7 +134,7 @@ pub fn device_buffer_bytes(arch: &Architecture, batch: usize, sm_count: usize) -
         rows_width(arch.input_dim),
         layers.iter().map(|l| rows_width(l.fan_out)).sum(),
         2 * rows_width(arch.max_width()),
-        step_plan::work_len(&layers, capacity, sm_count).max(1),
+        step::work_len(&layers, capacity, sm_count).max(1),
         LOSS_BLOCKS,
     ];
     // step and offset (i32), loss_sum (f64), perm and rows_index (u32).
@@ -106,6 +151,7 @@ pub struct DeviceBackend<D: KernelDevice> {
     adam: AdamConfig,
     precision: Precision,
     use_graphs: bool,
+    driving: Driving,
     capacity: usize,
     params: Buffer<D, f32>,
     grads: Buffer<D, f32>,
@@ -128,22 +174,20 @@ pub struct DeviceBackend<D: KernelDevice> {
     last_epoch_ms: Option<f64>,
 }
 
-impl CudaBackend {
-    /// Opens the GPU and allocates everything a step at `batch` rows needs.
+impl CpuBackend {
+    /// The model on the CPU, with buffers for steps of up to `batch` rows.
     pub fn new(
         arch: &Architecture,
         adam: AdamConfig,
-        precision: Precision,
         batch: usize,
         state: TrainState,
     ) -> Result<Self> {
-        Self::on(Gpu::open()?, arch, adam, precision, batch, state)
+        let host = HostDevice::new(HOST_SM_COUNT);
+        Self::on(host, arch, adam, Precision::Fp32, batch, state)
     }
+}
 
-    pub fn gpu(&self) -> &Gpu {
-        &self.dev
-    }
-
+impl<D: KernelDevice> DeviceBackend<D> {
     /// Per-kernel timing of one train step at `rows` rows of `data`, and the
     /// whole step as one graph replay.
     pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
@@ -161,11 +205,21 @@ impl CudaBackend {
         let profile = profile_step(&self.dev, &ops);
         // Timing replays moved the weights: put them back.
         self.load_state(&state)?;
-        profile
+        Ok(profile?)
     }
-}
 
-impl<D: KernelDevice> DeviceBackend<D> {
+    /// Whether the recorded step is replayed (a CUDA graph on a GPU) or its
+    /// ops are run one by one each step (`DAE_NO_CUDA_GRAPH`, for tools that
+    /// cannot follow graphs).
+    pub fn recording_graphs(mut self, on: bool) -> Self {
+        self.use_graphs = on;
+        self
+    }
+
+    /// Bytes this backend has allocated on its device.
+    pub fn allocated_bytes(&self) -> usize {
+        self.allocated
+    }
     /// The device it runs on (tests read the emulator's live bytes).
     pub fn device(&self) -> &D {
         &self.dev
@@ -189,7 +243,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 arch.describe()
             );
         }
-        let capacity = device_capacity(batch);
+        let driving = Driving::of(&dev, batch);
+        let capacity = driving.capacity;
         let widest = arch.max_width();
         // Sizes reach the kernels as `int` (element counts up to rows·width).
         if capacity.saturating_mul(widest) > i32::MAX as usize || total > i32::MAX as usize {
@@ -197,11 +252,11 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 "batch {batch} × width {widest} (or {total} parameters) exceeds the CUDA kernels' 32-bit sizes"
             );
         }
-        let work = step_plan::work_len(&layers, capacity, dev.sm_count());
+        let work = step::work_len(&layers, capacity, dev.sm_count());
         let mut allocated = 0;
         let mut f32s = |len: usize| -> Result<Buffer<D, f32>> {
             allocated += len * 4;
-            Buffer::zeros(&dev, len)
+            Ok(Buffer::zeros(&dev, len)?)
         };
         let backend = DeviceBackend {
             params: f32s(total)?,
@@ -225,7 +280,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
             graphs: HashMap::new(),
             allocated,
             last_epoch_ms: None,
-            use_graphs: std::env::var_os("DAE_NO_CUDA_GRAPH").is_none(),
+            use_graphs: true,
+            driving,
             capacity,
             precision,
             adam,
@@ -249,15 +305,18 @@ impl<D: KernelDevice> DeviceBackend<D> {
         }
         let k = key(data);
         if !self.datasets.contains_key(&k) {
-            let buffer = match &data.pixels {
-                Pixels::U8(p) => DeviceBytes::U8(Buffer::from_host(&self.dev, p)?),
-                Pixels::F32(p) => DeviceBytes::F32(Buffer::from_host(&self.dev, p)?),
+            let buffer = match (&data.pixels, self.driving.in_host_memory) {
+                (_, true) => DeviceBytes::InPlace,
+                (Pixels::U8(p), false) => DeviceBytes::U8(Buffer::from_host(&self.dev, p)?),
+                (Pixels::F32(p), false) => DeviceBytes::F32(Buffer::from_host(&self.dev, p)?),
             };
+            if !self.driving.in_host_memory {
+                self.allocated += data.bytes();
+            }
             let d = DeviceData {
                 buffer,
-                _host: data.pixels.clone(),
+                host: data.pixels.clone(),
             };
-            self.allocated += data.bytes();
             self.datasets.insert(k, d);
         }
         Ok(k)
@@ -311,9 +370,10 @@ impl<D: KernelDevice> DeviceBackend<D> {
         rows: usize,
         update: bool,
     ) -> Result<()> {
-        self.step_ops(data, index, offset, rows, update)
-            .iter()
-            .try_for_each(|o| self.dev.run(&o.op))
+        for o in self.step_ops(data, index, offset, rows, update) {
+            self.dev.run(&o.op)?;
+        }
+        Ok(())
     }
 
     fn forward_ops(&self, rows: usize, layer_count: usize, last: Activation) -> Vec<NamedOp> {
@@ -326,9 +386,10 @@ impl<D: KernelDevice> DeviceBackend<D> {
     }
 
     fn enqueue_forward(&self, rows: usize, layer_count: usize, last: Activation) -> Result<()> {
-        self.forward_ops(rows, layer_count, last)
-            .iter()
-            .try_for_each(|o| self.dev.run(&o.op))
+        for o in self.forward_ops(rows, layer_count, last) {
+            self.dev.run(&o.op)?;
+        }
+        Ok(())
     }
 
     /// Launches the next train step of the epoch (rows from the device-held
@@ -340,7 +401,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 .graphs
                 .get(&(key, rows))
                 .ok_or_else(|| anyhow!("no recorded step for {rows} rows"))?;
-            self.dev.replay(graph)
+            Ok(self.dev.replay(graph)?)
         } else {
             let offset = Offset::Device(self.offset.ptr());
             self.enqueue_step(key, self.perm.ptr(), offset, rows, true)
@@ -349,7 +410,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
 
     /// Records the train step for (dataset, rows) on first use: it reads
     /// its rows through the device-held offset into the permutation.
-    fn graph(&mut self, data: DataKey, rows: usize) -> Result<()> {
+    fn record_step(&mut self, data: DataKey, rows: usize) -> Result<()> {
         if !self.graphs.contains_key(&(data, rows)) {
             let ops: Vec<Op> = self
                 .step_ops(
@@ -366,6 +427,38 @@ impl<D: KernelDevice> DeviceBackend<D> {
             self.graphs.insert((data, rows), graph);
         }
         Ok(())
+    }
+
+    /// The epoch's steps with each step's loss read back (in host memory):
+    /// the first non-finite loss stops the epoch at its step, the observer
+    /// sees the running loss, and the epoch's loss is the sample-weighted
+    /// mean of the batch means.
+    fn train_steps_reading_loss(
+        &mut self,
+        key: DataKey,
+        sizes: impl Iterator<Item = usize>,
+        dim: usize,
+        observer: &mut dyn StepObserver,
+    ) -> Result<f64> {
+        let (mut weighted, mut done) = (0.0, 0);
+        for (step, rows) in sizes.enumerate() {
+            self.loss_sum.upload(&self.dev, &[0.0])?;
+            self.launch_recorded_step(key, rows)?;
+            let loss = self.loss_sum.download(&self.dev, 1)?[0] / (rows * dim) as f64;
+            if !loss.is_finite() {
+                return Err(NonFiniteLoss {
+                    step: Some(step + 1),
+                }
+                .into());
+            }
+            weighted += loss * rows as f64;
+            done += rows;
+            observer.on_step(step + 1, done, Some(weighted / done as f64));
+            if observer.stop_requested() {
+                return Err(Interrupted { step: step + 1 }.into());
+            }
+        }
+        Ok(weighted / done.max(1) as f64)
     }
 
     fn ensure_perm(&mut self, rows: usize) -> Result<()> {
@@ -393,7 +486,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
         for chunk in rows.chunks(self.capacity) {
             self.rows_index.upload(&self.dev, chunk)?;
             let d = &self.datasets[&key];
-            let gather = Op::Gather {
+            let gather = Op::Gather(Gather {
                 u8_data: d.is_u8(),
                 data: d.ptr(),
                 index: self.rows_index.ptr(),
@@ -401,7 +494,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 rows: chunk.len(),
                 dim: data.dim,
                 out: self.input.ptr(),
-            };
+            });
             self.dev.run(&gather)?;
             self.enqueue_forward(chunk.len(), layer_count, last)?;
             f(self, chunk)?;
@@ -429,7 +522,11 @@ impl<D: KernelDevice> DeviceBackend<D> {
 
 impl<D: KernelDevice> Backend for DeviceBackend<D> {
     fn device(&self) -> String {
-        format!("{} {}", self.dev.describe(), self.precision.name())
+        if self.driving.in_host_memory {
+            format!("cpu ({} threads)", rayon::current_num_threads())
+        } else {
+            format!("{} {}", self.dev.describe(), self.precision.name())
+        }
     }
 
     fn last_epoch_device_ms(&self) -> Option<f64> {
@@ -451,7 +548,7 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         let step =
             i32::try_from(state.step).map_err(|_| anyhow!("step {} too large", state.step))?;
         self.step.upload(dev, &[step])?;
-        dev.synchronize()
+        Ok(dev.synchronize()?)
     }
 
     fn state(&mut self) -> Result<TrainState> {
@@ -494,13 +591,16 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
             // Capture before timing starts (capture is host work).
             for rows in [batch, last] {
                 if rows > 0 && (rows < batch || full > 0) {
-                    self.graph(key, rows)?;
+                    self.record_step(key, rows)?;
                 }
             }
         }
         let sizes = std::iter::repeat_n(batch, full).chain((last > 0).then_some(last));
+        if self.driving.in_host_memory {
+            return self.train_steps_reading_loss(key, sizes, data.dim, observer);
+        }
         let this = &*self;
-        let ((), ms) = this.dev.timed(|| {
+        let ((), ms) = this.dev.timed(|| -> Result<()> {
             let mut done = 0;
             for (step, rows) in sizes.enumerate() {
                 this.launch_recorded_step(key, rows)?;
@@ -525,20 +625,26 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         self.loss_sum.upload(&self.dev, &[0.0])?;
         let dim = data.dim;
         let all: Vec<u32> = (0..data.rows as u32).collect();
+        // In host memory the per-row losses cost nothing to keep, and their
+        // mean is the loss reported.
+        let host = self.driving.in_host_memory;
+        let per_row = per_row || host;
         let mut row_loss = Vec::new();
         let last = self.layers.len();
         self.inference(data, &all, last, Activation::Identity, |b, chunk| {
             let count = chunk.len() * dim;
-            b.dev.run(&Op::Bce {
-                z: b.outputs[last - 1].ptr(),
-                t: b.input.ptr(),
-                dz: b.delta[0].ptr(),
-                partial: b.loss_partial.ptr(),
-                accum: b.loss_sum.ptr(),
-                count,
-                grad_scale: 1.0,
-                weight: 1.0,
-            })?;
+            if !host {
+                b.dev.run(&Op::Bce(Bce {
+                    z: b.outputs[last - 1].ptr(),
+                    t: b.input.ptr(),
+                    dz: b.delta[0].ptr(),
+                    partial: b.loss_partial.ptr(),
+                    accum: b.loss_sum.ptr(),
+                    count,
+                    grad_scale: 1.0,
+                    weight: 1.0,
+                }))?;
+            }
             if per_row {
                 let logits = b.outputs[last - 1].download(&b.dev, count)?;
                 let input = b.input.download(&b.dev, count)?;
@@ -546,11 +652,12 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
             }
             Ok(())
         })?;
-        let sum = self.loss_sum.download(&self.dev, 1)?[0];
-        Ok(Evaluation {
-            loss: sum / (data.rows * dim).max(1) as f64,
-            row_loss,
-        })
+        let loss = if host {
+            row_loss.iter().sum::<f64>() / row_loss.len().max(1) as f64
+        } else {
+            self.loss_sum.download(&self.dev, 1)?[0] / (data.rows * dim).max(1) as f64
+        };
+        Ok(Evaluation { loss, row_loss })
     }
 
     fn encode(&mut self, data: &Dataset, rows: &[u32]) -> Result<Vec<f32>> {

@@ -3,7 +3,7 @@
 use crate::{Backend, Interrupted, NonFiniteLoss, StepObserver};
 use anyhow::{bail, Result};
 use dae_core::rng::epoch_permutation;
-use dae_core::AdamConfig;
+use dae_core::{AdamConfig, Precision};
 use dae_data::Dataset;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -20,7 +20,8 @@ pub struct TrainConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub epsilon: f64,
-    pub precision: String,
+    /// Stored by name ("fp32"), as it always was.
+    pub precision: Precision,
 }
 
 impl TrainConfig {
@@ -35,7 +36,7 @@ impl TrainConfig {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
-            precision: "fp32".into(),
+            precision: Precision::Fp32,
         }
     }
 

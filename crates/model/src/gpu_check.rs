@@ -5,19 +5,14 @@
 //! and the GPU tests run these after the kernel cases, on the GPU;
 //! crates/emu's tests run them on the host emulator.
 
-use crate::{Architecture, Backend, CpuBackend, DeviceBackend, StepObserver, TrainState};
+use crate::{Architecture, Backend, CpuBackend, DeviceBackend, Silent, TrainState};
 use anyhow::Result;
-use dae_core::cuda::check::{Bound, CaseKey, CaseResult, Selection};
-use dae_core::cuda::{KernelDevice, Precision};
+use dae_core::check::{Bound, CaseKey, CaseResult, Selection};
 use dae_core::rng::{epoch_permutation, Purpose, Rng};
 use dae_core::AdamConfig;
+use dae_core::{KernelDevice, Precision};
 use dae_data::Dataset;
 use std::time::Instant;
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
 
 /// Model-level tolerance, normwise: errors compound through six layers, so
 /// no per-element bound has a closed form. The first layer's dW sits
@@ -200,7 +195,7 @@ pub fn train_step<D: KernelDevice>(
     let model_seed = group_seed(seed, &format!("model step {batch}"));
     let (arch, state, adam) = lab_model(data.dim, model_seed)?;
     let rows = epoch_permutation(model_seed, 0, data.rows)[..rows_in_batch].to_vec();
-    let mut cpu = CpuBackend::new(&arch, adam, state.clone())?;
+    let mut cpu = CpuBackend::new(&arch, adam, rows.len(), state.clone())?;
     let want = step_outcome(&mut cpu, data, &rows)?.outputs(&arch, &state);
     let run = || -> Result<Vec<Vec<f64>>> {
         let mut device = DeviceBackend::on(open()?, &arch, adam, p, rows.len(), state.clone())?;
@@ -248,7 +243,7 @@ pub fn epoch<D: KernelDevice>(
         let val = backend.evaluate(validation, false)?.loss;
         Ok(vec![vec![train], vec![val]])
     };
-    let want = losses(&mut CpuBackend::new(&arch, adam, state.clone())?)?;
+    let want = losses(&mut CpuBackend::new(&arch, adam, batch, state.clone())?)?;
     let run = || -> Result<Vec<Vec<f64>>> {
         losses(&mut DeviceBackend::on(
             open()?,

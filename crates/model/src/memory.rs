@@ -49,9 +49,25 @@ impl MemoryPlan {
         Ok(plan)
     }
 
-    /// The device backend's plan: its activation rows (the batch or an
-    /// inference chunk), and every other buffer it allocates on a device of
-    /// `sm_count` SMs, with the epoch's order of `train_rows` rows.
+    /// The CPU backend's plan at `batch`: the device plan on the host
+    /// (its data used in place, counted once in `dataset_bytes`).
+    pub fn cpu(
+        arch: &Architecture,
+        batch: usize,
+        train_rows: usize,
+        dataset_bytes: usize,
+    ) -> Result<Self> {
+        let capacity = crate::capacity(true, batch);
+        Self::of_buffers(
+            arch,
+            capacity,
+            crate::HOST_SM_COUNT,
+            train_rows,
+            dataset_bytes,
+        )
+    }
+
+    /// A GPU's (or the emulator's) plan at `batch` on `sm_count` SMs.
     pub fn device(
         arch: &Architecture,
         batch: usize,
@@ -59,8 +75,23 @@ impl MemoryPlan {
         train_rows: usize,
         dataset_bytes: usize,
     ) -> Result<Self> {
-        let mut plan = Self::new(arch, crate::device_capacity(batch), dataset_bytes)?;
-        let buffers = crate::device_buffer_bytes(arch, batch, sm_count);
+        let capacity = crate::capacity(false, batch);
+        Self::of_buffers(arch, capacity, sm_count, train_rows, dataset_bytes)
+    }
+
+    /// The backend's plan: its activation rows (the batch or an inference
+    /// chunk), and every other buffer it allocates on a device of
+    /// `sm_count` SMs, with the epoch's order of `train_rows` rows.
+    fn of_buffers(
+        arch: &Architecture,
+        capacity: usize,
+        sm_count: usize,
+        train_rows: usize,
+        dataset_bytes: usize,
+    ) -> Result<Self> {
+        let batch = capacity;
+        let mut plan = Self::new(arch, capacity, dataset_bytes)?;
+        let buffers = crate::buffer_bytes(arch, capacity, sm_count);
         // The order buffer grows from one row to the epoch's rows.
         let order = train_rows.saturating_sub(1).saturating_mul(4);
         plan.workspace = buffers

@@ -38,8 +38,6 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
     if c.batch == 0 {
         bail!("metadata 'training': batch must be at least 1");
     }
-    dae_core::cuda::Precision::parse(&c.precision)
-        .map_err(|e| anyhow::anyhow!("metadata 'training': {e}"))?;
     Ok(())
 }
 

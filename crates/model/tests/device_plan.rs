@@ -1,12 +1,13 @@
-//! The memory plan is what the device backend allocates (issue 10): on a
-//! host stand-in for a GPU that counts live bytes (and runs nothing), the
+//! The memory plan is what the backend allocates (issue 10): on a host
+//! stand-in for a device that counts live bytes (and runs nothing), the
 //! backend's memory after an epoch and a validation pass is exactly the
 //! plan's total, for the lab model at batch 1, 256 and 65,536, a 224×224
-//! input with 2048,512,128, and the split-K plans of 132 SMs and none of 2.
+//! input with 2048,512,128, and the split-K plans of 132 SMs and none of 2;
+//! driven as a GPU (`MemoryPlan::device`) and as the CPU is driven (data in
+//! place, `MemoryPlan::cpu`).
 
-use anyhow::Result;
-use dae_core::cuda::ops::Op;
-use dae_core::cuda::{KernelDevice, Precision};
+use dae_core::ops::Op;
+use dae_core::{KernelDevice, Precision, Result};
 use dae_data::{Dataset, Pixels};
 use dae_model::{
     Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
@@ -29,6 +30,8 @@ impl Drop for Mem {
 struct Counting {
     sms: usize,
     live: Arc<AtomicUsize>,
+    /// Driven as the CPU is (`runs_in_host_memory`).
+    host: bool,
 }
 
 impl KernelDevice for Counting {
@@ -39,6 +42,9 @@ impl KernelDevice for Counting {
     }
     fn sm_count(&self) -> usize {
         self.sms
+    }
+    fn runs_in_host_memory(&self) -> bool {
+        self.host
     }
     fn alloc(&self, bytes: usize) -> Result<Mem> {
         self.live.fetch_add(bytes, Ordering::SeqCst);
@@ -69,7 +75,10 @@ impl KernelDevice for Counting {
     fn replay(&self, _: &()) -> Result<()> {
         Ok(())
     }
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+    fn timed<R, E: From<dae_core::Error>>(
+        &self,
+        work: impl FnOnce() -> Result<R, E>,
+    ) -> Result<(R, Option<f64>), E> {
         Ok((work()?, None))
     }
 }
@@ -116,6 +125,7 @@ fn the_device_plan_equals_its_allocations() {
         let dev = Counting {
             sms,
             live: live.clone(),
+            host: false,
         };
         let state = TrainState::initialize(&arch, 1);
         let mut backend =
@@ -130,6 +140,51 @@ fn the_device_plan_equals_its_allocations() {
             live.load(Ordering::SeqCst),
             plan.total(),
             "{} batch {batch}, {sms} SMs, {train_rows}/{val_rows} rows: {}",
+            arch.describe(),
+            plan.describe()
+        );
+    }
+}
+
+#[test]
+fn the_cpu_plan_equals_its_allocations() {
+    // (input, encoder, batch, train rows, validation rows)
+    let cases: [(usize, &[usize], usize, usize, usize); 5] = [
+        (784, &[128, 64, 32], 256, 2000, 500),
+        (784, &[128, 64, 32], 1, 40, 16),
+        (784, &[128, 64, 32], 65_536, 3000, 2000),
+        (784, &[128, 64, 32], 64, 100, 5000),
+        (12_544, &[2048, 512, 128], 1, 2, 3),
+    ];
+    for (input, encoder, batch, train_rows, val_rows) in cases {
+        let arch = Architecture::new(input, encoder.to_vec()).unwrap();
+        let cfg = TrainConfig {
+            batch,
+            ..TrainConfig::lab()
+        };
+        let (train, val) = (data(train_rows, input), data(val_rows, input));
+        let in_place = train.bytes() + val.bytes();
+        let plan = MemoryPlan::cpu(&arch, batch, train_rows, in_place).unwrap();
+        let live = Arc::new(AtomicUsize::new(0));
+        let dev = Counting {
+            sms: dae_model::HOST_SM_COUNT,
+            live: live.clone(),
+            host: true,
+        };
+        let state = TrainState::initialize(&arch, 1);
+        let mut backend =
+            DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state).unwrap();
+        let perm: Vec<u32> = (0..train_rows as u32).collect();
+        backend
+            .train_epoch(&train, &perm, batch, &mut Silent)
+            .unwrap();
+        backend.evaluate(&val, true).unwrap();
+        backend.reconstruct(&val, &[0]).unwrap();
+        // The data is used in place: the plan counts it, the device holds none.
+        assert_eq!(
+            live.load(Ordering::SeqCst) + in_place,
+            plan.total(),
+            "{} batch {batch}, {train_rows}/{val_rows} rows: {}",
             arch.describe(),
             plan.describe()
         );

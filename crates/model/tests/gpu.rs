@@ -4,15 +4,18 @@
 //! missing device fails them. `dae check` runs the same cases, plus the
 //! 65,536-row shapes.
 
-use dae_core::cuda::check::{kernel_cases, Selection, DEFAULT_SEED};
-use dae_core::cuda::{Gpu, Precision};
+use dae_core::check::{kernel_cases, Selection, DEFAULT_SEED};
+use dae_core::cuda::{Gpu, GpuOptions};
+use dae_core::Precision;
 use dae_model::gpu_check;
+use std::rc::Rc;
 
-fn gpu() -> Gpu {
-    if let Err(why) = dae_core::cuda_status() {
-        panic!("no usable CUDA device: {why}");
+/// The GPU, opened once per test (kernels compiled, not cached on disk).
+fn gpu() -> Rc<Gpu> {
+    match Gpu::open(&GpuOptions::default()) {
+        Ok(gpu) => Rc::new(gpu),
+        Err(why) => panic!("no usable CUDA device: {why}"),
     }
-    Gpu::open().expect("a CUDA device is present but could not be opened")
 }
 
 #[test]
@@ -29,7 +32,8 @@ fn kernels_match_float64_reference() {
 #[test]
 #[ignore = "needs a CUDA device: cargo test -p dae-model --test gpu -- --ignored"]
 fn train_step_and_epoch_match_cpu() {
-    drop(gpu());
+    let gpu = gpu();
+    let open = || Ok(gpu.clone());
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
     let splits = dae_data::load(&dir, None).unwrap();
     let train = splits.train.head(5_000);
@@ -37,9 +41,9 @@ fn train_step_and_epoch_match_cpu() {
     let all = Selection::default();
     for p in Precision::ALL {
         let mut cases =
-            gpu_check::train_step(Gpu::open, &splits.train, p, 256, DEFAULT_SEED, &all).unwrap();
+            gpu_check::train_step(open, &splits.train, p, 256, DEFAULT_SEED, &all).unwrap();
         cases.extend(
-            gpu_check::epoch(Gpu::open, &train, &validation, p, 256, DEFAULT_SEED, &all).unwrap(),
+            gpu_check::epoch(open, &train, &validation, p, 256, DEFAULT_SEED, &all).unwrap(),
         );
         let failed: Vec<_> = cases.iter().filter(|c| c.failed()).collect();
         assert!(

@@ -58,7 +58,7 @@ fn whole_network_gradient_matches_finite_differences() {
                 *b = rng.uniform_in(-0.1, 0.3);
             }
         }
-        let mut cpu = CpuBackend::new(&arch, Default::default(), state.clone()).unwrap();
+        let mut cpu = CpuBackend::new(&arch, Default::default(), rows, state.clone()).unwrap();
         let all: Vec<u32> = (0..rows as u32).collect();
         let (loss, grads) = cpu.loss_and_gradients(&data, &all).unwrap();
 

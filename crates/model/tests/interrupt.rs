@@ -59,7 +59,13 @@ fn a_stop_request_ends_the_epoch_after_the_current_step() {
         batch: 8,
         ..TrainConfig::lab()
     };
-    let mut backend = CpuBackend::new(&arch, cfg.adam(), TrainState::initialize(&arch, 1)).unwrap();
+    let mut backend = CpuBackend::new(
+        &arch,
+        cfg.adam(),
+        cfg.batch,
+        TrainState::initialize(&arch, 1),
+    )
+    .unwrap();
     let mut history = History::default();
     let mut observer = StopAt {
         in_epoch: 3,

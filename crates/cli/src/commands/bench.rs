@@ -7,13 +7,13 @@
 
 use crate::args::{DataArgs, DeviceChoice};
 use crate::commands::{bench_gpu, bench_plan};
-use crate::device::create_backend;
+use crate::device::{build_backend, resolve};
 use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_core::cuda::Precision;
 use dae_core::rng::epoch_permutation;
+use dae_core::Precision;
 use dae_model::{Architecture, StepObserver, TrainConfig, TrainState};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -34,7 +34,7 @@ pub struct BenchArgs {
     pub batch_sizes: Vec<usize>,
     /// Precisions to measure [default: fp32 on the CPU; fp32,tf32,bf16 on CUDA]
     #[arg(long, value_delimiter = ',')]
-    pub precisions: Vec<String>,
+    pub precisions: Vec<Precision>,
     /// Timed epochs per setting (after one warm-up epoch)
     #[arg(long, default_value_t = 3, value_parser = crate::args::positive)]
     pub repeats: usize,
@@ -136,10 +136,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let precisions = if a.precisions.is_empty() {
             Precision::ALL.to_vec()
         } else {
-            a.precisions
-                .iter()
-                .map(|p| Precision::parse(p))
-                .collect::<Result<_>>()?
+            a.precisions.clone()
         };
         let batches = if a.batch_sizes.is_empty() {
             vec![256, 65_536]
@@ -173,11 +170,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .map(|p| read_results(p))
         .collect::<Result<Vec<_>>>()?
         .concat();
-    let on_gpu = match a.device {
-        DeviceChoice::Cuda => true,
-        DeviceChoice::Cpu => false,
-        DeviceChoice::Auto => dae_core::cuda_status().is_ok(),
-    };
+    // The widest precision asked for decides whether the CPU can serve.
+    let asked = a
+        .precisions
+        .iter()
+        .copied()
+        .find(|&p| p != Precision::Fp32)
+        .unwrap_or(Precision::Fp32);
+    let target = resolve(a.device, asked, true)?;
+    let on_gpu = target.gpu().is_some();
     if (a.breakdown || a.gemm) && !on_gpu {
         bail!(
             "--breakdown and --gemm measure CUDA kernels: they need a CUDA device (--device cuda)"
@@ -194,15 +195,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let precisions = if a.precisions.is_empty() {
         if on_gpu {
-            vec!["fp32".into(), "tf32".into(), "bf16".into()]
+            Precision::ALL.to_vec()
         } else {
-            vec!["fp32".to_string()]
+            vec![Precision::Fp32]
         }
     } else {
         a.precisions.clone()
     };
     if let (Some(path), Some(old)) = (&a.compare, &old) {
-        require_overlap(path, &old[0], &batches, &precisions)?;
+        let names: Vec<String> = precisions.iter().map(|p| p.to_string()).collect();
+        require_overlap(path, &old[0], &batches, &names)?;
     }
     let splits = a.data.load()?;
     let train = &splits.train;
@@ -234,11 +236,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for &batch in &batches {
             let cfg = TrainConfig {
                 batch,
-                precision: precision.clone(),
+                precision: *precision,
                 ..TrainConfig::lab()
             };
             let state = TrainState::initialize(&arch, cfg.seed);
-            let mut backend = create_backend(a.device, &arch, &cfg, state, true)?;
+            let mut backend = build_backend(&target, &arch, &cfg, state)?;
             device = backend.device();
             let steps = cfg.steps_per_epoch(train.rows);
             let mut times = Vec::new();
@@ -287,7 +289,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
     let mut device_info = json!({"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device});
     if on_gpu {
-        let v = |r: Result<(i32, i32)>| r.map_or(Value::Null, |(a, b)| json!(format!("{a}.{b}")));
+        let v = |r: dae_core::Result<(i32, i32)>| {
+            r.map_or(Value::Null, |(a, b)| json!(format!("{a}.{b}")))
+        };
         device_info["driver_cuda"] = v(dae_core::cuda::driver_version());
         device_info["nvrtc"] = v(dae_core::cuda::nvrtc_version());
     } else {
@@ -302,23 +306,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "results": results,
     });
     if a.breakdown || a.gemm {
-        let ps: Vec<Precision> = precisions
-            .iter()
-            .map(|p| Precision::parse(p))
-            .collect::<Result<_>>()?;
-        let gpu = bench_gpu::open()?;
-        let peaks = bench_gpu::peaks(&gpu, &ps)?;
+        let ps = precisions.clone();
+        let gpu = target.gpu().expect("checked on_gpu above");
+        let peaks = bench_gpu::peaks(gpu, &ps)?;
         if a.gemm {
-            doc["gemm_vs_cublas"] = bench_gpu::gemm_vs_cublas(&gpu, &arch, &[256, 65_536], &ps)?;
+            doc["gemm_vs_cublas"] = bench_gpu::gemm_vs_cublas(gpu, &arch, &[256, 65_536], &ps)?;
         }
-        drop(gpu);
         if a.breakdown {
             let mut sizes = vec![batches[0], *batches.last().unwrap()];
             sizes.dedup();
             let mut b = Vec::new();
             for &p in &ps {
                 for &batch in &sizes {
-                    b.push(bench_gpu::breakdown(&arch, train, batch, p, &peaks)?);
+                    b.push(bench_gpu::breakdown(gpu, &arch, train, batch, p, &peaks)?);
                 }
             }
             doc["breakdown"] = Value::Array(b);

@@ -3,13 +3,14 @@
 
 use anyhow::Result;
 use dae_core::cuda::cublas::{to_bf16, Cublas};
-use dae_core::cuda::ops::Op;
-use dae_core::cuda::profile::{copy_bandwidth, gemm_rate, time_repeated, LAUNCHES_PER_GRAPH};
-use dae_core::cuda::{DeviceBuffer, Gpu, Precision, SplitPlan};
-use dae_core::Activation;
+use dae_core::cuda::Gpu;
+use dae_core::ops::{Forward, Op, SplitPlan};
+use dae_core::profile::{gemm_rate, time_repeated, LAUNCHES_PER_GRAPH};
+use dae_core::{Activation, Buffer, GemmShape, Precision};
 use dae_data::Dataset;
 use dae_model::{Architecture, CudaBackend, TrainConfig, TrainState};
 use serde_json::{json, Value};
+use std::rc::Rc;
 
 /// Side of the square product that measures the matrix ceiling.
 const PEAK_GEMM: usize = 8192;
@@ -17,14 +18,19 @@ const PEAK_GEMM: usize = 8192;
 /// The ceilings: copy bandwidth, and the large-GEMM rate per precision (ours
 /// and cuBLAS's); the best GEMM rate is what "% of peak" refers to.
 pub fn peaks(gpu: &Gpu, precisions: &[Precision]) -> Result<Value> {
-    let copy = copy_bandwidth(gpu)?;
+    let copy = gpu.copy_bandwidth()?;
     say!("ceilings: device-to-device copy {copy:.0} GB/s (read + write)");
     let blas = Cublas::new(gpu)?;
     let mut gemm = serde_json::Map::new();
     for &p in precisions {
         let ours = gemm_rate(gpu, p, PEAK_GEMM)?;
         let theirs = match &blas {
-            Some(b) => Some(cublas_rate(gpu, b, p, PEAK_GEMM, PEAK_GEMM, PEAK_GEMM)?),
+            Some(b) => Some(cublas_rate(
+                gpu,
+                b,
+                p,
+                GemmShape::new(PEAK_GEMM, PEAK_GEMM, PEAK_GEMM),
+            )?),
             None => None,
         };
         say!(
@@ -40,49 +46,37 @@ pub fn peaks(gpu: &Gpu, precisions: &[Precision]) -> Result<Value> {
     Ok(json!({"copy_gbps": copy, "gemm": gemm, "gemm_size": PEAK_GEMM}))
 }
 
-fn time_launches(gpu: &Gpu, launch: impl Fn() -> Result<()>) -> Result<f64> {
-    time_repeated(gpu, LAUNCHES_PER_GRAPH, launch)
-}
+type Operands = (Buffer<Gpu, f32>, Buffer<Gpu, f32>, Buffer<Gpu, f32>);
 
-fn operands(
-    gpu: &Gpu,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Result<(DeviceBuffer<f32>, DeviceBuffer<f32>, DeviceBuffer<f32>)> {
+fn operands(gpu: &Gpu, s: GemmShape) -> Result<Operands> {
     let fill = |len: usize| -> Vec<f32> {
         (0..len)
             .map(|i| ((i * 2_654_435_761) % 1000) as f32 / 1000.0 - 0.5)
             .collect()
     };
     Ok((
-        DeviceBuffer::from_host(&gpu.stream, &fill(m * k))?,
-        DeviceBuffer::from_host(&gpu.stream, &fill(k * n))?,
-        DeviceBuffer::zeros(&gpu.stream, m * n)?,
+        Buffer::from_host(gpu, &fill(s.x_len()))?,
+        Buffer::from_host(gpu, &fill(s.w_len()))?,
+        Buffer::zeros(gpu, s.y_len())?,
     ))
 }
 
-fn cublas_ms(gpu: &Gpu, blas: &Cublas, p: Precision, m: usize, n: usize, k: usize) -> Result<f64> {
-    let (x, w, y) = operands(gpu, m, n, k)?;
-    if p == Precision::Bf16 {
-        let xs = x.download(&gpu.stream, m * k)?;
-        let ws = w.download(&gpu.stream, k * n)?;
+fn cublas_ms(gpu: &Gpu, blas: &Cublas, p: Precision, s: GemmShape) -> Result<f64> {
+    let (x, w, y) = operands(gpu, s)?;
+    let time =
+        |x: u64, w: u64| gpu.time_enqueued(LAUNCHES_PER_GRAPH, || blas.gemm(p, x, w, y.ptr(), s));
+    Ok(if p == Precision::Bf16 {
+        let xs = x.download(gpu, s.x_len())?;
+        let ws = w.download(gpu, s.w_len())?;
         let (x16, w16) = (to_bf16(gpu, &xs)?, to_bf16(gpu, &ws)?);
-        time_launches(gpu, || blas.gemm(p, x16.ptr(), w16.ptr(), y.ptr(), m, n, k))
+        time(x16.ptr(), w16.ptr())?
     } else {
-        time_launches(gpu, || blas.gemm(p, x.ptr(), w.ptr(), y.ptr(), m, n, k))
-    }
+        time(x.ptr(), w.ptr())?
+    })
 }
 
-fn cublas_rate(
-    gpu: &Gpu,
-    blas: &Cublas,
-    p: Precision,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Result<f64> {
-    Ok(2.0 * (m * n * k) as f64 / (cublas_ms(gpu, blas, p, m, n, k)? * 1e-3) / 1e12)
+fn cublas_rate(gpu: &Gpu, blas: &Cublas, p: Precision, s: GemmShape) -> Result<f64> {
+    Ok(s.flops() / (cublas_ms(gpu, blas, p, s)? * 1e-3) / 1e12)
 }
 
 /// Our forward GEMM (with its bias + ReLU epilogue) against cuBLAS's plain
@@ -110,32 +104,31 @@ pub fn gemm_vs_cublas(
     for &p in precisions {
         for &m in batches {
             for l in arch.layers() {
-                let (n, k) = (l.fan_out, l.fan_in);
-                let (x, w, y) = operands(gpu, m, n, k)?;
-                let b = DeviceBuffer::<f32>::zeros(&gpu.stream, n)?;
+                let s = l.shape(m);
+                let (x, w, y) = operands(gpu, s)?;
+                let b = Buffer::<Gpu, f32>::zeros(gpu, s.n)?;
                 // Split-K scratch, as the model gives it (small M splits over k).
-                let plan = SplitPlan::for_forward(m, n, k, gpu.kernels.sm_count());
-                let work = DeviceBuffer::<f32>::zeros(&gpu.stream, plan.partial_len(m * n))?;
-                let op = Op::GemmFwd {
+                let plan = SplitPlan::for_forward(s, gpu.sm_count as usize);
+                let work = Buffer::<Gpu, f32>::zeros(gpu, plan.partial_len(s.y_len()))?;
+                let op = Op::GemmFwd(Forward {
                     p,
                     x: x.ptr(),
                     w: w.ptr(),
                     b: b.ptr(),
                     y: y.ptr(),
                     work: work.ptr(),
-                    m,
-                    n,
-                    k,
+                    shape: s,
                     act: Activation::Relu,
-                };
-                let ours = time_launches(gpu, || op.launch(&gpu.kernels, &gpu.stream))?;
-                let theirs = cublas_ms(gpu, &blas, p, m, n, k)?;
+                });
+                let ours = time_repeated(gpu, LAUNCHES_PER_GRAPH, &op)?;
+                let theirs = cublas_ms(gpu, &blas, p, s)?;
                 say!(
                     "{:<6}{:>22} {ours:>10.4} {theirs:>10.4} {:>7.2}x",
                     p.name(),
-                    format!("{m}×{n}×{k}"),
+                    s.to_string(),
                     ours / theirs
                 );
+                let (m, n, k) = (s.m, s.n, s.k);
                 rows.push(json!({"precision": p.name(), "m": m, "n": n, "k": k, "dae_ms": ours, "cublas_ms": theirs, "ratio": ours / theirs}));
             }
         }
@@ -145,6 +138,7 @@ pub fn gemm_vs_cublas(
 
 /// Per-kernel time of one train step, its rates and fraction of the ceilings.
 pub fn breakdown(
+    gpu: &Rc<Gpu>,
     arch: &Architecture,
     train: &Dataset,
     batch: usize,
@@ -153,10 +147,11 @@ pub fn breakdown(
 ) -> Result<Value> {
     let cfg = TrainConfig {
         batch,
-        precision: p.name().into(),
+        precision: p,
         ..TrainConfig::lab()
     };
-    let mut backend = CudaBackend::new(
+    let mut backend = CudaBackend::on(
+        gpu.clone(),
         arch,
         cfg.adam(),
         p,
@@ -212,9 +207,4 @@ pub fn breakdown(
         json!({"batch": batch, "precision": p.name(), "step_ms": profile.step_ms,
               "kernel_ms": profile.kernel_ms(), "gap_ms": profile.gap_ms(), "ops": ops}),
     )
-}
-
-/// Opens the GPU for the measurements above.
-pub fn open() -> Result<Gpu> {
-    Gpu::open()
 }

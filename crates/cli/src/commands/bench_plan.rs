@@ -1,14 +1,14 @@
 //! `dae bench --plan`: without a GPU, each train step's launches and a
 //! predicted time per kernel and per step on a named card
-//! (dae_core::cuda::predict states the model), so the first hardware run
+//! (dae_core::predict states the model), so the first hardware run
 //! can set measurement against prediction kernel by kernel.
 
 use anyhow::{anyhow, Result};
-use dae_core::cuda::ceilings::Ceilings;
-use dae_core::cuda::predict::{predict_op, Model, OpPrediction};
-use dae_core::cuda::{Offset, Precision};
-use dae_core::AdamConfig;
-use dae_model::step_plan::{BatchSource, StepBuffers, StepPlan};
+use dae_core::ceilings::Ceilings;
+use dae_core::ops::Offset;
+use dae_core::predict::{predict_op, Model, OpPrediction};
+use dae_core::{AdamConfig, Precision};
+use dae_model::step::{BatchSource, StepBuffers, StepPlan};
 use dae_model::Architecture;
 
 /// Training rows of the lab's epoch.
@@ -58,7 +58,7 @@ fn step(
     let (bufs, src) = stand_in_buffers(layers.len());
     plan.train_step(&bufs, &src, rows, true)
         .iter()
-        .map(|op| predict_op(op, model))
+        .map(|op| Ok(predict_op(op, model)?))
         .collect()
 }
 

@@ -6,18 +6,12 @@ use crate::run_dir::{check_out_dir, claim, remove_orphan_temp_files, unclaim, Ru
 use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
+use dae_core::Precision;
 use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Precision {
-    Fp32,
-    Tf32,
-    Bf16,
-}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -42,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
-    #[arg(long, value_enum)]
+    #[arg(long)]
     pub precision: Option<Precision>,
     /// Run directory for the checkpoint, history and figure [default: runs/ae-<layers>]
     #[arg(long, value_name = "DIR")]
@@ -59,16 +53,6 @@ pub struct TrainArgs {
     /// No progress output (errors and the final result only)
     #[arg(long)]
     pub quiet: bool,
-}
-
-impl Precision {
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Tf32 => "tf32",
-            Precision::Bf16 => "bf16",
-        }
-    }
 }
 
 pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(usize, usize)>> {
@@ -150,9 +134,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 batch: a.batch.unwrap_or(lab.batch),
                 seed: a.seed.unwrap_or(lab.seed),
                 lr: a.lr.unwrap_or(lab.lr),
-                precision: a
-                    .precision
-                    .map_or(lab.precision.clone(), |p| p.name().to_string()),
+                precision: a.precision.unwrap_or(lab.precision),
                 ..lab
             };
             let name = encoder
@@ -174,7 +156,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         bail!("--lr must be a positive number, got {}", config.lr);
     }
     if let (Some(_), Some(p)) = (&resumed, a.precision) {
-        config.precision = p.name().to_string();
+        config.precision = p;
     }
     let splits = a.data.load()?;
     let arch = Architecture::new(splits.train.dim, encoder)?;

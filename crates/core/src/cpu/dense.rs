@@ -1,8 +1,8 @@
 //! A dense layer's three products with their epilogues, on the CPU.
 
 use super::simd::{avx512_dispatch, PARALLEL_MIN_ELEMENTS};
-use super::{column_sums, matmul, matmul_a_bt, matmul_at_b, CHUNK};
-use crate::Activation;
+use super::{matmul, matmul_a_bt, CHUNK};
+use crate::{Activation, GemmShape};
 use rayon::prelude::*;
 
 #[inline(always)]
@@ -57,20 +57,17 @@ pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {
 }
 
 /// Y[m,n] = act(X[m,k]·W[k,n] + b).
-#[allow(clippy::too_many_arguments)]
 pub fn dense_forward(
     x: &[f32],
     w: &[f32],
     b: &[f32],
     y: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
+    s: GemmShape,
     act: Activation,
 ) {
-    let y = &mut y[..m * n];
-    matmul(x, w, y, m, k, n);
-    bias_activation(y, b, n, act);
+    let y = &mut y[..s.y_len()];
+    matmul(x, w, y, s);
+    bias_activation(y, b, s.n, act);
 }
 
 /// dX[m,k] = dY[m,n]·Wᵀ, zeroed where the previous layer's ReLU output
@@ -80,14 +77,12 @@ pub fn dense_backward_input(
     w: &[f32],
     mask: Option<&[f32]>,
     dx: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
+    s: GemmShape,
 ) {
-    let dx = &mut dx[..m * k];
-    matmul_a_bt(dy, w, dx, m, n, k);
+    let dx = &mut dx[..s.x_len()];
+    matmul_a_bt(dy, w, dx, s);
     if let Some(mask) = mask {
-        let mask = &mask[..m * k];
+        let (mask, k) = (&mask[..s.x_len()], s.k);
         if dx.len() < PARALLEL_MIN_ELEMENTS {
             mask_block(dx, mask);
         } else {
@@ -96,21 +91,6 @@ pub fn dense_backward_input(
                 .for_each(|(d, a)| mask_block(d, a));
         }
     }
-}
-
-/// dW[k,n] = Xᵀ·dY and db[n] = column sums of dY.
-#[allow(clippy::too_many_arguments)]
-pub fn dense_backward_params(
-    x: &[f32],
-    dy: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    matmul_at_b(x, dy, dw, m, k, n);
-    column_sums(dy, db, m, n);
 }
 
 #[cfg(test)]
@@ -130,8 +110,9 @@ mod tests {
             let b = random(n, tag + 2);
             for act in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
                 let mut y = vec![f32::NAN; m * n];
-                dense_forward(&x, &w, &b, &mut y, m, k, n, act);
-                let r = reference::dense_forward(&x, &w, Some(&b), m, k, n, act);
+                let s = GemmShape::new(m, n, k);
+                dense_forward(&x, &w, &b, &mut y, s, act);
+                let r = reference::dense_forward(&x, &w, Some(&b), s, act);
                 let e = relative_error(&y, &r);
                 assert!(e < TOL, "{act:?} {m}x{k}x{n}: {e}");
             }
@@ -147,15 +128,17 @@ mod tests {
             let dy = random(m * n, tag + 2);
             let mask = random(m * k, tag + 3);
 
+            let s = GemmShape::new(m, n, k);
             let mut dx = vec![f32::NAN; m * k];
-            dense_backward_input(&dy, &w, Some(&mask), &mut dx, m, n, k);
-            let r = reference::dense_backward_input(&dy, &w, Some(&mask), m, n, k);
+            dense_backward_input(&dy, &w, Some(&mask), &mut dx, s);
+            let r = reference::dense_backward_input(&dy, &w, Some(&mask), s);
             assert!(relative_error(&dx, &r) < TOL, "dx {m}x{k}x{n}");
             assert!(dx.iter().zip(&mask).all(|(d, a)| *a > 0.0 || *d == 0.0));
 
             let (mut dw, mut db) = (vec![f32::NAN; k * n], vec![f32::NAN; n]);
-            dense_backward_params(&x, &dy, &mut dw, &mut db, m, k, n);
-            let r = reference::dense_backward_weight(&x, &dy, m, k, n);
+            crate::cpu::matmul_at_b(&x, &dy, &mut dw, s);
+            crate::cpu::column_sums(&dy, &mut db, m, n);
+            let r = reference::dense_backward_weight(&x, &dy, s);
             assert!(relative_error(&dw, &r) < TOL, "dw {m}x{k}x{n}");
             let r = reference::column_sums(&dy, m, n);
             assert!(relative_error(&db, &r) < TOL, "db {m}x{k}x{n}");

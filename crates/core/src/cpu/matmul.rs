@@ -1,6 +1,7 @@
 //! Row-major matrix products on top of the `gemm` crate. Transposes are
 //! expressed through strides, so nothing is copied.
 
+use crate::GemmShape;
 use gemm::{gemm, Parallelism};
 
 /// Below this many multiply-adds threading costs more than it saves.
@@ -65,19 +66,22 @@ pub(crate) fn strided<T: 'static + Copy + From<u8>>(
     }
 }
 
-/// C[m,n] = A[m,k]·B[k,n].
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    strided(a, (k, 1), b, (n, 1), c, m, k, n);
+/// Y[m,n] = X[m,k]·W[k,n].
+pub fn matmul(x: &[f32], w: &[f32], y: &mut [f32], s: GemmShape) {
+    let GemmShape { m, n, k } = s;
+    strided(x, (k, 1), w, (n, 1), y, m, k, n);
 }
 
-/// C[m,k] = A[m,n]·B[k,n]ᵀ  (dX = dY·Wᵀ).
-pub fn matmul_a_bt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
-    strided(a, (n, 1), b, (1, n), c, m, n, k);
+/// dX[m,k] = dY[m,n]·W[k,n]ᵀ.
+pub fn matmul_a_bt(dy: &[f32], w: &[f32], dx: &mut [f32], s: GemmShape) {
+    let GemmShape { m, n, k } = s;
+    strided(dy, (n, 1), w, (1, n), dx, m, n, k);
 }
 
-/// C[k,n] = A[m,k]ᵀ·B[m,n]  (dW = Xᵀ·dY).
-pub fn matmul_at_b(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    strided(a, (1, k), b, (n, 1), c, k, m, n);
+/// dW[k,n] = X[m,k]ᵀ·dY[m,n].
+pub fn matmul_at_b(x: &[f32], dy: &[f32], dw: &mut [f32], s: GemmShape) {
+    let GemmShape { m, n, k } = s;
+    strided(x, (1, k), dy, (n, 1), dw, k, m, n);
 }
 
 #[cfg(test)]
@@ -98,19 +102,20 @@ mod tests {
             let w = random(k * n, tag + 1);
             let dy = random(m * n, tag + 2);
 
+            let s = GemmShape::new(m, n, k);
             let mut y = vec![f32::NAN; m * n];
-            matmul(&x, &w, &mut y, m, k, n);
-            let r = reference::dense_forward(&x, &w, None, m, k, n, Activation::Identity);
+            matmul(&x, &w, &mut y, s);
+            let r = reference::dense_forward(&x, &w, None, s, Activation::Identity);
             assert!(relative_error(&y, &r) < TOL, "matmul {m}x{k}x{n}");
 
             let mut dx = vec![f32::NAN; m * k];
-            matmul_a_bt(&dy, &w, &mut dx, m, n, k);
-            let r = reference::dense_backward_input(&dy, &w, None, m, n, k);
+            matmul_a_bt(&dy, &w, &mut dx, s);
+            let r = reference::dense_backward_input(&dy, &w, None, s);
             assert!(relative_error(&dx, &r) < TOL, "a_bt {m}x{k}x{n}");
 
             let mut dw = vec![f32::NAN; k * n];
-            matmul_at_b(&x, &dy, &mut dw, m, k, n);
-            let r = reference::dense_backward_weight(&x, &dy, m, k, n);
+            matmul_at_b(&x, &dy, &mut dw, s);
+            let r = reference::dense_backward_weight(&x, &dy, s);
             assert!(relative_error(&dw, &r) < TOL, "at_b {m}x{k}x{n}");
         }
     }

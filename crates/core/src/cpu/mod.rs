@@ -8,13 +8,15 @@
 mod adam;
 mod dense;
 mod fastmath;
+mod gather;
 mod loss;
 mod matmul;
 mod reduce;
 mod simd;
 
 pub use adam::adam_step;
-pub use dense::{bias_activation, dense_backward_input, dense_backward_params, dense_forward};
+pub use dense::{bias_activation, dense_backward_input, dense_forward};
+pub use gather::{gather, Pixels};
 pub use loss::bce_logits;
 pub(crate) use matmul::strided;
 pub use matmul::{matmul, matmul_a_bt, matmul_at_b};

@@ -4,7 +4,7 @@
 //! nothing), cached on disk by a hash of (source, architecture, options,
 //! NVRTC version) so later runs skip the compile.
 
-use anyhow::{anyhow, Context, Result};
+use crate::{err, Result};
 use cudarc::nvrtc::{result, sys};
 use sha2::{Digest, Sha256};
 use std::ffi::{CStr, CString};
@@ -35,25 +35,20 @@ pub fn nvrtc_version() -> Result<(i32, i32)> {
     // SAFETY: plain out-parameters; the library presence was checked.
     let status = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
     if status != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS {
-        return Err(anyhow!("nvrtcVersion failed: {status:?}"));
+        return Err(err!(Cuda, "nvrtcVersion failed: {status:?}"));
     }
     Ok((major, minor))
 }
 
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("DAE_KERNEL_CACHE") {
-        return Some(PathBuf::from(d));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("dae").join("kernels"))
-}
-
-/// Whether `DAE_KERNEL_LINEINFO=1` asks for source lines in the machine
-/// code (for ncu and compute-sanitizer; part of the cache key).
-pub fn lineinfo_requested() -> bool {
-    std::env::var_os("DAE_KERNEL_LINEINFO").is_some_and(|v| v == "1")
+/// How kernels are compiled and cached; the CLI fills it from the
+/// environment (`DAE_KERNEL_CACHE`, `DAE_KERNEL_LINEINFO`).
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Where CUBINs are cached (None: not cached).
+    pub cache_dir: Option<PathBuf>,
+    /// Source lines in the machine code, for ncu and compute-sanitizer
+    /// (part of the cache key).
+    pub lineinfo: bool,
 }
 
 /// Every option of a compile for `arch` ("sm_90").
@@ -68,10 +63,14 @@ fn options(arch: &str, lineinfo: bool) -> Vec<String> {
 
 /// The CUBIN of one NVRTC compile.
 fn nvrtc_cubin(file: &str, source: &str, options: &[String]) -> Result<Vec<u8>> {
-    let src = CString::new(source).map_err(|_| anyhow!("kernels/{file} holds a NUL byte"))?;
-    let name = CString::new(file).map_err(|_| anyhow!("bad kernel file name {file}"))?;
-    let prog = result::create_program(&src, Some(&name))
-        .map_err(|e| anyhow!("NVRTC could not create a program for kernels/{file}: {e:?}"))?;
+    let src = CString::new(source).map_err(|_| err!(Cuda, "kernels/{file} holds a NUL byte"))?;
+    let name = CString::new(file).map_err(|_| err!(Cuda, "bad kernel file name {file}"))?;
+    let prog = result::create_program(&src, Some(&name)).map_err(|e| {
+        err!(
+            Cuda,
+            "NVRTC could not create a program for kernels/{file}: {e:?}"
+        )
+    })?;
     // SAFETY: `prog` is live until destroy_program below; the buffers are
     // sized by NVRTC's own size queries.
     let out = unsafe {
@@ -79,7 +78,8 @@ fn nvrtc_cubin(file: &str, source: &str, options: &[String]) -> Result<Vec<u8>> 
             let log = result::get_program_log(prog)
                 .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
                 .unwrap_or_default();
-            anyhow!(
+            err!(
+                Cuda,
                 "NVRTC failed to compile kernels/{file} ({}): {e:?}\n{log}",
                 options.join(" ")
             )
@@ -88,12 +88,12 @@ fn nvrtc_cubin(file: &str, source: &str, options: &[String]) -> Result<Vec<u8>> 
             let mut size = 0usize;
             let rc = sys::nvrtcGetCUBINSize(prog, &mut size);
             if rc != sys::nvrtcResult::NVRTC_SUCCESS {
-                return Err(anyhow!("nvrtcGetCUBINSize for kernels/{file}: {rc:?}"));
+                return Err(err!(Cuda, "nvrtcGetCUBINSize for kernels/{file}: {rc:?}"));
             }
             let mut buf = vec![0u8; size];
             let rc = sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast());
             if rc != sys::nvrtcResult::NVRTC_SUCCESS {
-                return Err(anyhow!("nvrtcGetCUBIN for kernels/{file}: {rc:?}"));
+                return Err(err!(Cuda, "nvrtcGetCUBIN for kernels/{file}: {rc:?}"));
             }
             Ok(buf)
         });
@@ -105,9 +105,9 @@ fn nvrtc_cubin(file: &str, source: &str, options: &[String]) -> Result<Vec<u8>> 
 
 /// The CUBIN of `source` for the device `cc` (with source lines when
 /// `lineinfo`), from the cache or freshly compiled.
-pub fn compile(file: &str, source: &str, cc: (i32, i32), lineinfo: bool) -> Result<Vec<u8>> {
+pub fn compile(file: &str, source: &str, cc: (i32, i32), how: &CompileOptions) -> Result<Vec<u8>> {
     let arch = format!("sm_{}{}", cc.0, cc.1);
-    let options = options(&arch, lineinfo);
+    let options = options(&arch, how.lineinfo);
     let nvrtc = nvrtc_version()?;
     let mut key = Sha256::new();
     key.update(source.as_bytes());
@@ -118,7 +118,7 @@ pub fn compile(file: &str, source: &str, cc: (i32, i32), lineinfo: bool) -> Resu
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let cached = cache_dir().map(|d| {
+    let cached = how.cache_dir.as_ref().map(|d| {
         d.join(format!(
             "{}-{arch}-{key}.cubin",
             file.trim_end_matches(".cu")
@@ -135,13 +135,11 @@ pub fn compile(file: &str, source: &str, cc: (i32, i32), lineinfo: bool) -> Resu
     let cubin = nvrtc_cubin(file, source, &options)?;
     if let Some(path) = cached {
         // A cache that cannot be written only costs a recompile next time.
-        let _ = std::fs::create_dir_all(path.parent().unwrap())
-            .and_then(|_| {
-                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-                std::fs::write(&tmp, &cubin)?;
-                std::fs::rename(&tmp, &path)
-            })
-            .context("kernel cache");
+        let _ = std::fs::create_dir_all(path.parent().unwrap()).and_then(|_| {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, &cubin)?;
+            std::fs::rename(&tmp, &path)
+        });
     }
     Ok(cubin)
 }

@@ -1,8 +1,8 @@
 //! cuBLAS as a *reference* for benchmarks (never in the training path): the
 //! same row-major products as our GEMMs, timed the same way.
 
-use super::{DeviceBuffer, Gpu, Precision};
-use anyhow::{anyhow, Result};
+use super::Gpu;
+use crate::{err, Buffer, GemmShape, Precision, Result};
 use cudarc::cublas::{result as blas, sys};
 use std::ffi::c_void;
 
@@ -24,27 +24,18 @@ impl Cublas {
         if !unsafe { sys::is_culib_present() } {
             return Ok(None);
         }
-        let handle = blas::create_handle().map_err(|e| anyhow!("cublasCreate: {e:?}"))?;
+        let handle = blas::create_handle().map_err(|e| err!(Cuda, "cublasCreate: {e:?}"))?;
         // SAFETY: a live handle and our stream.
         unsafe { blas::set_stream(handle, gpu.stream.cu_stream() as _) }
-            .map_err(|e| anyhow!("cublasSetStream: {e:?}"))?;
+            .map_err(|e| err!(Cuda, "cublasSetStream: {e:?}"))?;
         Ok(Some(Cublas { handle }))
     }
 
     /// Y[m,n] = X[m,k]·W[k,n] (row-major, no epilogue) in precision `p`.
     /// Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, hence the swap. BF16
     /// operands must already be bf16 buffers (`x16`, `w16`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn gemm(
-        &self,
-        p: Precision,
-        x: u64,
-        w: u64,
-        y: u64,
-        m: usize,
-        n: usize,
-        k: usize,
-    ) -> Result<()> {
+    pub fn gemm(&self, p: Precision, x: u64, w: u64, y: u64, s: GemmShape) -> Result<()> {
+        let GemmShape { m, n, k } = s;
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (a_type, compute) = match p {
             Precision::Fp32 => (
@@ -85,15 +76,15 @@ impl Cublas {
                 sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
             )
         }
-        .map_err(|e| anyhow!("cublasGemmEx: {e:?}"))
+        .map_err(|e| err!(Cuda, "cublasGemmEx: {e:?}"))
     }
 }
 
 /// bf16 copy of `v` (round to nearest even), for cuBLAS's BF16 operands.
-pub fn to_bf16(gpu: &Gpu, v: &[f32]) -> Result<DeviceBuffer<u16>> {
+pub fn to_bf16(gpu: &Gpu, v: &[f32]) -> Result<Buffer<Gpu, u16>> {
     let bits: Vec<u16> = v
         .iter()
         .map(|&x| half::bf16::from_f32(x).to_bits())
         .collect();
-    DeviceBuffer::from_host(&gpu.stream, &bits)
+    Buffer::from_host(gpu, &bits)
 }

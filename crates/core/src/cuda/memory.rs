@@ -1,76 +1,59 @@
-//! Device buffers addressed by raw pointers: the launchers pass pointers
-//! (and pointer offsets into the flat parameter buffer) straight to kernels.
+//! A GPU allocation addressed by its raw device pointer: the launchers pass
+//! pointers (and offsets into the flat parameter buffer) straight to
+//! kernels. Typed access goes through `device::Buffer`.
 
-use anyhow::{anyhow, Result};
-use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DeviceRepr, ValidAsZeroBits};
+use crate::{err, fail, Result};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
 use std::sync::Arc;
 
-pub struct DeviceBuffer<T: DeviceRepr> {
-    slice: CudaSlice<T>,
+pub struct DeviceBuffer {
+    slice: CudaSlice<u8>,
     ptr: u64,
 }
 
-impl<T: DeviceRepr + ValidAsZeroBits + Copy + Default> DeviceBuffer<T> {
-    pub fn zeros(stream: &Arc<CudaStream>, len: usize) -> Result<Self> {
-        let slice = stream.alloc_zeros::<T>(len.max(1)).map_err(|e| {
-            anyhow!(
-                "cannot allocate {} bytes on the GPU: {e}",
-                len * std::mem::size_of::<T>()
-            )
-        })?;
+impl DeviceBuffer {
+    /// `bytes` bytes (at least one), zeroed.
+    pub fn zeros(stream: &Arc<CudaStream>, bytes: usize) -> Result<Self> {
+        let slice = stream
+            .alloc_zeros::<u8>(bytes.max(1))
+            .map_err(|e| err!(Cuda, "cannot allocate {bytes} bytes on the GPU: {e}"))?;
         let ptr = slice.device_ptr(stream).0;
         Ok(DeviceBuffer { slice, ptr })
     }
 
-    pub fn from_host(stream: &Arc<CudaStream>, data: &[T]) -> Result<Self> {
-        let mut b = Self::zeros(stream, data.len())?;
-        b.upload(stream, data)?;
-        Ok(b)
-    }
-
     /// Copies `data` to the start of the buffer.
-    pub fn upload(&mut self, stream: &Arc<CudaStream>, data: &[T]) -> Result<()> {
-        if data.len() > self.len() {
-            return Err(anyhow!(
-                "upload of {} elements into a buffer of {}",
+    pub fn upload(&mut self, stream: &Arc<CudaStream>, data: &[u8]) -> Result<()> {
+        if data.len() > self.slice.len() {
+            fail!(
+                Plan,
+                "upload of {} bytes into a buffer of {}",
                 data.len(),
-                self.len()
-            ));
+                self.slice.len()
+            );
         }
         let mut view = self.slice.slice_mut(..data.len());
         stream
             .memcpy_htod(data, &mut view)
-            .map_err(|e| anyhow!("host-to-device copy failed: {e}"))
+            .map_err(|e| err!(Cuda, "host-to-device copy failed: {e}"))
     }
 
-    /// The first `len` elements, copied to the host.
-    pub fn download(&self, stream: &Arc<CudaStream>, len: usize) -> Result<Vec<T>> {
-        let mut out = vec![T::default(); len];
+    /// The first `len` bytes, copied to the host after all queued work.
+    pub fn download(&self, stream: &Arc<CudaStream>, len: usize) -> Result<Vec<u8>> {
+        if len > self.slice.len() {
+            fail!(
+                Plan,
+                "download of {len} bytes from a buffer of {}",
+                self.slice.len()
+            );
+        }
+        let mut out = vec![0u8; len];
         stream
             .memcpy_dtoh(&self.slice.slice(..len), &mut out)
-            .map_err(|e| anyhow!("device-to-host copy failed: {e}"))?;
+            .map_err(|e| err!(Cuda, "device-to-host copy failed: {e}"))?;
         stream
             .synchronize()
-            .map_err(|e| anyhow!("CUDA error: {e}"))?;
+            .map_err(|e| err!(Cuda, "CUDA error: {e}"))?;
         Ok(out)
-    }
-
-    pub fn len(&self) -> usize {
-        self.slice.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slice.len() == 0
-    }
-
-    /// Device address of element `index`.
-    pub fn at(&self, index: usize) -> u64 {
-        assert!(
-            index <= self.len(),
-            "device index {index} past {}",
-            self.len()
-        );
-        self.ptr + (index * std::mem::size_of::<T>()) as u64
     }
 
     pub fn ptr(&self) -> u64 {

@@ -6,7 +6,7 @@
 
 use super::report::{status, FORMAT};
 use anyhow::{bail, Context, Result};
-use dae_core::cuda::check::CaseResult;
+use dae_core::check::CaseResult;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -204,8 +204,8 @@ impl Drift {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dae_core::cuda::check::{Bound, CaseKey, CaseResult};
-    use dae_core::cuda::Precision;
+    use dae_core::check::{Bound, CaseKey, CaseResult};
+    use dae_core::Precision;
     use std::time::Instant;
 
     /// A case whose one element is off by `diff` against a bound of 1.

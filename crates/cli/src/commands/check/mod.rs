@@ -12,12 +12,12 @@ mod report;
 use crate::args::DataArgs;
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_core::cuda::ceilings::Ceilings;
-use dae_core::cuda::check::{
+use dae_core::ceilings::Ceilings;
+use dae_core::check::{
     groups, kernel_cases_with, list_groups, parse_shape, CaseKey, CaseResult, Goldens, Options,
     Selection, DEFAULT_SEED,
 };
-use dae_core::cuda::{Gpu, HostDevice, KernelDevice, Precision};
+use dae_core::{HostDevice, KernelDevice, Precision};
 use dae_model::gpu_check;
 use report::Report;
 use std::path::PathBuf;
@@ -138,9 +138,10 @@ pub fn run(a: CheckArgs) -> Result<()> {
     }
     match a.device.as_str() {
         "cuda" => {
-            // Libraries and device first: cudarc panics on a missing NVRTC.
-            dae_core::cuda_status().map_err(anyhow::Error::msg)?;
-            suite(&a, &sel, Gpu::open, baseline)
+            // Opened once (libraries checked first: cudarc panics on a
+            // missing NVRTC); every backend of the suite shares it.
+            let gpu = std::rc::Rc::new(crate::device::open_gpu()?);
+            suite(&a, &sel, || Ok(gpu.clone()), baseline)
         }
         "emulator" => emulated(&a, &sel, baseline),
         other => bail!("unknown device '{other}' for dae check (cuda or emulator)"),
@@ -263,7 +264,7 @@ fn suite<D: KernelDevice>(
 ) -> Result<()> {
     let started = Instant::now();
     let dev = open()?;
-    if a.bench && dev.timed(|| Ok(()))?.1.is_none() {
+    if a.bench && dev.timed(|| Ok::<(), dae_core::Error>(()))?.1.is_none() {
         bail!(
             "--bench times kernels with device events, and {} has none: run it on a GPU",
             dev.describe()

@@ -3,9 +3,9 @@
 //! `--compare` reads back) and as JUnit XML for CI systems.
 
 use anyhow::Result;
-use dae_core::cuda::check::bound::U32;
-use dae_core::cuda::check::{CaseResult, GoldenVerdict, Outcome, Selection};
-use dae_core::cuda::{DeviceInfo, Precision};
+use dae_core::check::bound::U32;
+use dae_core::check::{CaseResult, GoldenVerdict, Outcome, Selection};
+use dae_core::{DeviceInfo, Precision};
 use dae_model::gpu_check::model_tolerance;
 use quick_xml::escape::escape;
 use serde_json::{json, Value};
@@ -282,7 +282,7 @@ impl Report {
 }
 
 /// A failing case's one-line message and its mismatch listing.
-pub fn failure_text(c: &CaseResult, k: &dae_core::cuda::check::Checked) -> (String, String) {
+pub fn failure_text(c: &CaseResult, k: &dae_core::check::Checked) -> (String, String) {
     let v = &k.verdict;
     let mut message = if v.passed() {
         String::new()
@@ -329,7 +329,7 @@ pub fn failure_text(c: &CaseResult, k: &dae_core::cuda::check::Checked) -> (Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dae_core::cuda::check::{Bound, CaseKey};
+    use dae_core::check::{Bound, CaseKey};
     use std::time::Instant;
 
     fn report() -> Report {

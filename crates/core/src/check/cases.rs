@@ -7,46 +7,39 @@
 use super::bound::{Bound, U32};
 use super::golden::is_golden;
 use super::{CaseKey, CaseResult, Goldens, Options, Selection, SuiteRun, Timing};
-use crate::cuda::ops::{Offset, Op};
-use crate::cuda::{Buffer, KernelDevice, Precision, SplitPlan, LOSS_BLOCKS};
-use crate::reference;
+use crate::ops::{
+    AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan, StepIncrement,
+    WeightGrad, LOSS_BLOCKS,
+};
 use crate::rng::{Purpose, Rng};
-use crate::{Activation, AdamConfig};
-use anyhow::Result;
+use crate::{reference, Error};
+use crate::{Activation, AdamConfig, Buffer, GemmShape, KernelDevice, Precision, Result};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
 /// Median device time of one launch of `op` (`BENCH_LAUNCHES` back to
-/// back, `BENCH_REPEATS` times after a warm-up), with its FLOPs and bytes.
+/// back in one recorded graph, the median of its replays), with its FLOPs
+/// and bytes.
 fn time_op<D: KernelDevice>(dev: &D, op: &Op) -> Result<Timing> {
-    let batch = || (0..BENCH_LAUNCHES).try_for_each(|_| dev.run(op));
-    dev.timed(batch)?; // warm-up
-    let mut ms = Vec::new();
-    for _ in 0..BENCH_REPEATS {
-        match dev.timed(batch)? {
-            ((), Some(t)) => ms.push(t / BENCH_LAUNCHES as f64),
-            ((), None) => anyhow::bail!(
-                "{} has no device timer: --bench needs a GPU",
-                dev.describe()
-            ),
-        }
-    }
-    ms.sort_by(f64::total_cmp);
+    let ms = crate::profile::time_repeated(dev, BENCH_LAUNCHES, op).map_err(|e| match e {
+        Error::Unsupported(_) => crate::err!(
+            Unsupported,
+            "{} has no device timer: --bench needs a GPU",
+            dev.describe()
+        ),
+        other => other,
+    })?;
     let (flops, bytes) = op.work();
     Ok(Timing {
-        ms: ms[ms.len() / 2],
+        ms,
         flops,
         bytes,
-        precision: match op {
-            Op::GemmFwd { p, .. } | Op::GemmDx { p, .. } | Op::GemmDw { p, .. } => Some(*p),
-            _ => None,
-        },
+        precision: op.precision(),
     })
 }
 
 const BENCH_LAUNCHES: usize = 20;
-const BENCH_REPEATS: usize = 5;
 
 /// A set of cases sharing inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,11 +362,12 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         let dy = self.uniform(group, "dy", m * n, 1.0);
         let mask = self.uniform(group, "mask", m * k, 1.0);
         let sm = self.dev.sm_count();
+        let s = GemmShape::new(m, n, k);
         let work_len = [
-            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
+            SplitPlan::for_weight_grad(s, sm).partial_len(s.w_len()),
             SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
-            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
-            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
+            SplitPlan::for_forward(s, sm).partial_len(s.y_len()),
+            SplitPlan::for_input_grad(s, sm).partial_len(s.x_len()),
         ]
         .into_iter()
         .max()
@@ -401,7 +395,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             s => format!("split-K×{s}"),
         };
         let shape = format!("{m}×{n}×{k}");
-        let dims = Dims { m, n, k };
+        let dims = GemmShape::new(m, n, k);
         let inputs = OnceCell::new();
         let inputs = || lazy(&inputs, || self.product_inputs(group, m, n, k));
         // References and magnitudes (the same reference on |inputs|), each
@@ -429,9 +423,9 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 let (runs, timing) =
                     self.twice_plain(v.skip(), len, |out| v.op(i, p, out, dims))?;
                 let plan = match v {
-                    Product::Fwd { .. } => SplitPlan::for_forward(m, n, k, sm),
-                    Product::Dx { .. } => SplitPlan::for_input_grad(m, n, k, sm),
-                    Product::Dw { .. } => SplitPlan::for_weight_grad(m, k, n, sm),
+                    Product::Fwd { .. } => SplitPlan::for_forward(dims, sm),
+                    Product::Dx { .. } => SplitPlan::for_input_grad(dims, sm),
+                    Product::Dw { .. } => SplitPlan::for_weight_grad(dims, sm),
                 };
                 let bound = product_bound(p, v.reduction(dims), v.activation(), v.scale());
                 let r = CaseResult::from_runs(
@@ -462,12 +456,14 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             let mag = cached("colsum |dy|".into(), &|| {
                 reference::column_sums(&abs_of(&i.dy), m, n)
             });
-            let (runs, timing) = self.twice_plain(skip, n, |out| Op::BiasGrad {
-                dy: i.dyd.ptr(),
-                db: out,
-                work: i.work.ptr(),
-                m,
-                n,
+            let (runs, timing) = self.twice_plain(skip, n, |out| {
+                Op::BiasGrad(BiasGrad {
+                    dy: i.dyd.ptr(),
+                    db: out,
+                    work: i.work.ptr(),
+                    m,
+                    n,
+                })
             })?;
             let bound = Bound::elementwise(
                 0.0,
@@ -518,15 +514,17 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             0,
             count,
             None,
-            |out| Op::Bce {
-                z: zd.ptr(),
-                t: td.ptr(),
-                dz: out,
-                partial: partial.ptr(),
-                accum: sum_ptr,
-                count,
-                grad_scale: scale,
-                weight: 1.0,
+            |out| {
+                Op::Bce(Bce {
+                    z: zd.ptr(),
+                    t: td.ptr(),
+                    dz: out,
+                    partial: partial.ptr(),
+                    accum: sum_ptr,
+                    count,
+                    grad_scale: scale,
+                    weight: 1.0,
+                })
             },
             || sum.borrow_mut().upload(dev, &[0.0]),
             || {
@@ -622,7 +620,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         // The step counter as the train step keeps it: t−1, incremented on
         // the device.
         let step = Buffer::<D, i32>::from_host(dev, &[t as i32 - 1])?;
-        dev.run(&Op::StepIncrement { step: step.ptr() })?;
+        dev.run(&Op::StepIncrement(StepIncrement { step: step.ptr() }))?;
         // The parameters are the output (poisoned, then set to p0); m and v
         // are reset before each run and read after it.
         let mut collected: Vec<[Vec<f32>; 2]> = Vec::new();
@@ -630,14 +628,16 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             0,
             n,
             Some(&p0),
-            |out| Op::Adam {
-                params: out,
-                grads: gd.ptr(),
-                m: m_ptr,
-                v: v_ptr,
-                n,
-                step: step.ptr(),
-                cfg,
+            |out| {
+                Op::Adam(AdamStep {
+                    params: out,
+                    grads: gd.ptr(),
+                    m: m_ptr,
+                    v: v_ptr,
+                    n,
+                    step: step.ptr(),
+                    cfg,
+                })
             },
             || {
                 let mut mv = moments.borrow_mut();
@@ -652,7 +652,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             },
         )?;
         let [[m1, v1], [m2, v2], ..] = &collected[..] else {
-            anyhow::bail!("adam ran fewer than twice");
+            crate::fail!(Plan, "adam ran fewer than twice");
         };
         let runs: [[&[f32]; 2]; 3] = [[&p_runs[0], &p_runs[1]], [m1, m2], [v1, v2]];
         let (rp, rm, rv) = reference::adam(&p0, &g, &m0, &v0, t, &cfg);
@@ -740,14 +740,16 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                 continue;
             }
             let t0 = Instant::now();
-            let (runs, timing) = self.twice_plain(0, take * dim, |o| Op::Gather {
-                u8_data: true,
-                data: dd.ptr(),
-                index: pd.ptr(),
-                offset: off,
-                rows: take,
-                dim,
-                out: o,
+            let (runs, timing) = self.twice_plain(0, take * dim, |o| {
+                Op::Gather(Gather {
+                    u8_data: true,
+                    data: dd.ptr(),
+                    index: pd.ptr(),
+                    offset: off,
+                    rows: take,
+                    dim,
+                    out: o,
+                })
             })?;
             let bound = Bound::exact("the CPU's own division: v as f32 / 255");
             self.record(
@@ -766,14 +768,6 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         }
         Ok(())
     }
-}
-
-/// A product's shape: X [m,k]·W [k,n].
-#[derive(Clone, Copy)]
-struct Dims {
-    m: usize,
-    n: usize,
-    k: usize,
 }
 
 /// One product case of a group: which kernel, and its variant.
@@ -848,7 +842,7 @@ impl Product {
     }
 
     /// (elements, row length) of the output.
-    fn output(self, d: Dims) -> (usize, usize) {
+    fn output(self, d: GemmShape) -> (usize, usize) {
         match self {
             Product::Fwd { .. } => (d.m * d.n, d.n),
             Product::Dx { .. } => (d.m * d.k, d.k),
@@ -857,7 +851,7 @@ impl Product {
     }
 
     /// The reduction length of each output element.
-    fn reduction(self, d: Dims) -> usize {
+    fn reduction(self, d: GemmShape) -> usize {
         match self {
             Product::Fwd { .. } => d.k,
             Product::Dx { .. } => d.n,
@@ -881,43 +875,36 @@ impl Product {
         }
     }
 
-    fn op<D: KernelDevice>(self, i: &ProductInputs<D>, p: Precision, out: u64, d: Dims) -> Op {
-        let Dims { m, n, k } = d;
+    fn op<D: KernelDevice>(self, i: &ProductInputs<D>, p: Precision, out: u64, d: GemmShape) -> Op {
         let work = i.work.ptr();
         match self {
-            Product::Fwd { act, bias } => Op::GemmFwd {
+            Product::Fwd { act, bias } => Op::GemmFwd(Forward {
                 p,
                 x: i.xd.ptr(),
                 w: i.wd.ptr(),
                 b: if bias { i.bd.ptr() } else { 0 },
                 y: out,
                 work,
-                m,
-                n,
-                k,
+                shape: d,
                 act,
-            },
-            Product::Dx { mask } => Op::GemmDx {
+            }),
+            Product::Dx { mask } => Op::GemmDx(InputGrad {
                 p,
                 dy: i.dyd.ptr(),
                 w: i.wd.ptr(),
                 mask: if mask { i.maskd.ptr() } else { 0 },
                 dx: out,
                 work,
-                m,
-                n,
-                k,
-            },
-            Product::Dw { .. } => Op::GemmDw {
+                shape: d,
+            }),
+            Product::Dw { .. } => Op::GemmDw(WeightGrad {
                 p,
                 x: i.xd.ptr(),
                 dy: i.dyd.ptr(),
                 dw: out,
                 work,
-                m,
-                n,
-                k,
-            },
+                shape: d,
+            }),
         }
     }
 
@@ -931,16 +918,15 @@ impl Product {
         }
     }
 
-    fn reference<D: KernelDevice>(self, i: &ProductInputs<D>, d: Dims) -> Vec<f64> {
-        let Dims { m, n, k } = d;
+    fn reference<D: KernelDevice>(self, i: &ProductInputs<D>, d: GemmShape) -> Vec<f64> {
         match self {
             Product::Fwd { act, bias } => {
-                reference::dense_forward(&i.x, &i.w, bias.then_some(&i.b[..]), m, k, n, act)
+                reference::dense_forward(&i.x, &i.w, bias.then_some(&i.b[..]), d, act)
             }
             Product::Dx { mask } => {
-                reference::dense_backward_input(&i.dy, &i.w, mask.then_some(&i.mask[..]), m, n, k)
+                reference::dense_backward_input(&i.dy, &i.w, mask.then_some(&i.mask[..]), d)
             }
-            Product::Dw { .. } => reference::dense_backward_weight(&i.x, &i.dy, m, k, n),
+            Product::Dw { .. } => reference::dense_backward_weight(&i.x, &i.dy, d),
         }
     }
 
@@ -953,17 +939,16 @@ impl Product {
     }
 
     /// Σ|a·b| per output element: the same reference on |inputs|.
-    fn magnitude<D: KernelDevice>(self, i: &ProductInputs<D>, d: Dims) -> Vec<f64> {
-        let Dims { m, n, k } = d;
+    fn magnitude<D: KernelDevice>(self, i: &ProductInputs<D>, d: GemmShape) -> Vec<f64> {
         let (x, w, dy) = (abs_of(&i.x), abs_of(&i.w), abs_of(&i.dy));
         match self {
             Product::Fwd { bias, .. } => {
                 let b = abs_of(&i.b);
                 let b = bias.then_some(&b[..]);
-                reference::dense_forward(&x, &w, b, m, k, n, Activation::Identity)
+                reference::dense_forward(&x, &w, b, d, Activation::Identity)
             }
-            Product::Dx { .. } => reference::dense_backward_input(&dy, &w, None, m, n, k),
-            Product::Dw { .. } => reference::dense_backward_weight(&x, &dy, m, k, n),
+            Product::Dx { .. } => reference::dense_backward_input(&dy, &w, None, d),
+            Product::Dw { .. } => reference::dense_backward_weight(&x, &dy, d),
         }
     }
 }
@@ -978,9 +963,10 @@ mod tests {
     fn shapes_cover_both_gemm_paths() {
         for sm in [16, 108, 114, 132, 160] {
             let splits = |(m, n, k): (usize, usize, usize)| {
+                let s = GemmShape::new(m, n, k);
                 (
-                    SplitPlan::for_forward(m, n, k, sm).splits,
-                    SplitPlan::for_input_grad(m, n, k, sm).splits,
+                    SplitPlan::for_forward(s, sm).splits,
+                    SplitPlan::for_input_grad(s, sm).splits,
                 )
             };
             let small: Vec<_> = shapes(false).into_iter().map(splits).collect();
@@ -995,19 +981,21 @@ mod tests {
         // Two 32-wide k-tiles per split somewhere in the small table at 132 SMs.
         let (m, n, k) = (640, 128, 784);
         assert!(shapes(false).contains(&(m, n, k)));
+        let s = GemmShape::new(m, n, k);
         for p in [
-            SplitPlan::for_forward(m, n, k, 132),
-            SplitPlan::for_input_grad(m, n, k, 132),
-            SplitPlan::for_weight_grad(m, k, n, 132),
+            SplitPlan::for_forward(s, 132),
+            SplitPlan::for_input_grad(s, 132),
+            SplitPlan::for_weight_grad(s, 132),
         ] {
-            assert!(p.splits > 1 && p.rows_per_split >= 64, "{p:?}");
+            assert!(p.splits > 1 && p.per_split >= 64, "{p:?}");
         }
     }
 
     fn splits_at_132((m, n, k): (usize, usize, usize)) -> (usize, usize) {
+        let s = GemmShape::new(m, n, k);
         (
-            SplitPlan::for_forward(m, n, k, 132).splits,
-            SplitPlan::for_input_grad(m, n, k, 132).splits,
+            SplitPlan::for_forward(s, 132).splits,
+            SplitPlan::for_input_grad(s, 132).splits,
         )
     }
 

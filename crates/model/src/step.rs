@@ -1,14 +1,15 @@
-//! A train step as the list of ops the GPU runs, built from buffer
-//! addresses alone. The device backend launches (or records) it with device
-//! addresses; the tests run the very same list on the CPU with host
-//! addresses (`Op::execute_on_host`) and compare with the CPU backend, so the
-//! wiring (which buffer feeds which product, the ReLU masks, the ping-pong
-//! of gradients, offsets into the flat parameters) is checked without a GPU.
+//! The training step, written once: gather, forward, loss, backward, the
+//! optimizer update and the batch offset, as a list of ops over buffer
+//! addresses. Every device runs this one definition: the GPU records it as
+//! a CUDA graph, the emulator runs its kernels on the host, the CPU executes
+//! its ops with the CPU kernels on host memory (`DeviceBackend`).
 
 use crate::Layer;
-use dae_core::cuda::ops::{NamedOp, Op};
-use dae_core::cuda::{Offset, Precision, SplitPlan};
-use dae_core::{Activation, AdamConfig};
+use dae_core::ops::{
+    AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, NamedOp, Offset, OffsetAdvance, Op,
+    SplitPlan, StepIncrement, WeightGrad,
+};
+use dae_core::{Activation, AdamConfig, Precision};
 
 /// Addresses of the buffers one step uses.
 #[derive(Clone, Debug)]
@@ -63,16 +64,17 @@ pub fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
     // last partial batch and inference chunk is one of them).
     for m in 1..=rows.min(64 * sm_count) {
         for l in layers {
-            let f = SplitPlan::for_forward(m, l.fan_out, l.fan_in, sm_count);
-            let d = SplitPlan::for_input_grad(m, l.fan_out, l.fan_in, sm_count);
+            let s = l.shape(m);
+            let f = SplitPlan::for_forward(s, sm_count);
+            let d = SplitPlan::for_input_grad(s, sm_count);
             len = len
-                .max(f.partial_len(m * l.fan_out))
-                .max(d.partial_len(m * l.fan_in));
+                .max(f.partial_len(s.y_len()))
+                .max(d.partial_len(s.x_len()));
         }
     }
     for l in layers {
         for m in [rows, rows.div_ceil(2), 1.max(rows / 3)] {
-            let w = SplitPlan::for_weight_grad(m, l.fan_in, l.fan_out, sm_count);
+            let w = SplitPlan::for_weight_grad(l.shape(m), sm_count);
             if w.splits > 1 {
                 len = len.max(w.splits * l.fan_in * l.fan_out);
             }
@@ -118,22 +120,20 @@ impl StepPlan<'_> {
             .enumerate()
             .map(|(i, l)| NamedOp {
                 name: format!("fwd {}", l.name),
-                op: Op::GemmFwd {
+                op: Op::GemmFwd(Forward {
                     p: self.precision,
                     x: if i == 0 { b.input } else { b.outputs[i - 1] },
                     w: at(b.params, l.weight_offset),
                     b: at(b.params, l.bias_offset),
                     y: b.outputs[i],
                     work: b.work,
-                    m: rows,
-                    n: l.fan_out,
-                    k: l.fan_in,
+                    shape: l.shape(rows),
                     act: if l.activation == Activation::Sigmoid {
                         last
                     } else {
                         l.activation
                     },
-                },
+                }),
             })
             .collect()
     }
@@ -156,7 +156,7 @@ impl StepPlan<'_> {
         };
         let mut ops = vec![named(
             "gather batch",
-            Op::Gather {
+            Op::Gather(Gather {
                 u8_data: src.u8_data,
                 data: src.data,
                 index: src.index,
@@ -164,13 +164,13 @@ impl StepPlan<'_> {
                 rows,
                 dim,
                 out: b.input,
-            },
+            }),
         )];
         ops.extend(self.forward(b, rows, self.layers.len(), Activation::Identity));
         let count = rows * dim;
         ops.push(named(
             "sigmoid+BCE",
-            Op::Bce {
+            Op::Bce(Bce {
                 z: *b.outputs.last().unwrap(),
                 t: b.input,
                 dz: b.delta[0],
@@ -179,37 +179,33 @@ impl StepPlan<'_> {
                 count,
                 grad_scale: 1.0 / count as f32,
                 weight: 1.0,
-            },
+            }),
         ));
         let mut current = 0;
         for (i, l) in self.layers.iter().enumerate().rev() {
             let dz = b.delta[current];
             let x = if i == 0 { b.input } else { b.outputs[i - 1] };
-            let (m, n, k, work) = (rows, l.fan_out, l.fan_in, b.work);
-            let dw = at(b.grads, l.weight_offset);
+            let (shape, work) = (l.shape(rows), b.work);
             ops.push(named(
                 &format!("dW {}", l.name),
-                Op::GemmDw {
+                Op::GemmDw(WeightGrad {
                     p,
                     x,
                     dy: dz,
-                    dw,
+                    dw: at(b.grads, l.weight_offset),
                     work,
-                    m,
-                    n,
-                    k,
-                },
+                    shape,
+                }),
             ));
-            let db = at(b.grads, l.bias_offset);
             ops.push(named(
                 &format!("db {}", l.name),
-                Op::BiasGrad {
+                Op::BiasGrad(BiasGrad {
                     dy: dz,
-                    db,
+                    db: at(b.grads, l.bias_offset),
                     work,
-                    m,
-                    n,
-                },
+                    m: rows,
+                    n: l.fan_out,
+                }),
             ));
             if i > 0 {
                 // dX through Wᵀ, masked by where the previous layer's ReLU was active.
@@ -220,27 +216,28 @@ impl StepPlan<'_> {
                 );
                 ops.push(named(
                     &format!("dX {}", l.name),
-                    Op::GemmDx {
+                    Op::GemmDx(InputGrad {
                         p,
                         dy: dz,
                         w,
                         mask,
                         dx,
                         work,
-                        m,
-                        n,
-                        k,
-                    },
+                        shape,
+                    }),
                 ));
                 current = 1 - current;
             }
         }
         if update {
             let n = self.layers.iter().map(Layer::param_count).sum();
-            ops.push(named("step counter", Op::StepIncrement { step: b.step }));
+            ops.push(named(
+                "step counter",
+                Op::StepIncrement(StepIncrement { step: b.step }),
+            ));
             ops.push(named(
                 "Adam",
-                Op::Adam {
+                Op::Adam(AdamStep {
                     params: b.params,
                     grads: b.grads,
                     m: b.m,
@@ -248,10 +245,13 @@ impl StepPlan<'_> {
                     n,
                     step: b.step,
                     cfg: self.adam,
-                },
+                }),
             ));
             if let Offset::Device(offset) = src.offset {
-                ops.push(named("batch offset", Op::OffsetAdvance { offset, rows }));
+                ops.push(named(
+                    "batch offset",
+                    Op::OffsetAdvance(OffsetAdvance { offset, rows }),
+                ));
             }
         }
         ops
@@ -274,16 +274,16 @@ mod tests {
                 let len = work_len(&layers, capacity, sm);
                 for m in 1..=capacity {
                     for l in &layers {
-                        let (n, k) = (l.fan_out, l.fan_in);
+                        let s = l.shape(m);
                         let need = [
-                            SplitPlan::for_forward(m, n, k, sm).partial_len(m * n),
-                            SplitPlan::for_input_grad(m, n, k, sm).partial_len(m * k),
-                            SplitPlan::for_weight_grad(m, k, n, sm).partial_len(k * n),
-                            SplitPlan::for_bias_grad(m, n, sm).partial_len(n),
+                            SplitPlan::for_forward(s, sm).partial_len(s.y_len()),
+                            SplitPlan::for_input_grad(s, sm).partial_len(s.x_len()),
+                            SplitPlan::for_weight_grad(s, sm).partial_len(s.w_len()),
+                            SplitPlan::for_bias_grad(m, s.n, sm).partial_len(s.n),
                         ];
                         assert!(
                             need.iter().all(|&x| x <= len),
-                            "{need:?} > {len} at m={m}, {k}→{n}, {sm} SMs"
+                            "{need:?} > {len} at {s}, {sm} SMs"
                         );
                     }
                 }

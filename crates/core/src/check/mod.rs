@@ -17,8 +17,7 @@ pub use bound::{Bound, Mismatch, Verdict};
 pub use cases::{groups, shapes, Group};
 pub use golden::{GoldenVerdict, Goldens};
 
-use super::{KernelDevice, Precision};
-use anyhow::{bail, Result};
+use crate::{fail, KernelDevice, Precision, Result};
 use bound::first_bit_difference;
 use std::time::Instant;
 
@@ -294,7 +293,7 @@ pub fn parse_shape(text: &str) -> Result<String> {
             && d.parse::<u64>().is_ok_and(|v| v > 0)
     });
     if !valid {
-        bail!("malformed --shape '{text}': expected positive dimensions joined by 'x', e.g. 256x128x784 (M×N×K) or 1000");
+        fail!(Input, "malformed --shape '{text}': expected positive dimensions joined by 'x', e.g. 256x128x784 (M×N×K) or 1000");
     }
     Ok(dims
         .iter()
@@ -453,7 +452,7 @@ mod tests {
     /// keyed by it).
     #[test]
     fn case_keys_are_unique() {
-        let keys = list_groups(&crate::cuda::HostDevice::new(132), &groups());
+        let keys = list_groups(&crate::HostDevice::new(132), &groups());
         let mut ids: Vec<String> = keys.iter().map(CaseKey::id).collect();
         let n = ids.len();
         ids.sort();

@@ -1,11 +1,11 @@
-//! Running launch plans (`plan.rs`) on a GPU: every kernel of kernels/,
+//! Launching plans (`ops::Launch`) on a GPU: every kernel of kernels/,
 //! compiled by NVRTC and loaded into one context, looked up by name; every
 //! launch's result is checked. Arguments are raw device addresses (u64), so
 //! the same launches work eagerly and inside CUDA-graph capture.
 
-use super::compile::{compile, kernel_sources, lineinfo_requested};
-use super::plan::{kernel_names, Arg, Launch};
-use anyhow::{anyhow, Result};
+use super::compile::{compile, kernel_sources, CompileOptions};
+use crate::ops::{kernel_names, Arg, Launch};
+use crate::{err, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,18 +13,16 @@ use std::sync::Arc;
 /// Every kernel of kernels/, loaded into one context.
 pub struct Kernels {
     functions: HashMap<&'static str, CudaFunction>,
-    sm_count: usize,
 }
 
 impl Kernels {
-    pub fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), sm_count: u32) -> Result<Self> {
+    pub fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), options: &CompileOptions) -> Result<Self> {
         let mut modules = Vec::new();
-        let lineinfo = lineinfo_requested();
         for (file, src) in kernel_sources() {
-            let cubin = compile(file, src, cc, lineinfo)?;
+            let cubin = compile(file, src, cc, options)?;
             let module = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
-                .map_err(|e| anyhow!("the driver refused the CUBIN of kernels/{file}: {e} (an NVRTC newer than the driver makes code the driver cannot load)"))?;
+                .map_err(|e| err!(Cuda, "the driver refused the CUBIN of kernels/{file}: {e} (an NVRTC newer than the driver makes code the driver cannot load)"))?;
             modules.push(module);
         }
         let mut functions = HashMap::new();
@@ -32,25 +30,18 @@ impl Kernels {
             let func = modules
                 .iter()
                 .find_map(|m| m.load_function(name).ok())
-                .ok_or_else(|| anyhow!("kernel {name} not found in kernels/"))?;
+                .ok_or_else(|| err!(Cuda, "kernel {name} not found in kernels/"))?;
             functions.insert(name, func);
         }
-        Ok(Kernels {
-            functions,
-            sm_count: sm_count as usize,
-        })
-    }
-
-    pub fn sm_count(&self) -> usize {
-        self.sm_count
+        Ok(Kernels { functions })
     }
 
     /// Enqueues one launch on `s`.
-    pub fn run(&self, s: &CudaStream, l: &Launch) -> Result<()> {
+    pub fn launch(&self, s: &CudaStream, l: &Launch) -> Result<()> {
         let func = self
             .functions
             .get(l.kernel)
-            .ok_or_else(|| anyhow!("kernel {} is not loaded", l.kernel))?;
+            .ok_or_else(|| err!(Cuda, "kernel {} is not loaded", l.kernel))?;
         let mut b = s.launch_builder(func);
         for a in &l.args {
             match a {
@@ -65,12 +56,12 @@ impl Kernels {
             block_dim: l.block,
             shared_mem_bytes: 0,
         };
-        // SAFETY: plan.rs builds each argument list from the kernel's
+        // SAFETY: the op families (crates/core/src/ops) build each argument list from the kernel's
         // signature (kernels/README.md) and the caller sized every buffer for
         // the op's shapes; the emulator's tests (crates/emu) run the same
         // plans against the kernels' own parameter lists.
         unsafe { b.launch(cfg) }
             .map(|_| ())
-            .map_err(|e| anyhow!("launch of {} failed: {e}", l.kernel))
+            .map_err(|e| err!(Cuda, "launch of {} failed: {e}", l.kernel))
     }
 }

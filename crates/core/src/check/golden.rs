@@ -11,7 +11,7 @@
 //! - the gathers: already compared exactly with the CPU's own division.
 
 use super::CaseKey;
-use anyhow::{anyhow, bail, Result};
+use crate::{err, fail, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +23,7 @@ pub const GOLDEN_SM_COUNT: usize = 132;
 /// split and ragged paths.
 pub const GOLDEN_SHAPES: [&str; 4] = ["16×34×5", "31×33×1", "65×1×63", "257×131×67"];
 
-const EMBEDDED: &[u8] = include_bytes!("../../../goldens/emulator-sm132.safetensors");
+const EMBEDDED: &[u8] = include_bytes!("../../goldens/emulator-sm132.safetensors");
 
 /// Whether a case is bit-deterministic by construction and has a golden.
 pub fn is_golden(key: &CaseKey) -> bool {
@@ -68,23 +68,24 @@ pub struct Goldens {
 impl Goldens {
     /// The goldens committed with this build.
     pub fn embedded() -> Result<Goldens> {
-        Goldens::parse(EMBEDDED).map_err(|e| anyhow!("the embedded goldens: {e}"))
+        Goldens::parse(EMBEDDED).map_err(|e| err!(Input, "the embedded goldens: {e}"))
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Goldens> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("not a goldens file: {e}"))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("{e}"))?;
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| err!(Input, "not a goldens file: {e}"))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| err!(Input, "{e}"))?;
         let meta = meta.metadata().clone().unwrap_or_default();
         let number = |key: &str| -> Result<u64> {
             meta.get(key)
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| anyhow!("goldens metadata lacks a number \"{key}\""))
+                .ok_or_else(|| err!(Input, "goldens metadata lacks a number \"{key}\""))
         };
         let (seed, sm_count) = (number("seed")?, number("sm_count")? as usize);
         let mut outputs = HashMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 || view.data().len() % 4 != 0 {
-                bail!("golden {name} is not f32");
+                fail!(Input, "golden {name} is not f32");
             }
             let values = view
                 .data()
@@ -109,7 +110,8 @@ impl Goldens {
         let views: Vec<(String, TensorView<'_>)> = outputs
             .iter()
             .map(|(id, v)| {
-                let view = TensorView::new(Dtype::F32, vec![v.len()], bytemuck::cast_slice(v))?;
+                let view = TensorView::new(Dtype::F32, vec![v.len()], bytemuck::cast_slice(v))
+                    .map_err(|e| err!(Input, "golden {id}: {e}"))?;
                 Ok((id.clone(), view))
             })
             .collect::<Result<_>>()?;
@@ -124,7 +126,8 @@ impl Goldens {
         ])
         .into_iter()
         .collect();
-        Ok(safetensors::serialize(views, Some(meta))?)
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| err!(Input, "cannot write the goldens: {e}"))
     }
 
     pub fn len(&self) -> usize {
@@ -170,7 +173,7 @@ impl Goldens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cuda::Precision;
+    use crate::Precision;
 
     #[test]
     fn golden_cases_are_the_deterministic_fp32_ones() {

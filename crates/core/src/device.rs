@@ -5,11 +5,8 @@
 //! (kernels/*.cu compiled for the CPU) is the other, so CI runs the kernel
 //! regression suite and the whole device backend without a GPU.
 
-use super::ops::Op;
-use super::{DeviceBuffer, Gpu};
-use anyhow::{anyhow, Result};
-use cudarc::driver::sys::{CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode};
-use cudarc::driver::CudaGraph;
+use crate::ops::Op;
+use crate::Result;
 
 /// What a report says of the device it ran on, so reports from different
 /// cards and drivers can be compared.
@@ -35,6 +32,14 @@ pub trait KernelDevice {
     fn describe(&self) -> String;
     /// The SM count the launch plans are made for.
     fn sm_count(&self) -> usize;
+    /// Whether the device works in the caller's own memory (the CPU): then
+    /// a backend uses host data in place instead of uploading a copy, and
+    /// reading the loss back after every step costs nothing. A GPU (and the
+    /// emulator, which stands in for one) keeps the loss on the device and
+    /// reads it once per epoch.
+    fn runs_in_host_memory(&self) -> bool {
+        false
+    }
     /// The device for reports; by default its description and SM count.
     fn info(&self) -> DeviceInfo {
         DeviceInfo {
@@ -62,86 +67,10 @@ pub trait KernelDevice {
     fn replay(&self, graph: &Self::Graph) -> Result<()>;
     /// Runs `work` and returns its result with the device time it took in
     /// milliseconds, where the device can measure it.
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)>;
-}
-
-impl KernelDevice for Gpu {
-    type Memory = DeviceBuffer<u8>;
-    type Graph = CudaGraph;
-
-    fn describe(&self) -> String {
-        format!("cuda: {}", Gpu::describe(self))
-    }
-    fn sm_count(&self) -> usize {
-        self.kernels.sm_count()
-    }
-    fn info(&self) -> DeviceInfo {
-        DeviceInfo {
-            kind: "cuda".into(),
-            name: self.name.clone(),
-            sm_count: self.sm_count as usize,
-            compute_capability: Some(self.compute_capability),
-            driver: super::driver_version().ok(),
-            nvrtc: super::nvrtc_version().ok(),
-        }
-    }
-    fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
-        DeviceBuffer::zeros(&self.stream, bytes)
-    }
-    fn address(&self, mem: &Self::Memory) -> u64 {
-        mem.ptr()
-    }
-    fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
-        mem.upload(&self.stream, data)
-    }
-    fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
-        mem.download(&self.stream, len)
-    }
-    fn run(&self, op: &Op) -> Result<()> {
-        op.launch(&self.kernels, &self.stream)
-    }
-    fn synchronize(&self) -> Result<()> {
-        Gpu::synchronize(self)
-    }
-
-    /// Captures the launches into a CUDA graph (the stream is not the
-    /// legacy default one, as capture requires) and uploads it.
-    fn record(&self, ops: &[Op]) -> Result<CudaGraph> {
-        let s = &self.stream;
-        s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-            .map_err(|e| anyhow!("CUDA graph capture could not start: {e}"))?;
-        let enqueued = ops.iter().try_for_each(|op| self.run(op));
-        let graph = s.end_capture(CUgraphInstantiate_flags(0));
-        enqueued?;
-        let graph = graph
-            .map_err(|e| anyhow!("CUDA graph capture failed: {e}"))?
-            .ok_or_else(|| anyhow!("CUDA graph capture produced no graph"))?;
-        graph
-            .upload()
-            .map_err(|e| anyhow!("CUDA graph upload failed: {e}"))?;
-        Ok(graph)
-    }
-    fn replay(&self, graph: &CudaGraph) -> Result<()> {
-        graph
-            .launch()
-            .map_err(|e| anyhow!("CUDA graph launch failed: {e}"))
-    }
-
-    /// CUDA events around the work on the stream.
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
-        let event = || {
-            self.ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(|e| anyhow!("{e}"))
-        };
-        let (started, ended) = (event()?, event()?);
-        started.record(&self.stream).map_err(|e| anyhow!("{e}"))?;
-        let result = work()?;
-        ended.record(&self.stream).map_err(|e| anyhow!("{e}"))?;
-        ended.synchronize().map_err(|e| anyhow!("{e}"))?;
-        let ms = started.elapsed_ms(&ended).map_err(|e| anyhow!("{e}"))?;
-        Ok((result, Some(ms as f64)))
-    }
+    fn timed<R, E: From<crate::Error>>(
+        &self,
+        work: impl FnOnce() -> Result<R, E>,
+    ) -> Result<(R, Option<f64>), E>;
 }
 
 /// A typed array in a device's memory. Operations take the device, so a
@@ -172,22 +101,26 @@ impl<D: KernelDevice, T: bytemuck::Pod> Buffer<D, T> {
 
     /// Copies `data` to the start of the buffer.
     pub fn upload(&mut self, dev: &D, data: &[T]) -> Result<()> {
-        anyhow::ensure!(
-            data.len() <= self.len,
-            "upload of {} elements into a buffer of {}",
-            data.len(),
-            self.len
-        );
+        if data.len() > self.len {
+            crate::fail!(
+                Plan,
+                "upload of {} elements into a buffer of {}",
+                data.len(),
+                self.len
+            );
+        }
         dev.write(&mut self.mem, bytemuck::cast_slice(data))
     }
 
     /// The first `len` elements.
     pub fn download(&self, dev: &D, len: usize) -> Result<Vec<T>> {
-        anyhow::ensure!(
-            len <= self.len,
-            "download of {len} elements from a buffer of {}",
-            self.len
-        );
+        if len > self.len {
+            crate::fail!(
+                Plan,
+                "download of {len} elements from a buffer of {}",
+                self.len
+            );
+        }
         let bytes = dev.read(&self.mem, len * std::mem::size_of::<T>())?;
         let mut out = vec![T::zeroed(); len];
         bytemuck::cast_slice_mut::<T, u8>(&mut out).copy_from_slice(&bytes);
@@ -210,5 +143,54 @@ impl<D: KernelDevice, T: bytemuck::Pod> Buffer<D, T> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// A shared device (one GPU opened once per run, serving several backends).
+impl<T: KernelDevice> KernelDevice for std::rc::Rc<T> {
+    type Memory = T::Memory;
+    type Graph = T::Graph;
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn sm_count(&self) -> usize {
+        (**self).sm_count()
+    }
+    fn runs_in_host_memory(&self) -> bool {
+        (**self).runs_in_host_memory()
+    }
+    fn info(&self) -> DeviceInfo {
+        (**self).info()
+    }
+    fn alloc(&self, bytes: usize) -> Result<Self::Memory> {
+        (**self).alloc(bytes)
+    }
+    fn address(&self, mem: &Self::Memory) -> u64 {
+        (**self).address(mem)
+    }
+    fn write(&self, mem: &mut Self::Memory, data: &[u8]) -> Result<()> {
+        (**self).write(mem, data)
+    }
+    fn read(&self, mem: &Self::Memory, len: usize) -> Result<Vec<u8>> {
+        (**self).read(mem, len)
+    }
+    fn run(&self, op: &Op) -> Result<()> {
+        (**self).run(op)
+    }
+    fn synchronize(&self) -> Result<()> {
+        (**self).synchronize()
+    }
+    fn record(&self, ops: &[Op]) -> Result<Self::Graph> {
+        (**self).record(ops)
+    }
+    fn replay(&self, graph: &Self::Graph) -> Result<()> {
+        (**self).replay(graph)
+    }
+    fn timed<R, E: From<crate::Error>>(
+        &self,
+        work: impl FnOnce() -> Result<R, E>,
+    ) -> Result<(R, Option<f64>), E> {
+        (**self).timed(work)
     }
 }

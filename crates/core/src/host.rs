@@ -1,13 +1,14 @@
 //! The host as a `KernelDevice`: buffers in host memory, each op run by its
-//! CPU implementation (`Op::execute_on_host`), tensor-core products with
-//! their operands first rounded as the tensor cores round them (tf32:
-//! 11 significant bits, to nearest, ties away; bf16: 8, ties to even). The
-//! kernel suite's bounds are swept over many seeds on it: the kernels'
-//! contracts checked against a second, independent implementation.
+//! CPU implementation (`Op::run_on_host`). This is the CPU backend's device:
+//! the training step the GPU records as a graph, the CPU runs op by op with
+//! its fast CPU kernels. Tensor-core products get their operands first
+//! rounded as the tensor cores round them (tf32: 11 significant bits, to
+//! nearest, ties away; bf16: 8, ties to even), so the kernel suite's bounds
+//! are swept over many seeds on it: the kernels' contracts checked against
+//! a second, independent implementation.
 
-use super::ops::Op;
-use super::{KernelDevice, Precision};
-use anyhow::{ensure, Result};
+use crate::ops::Op;
+use crate::{fail, KernelDevice, Precision, Result};
 
 /// Runs an op in place of the plain host execution, given that execution
 /// (for tests that plant a bug in one op).
@@ -40,7 +41,7 @@ impl HostDevice {
         // KernelDevice contract); the rounded copies live until the op ran.
         unsafe {
             let (op, _keep) = with_rounded_operands(op);
-            op.execute_on_host();
+            op.run_on_host();
         }
         Ok(())
     }
@@ -89,23 +90,17 @@ unsafe fn with_rounded_operands(op: &Op) -> (Op, Vec<Vec<f32>>) {
     };
     let mut op = op.clone();
     match &mut op {
-        Op::GemmFwd {
-            p, x, w, m, n, k, ..
-        } => {
-            swap(*p, x, *m * *k);
-            swap(*p, w, *k * *n);
+        Op::GemmFwd(o) => {
+            swap(o.p, &mut o.x, o.shape.x_len());
+            swap(o.p, &mut o.w, o.shape.w_len());
         }
-        Op::GemmDx {
-            p, dy, w, m, n, k, ..
-        } => {
-            swap(*p, dy, *m * *n);
-            swap(*p, w, *k * *n);
+        Op::GemmDx(o) => {
+            swap(o.p, &mut o.dy, o.shape.y_len());
+            swap(o.p, &mut o.w, o.shape.w_len());
         }
-        Op::GemmDw {
-            p, x, dy, m, n, k, ..
-        } => {
-            swap(*p, x, *m * *k);
-            swap(*p, dy, *m * *n);
+        Op::GemmDw(o) => {
+            swap(o.p, &mut o.x, o.shape.x_len());
+            swap(o.p, &mut o.dy, o.shape.y_len());
         }
         _ => {}
     }
@@ -120,6 +115,9 @@ impl KernelDevice for HostDevice {
     fn describe(&self) -> String {
         "host: the CPU ops on host memory".into()
     }
+    fn runs_in_host_memory(&self) -> bool {
+        true
+    }
     fn sm_count(&self) -> usize {
         self.sm_count
     }
@@ -131,22 +129,17 @@ impl KernelDevice for HostDevice {
     }
     fn write(&self, mem: &mut Vec<u128>, data: &[u8]) -> Result<()> {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(mem);
-        ensure!(
-            data.len() <= bytes.len(),
-            "write of {} bytes into {}",
-            data.len(),
-            bytes.len()
-        );
+        if data.len() > bytes.len() {
+            fail!(Plan, "write of {} bytes into {}", data.len(), bytes.len());
+        }
         bytes[..data.len()].copy_from_slice(data);
         Ok(())
     }
     fn read(&self, mem: &Vec<u128>, len: usize) -> Result<Vec<u8>> {
         let bytes: &[u8] = bytemuck::cast_slice(mem);
-        ensure!(
-            len <= bytes.len(),
-            "read of {len} bytes from {}",
-            bytes.len()
-        );
+        if len > bytes.len() {
+            fail!(Plan, "read of {len} bytes from {}", bytes.len());
+        }
         Ok(bytes[..len].to_vec())
     }
     fn run(&self, op: &Op) -> Result<()> {
@@ -164,7 +157,10 @@ impl KernelDevice for HostDevice {
     fn replay(&self, graph: &Vec<Op>) -> Result<()> {
         graph.iter().try_for_each(|op| self.run(op))
     }
-    fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
+    fn timed<R, E: From<crate::Error>>(
+        &self,
+        work: impl FnOnce() -> Result<R, E>,
+    ) -> Result<(R, Option<f64>), E> {
         Ok((work()?, None))
     }
 }

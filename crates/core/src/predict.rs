@@ -5,11 +5,9 @@
 //! parameters are stated in `Model`, so the first hardware run can put
 //! each kernel's measurement beside its prediction.
 
-use super::ceilings::Ceilings;
-use super::ops::{NamedOp, Op};
-use super::plan::Launch;
-use super::{SplitPlan, LOSS_BLOCKS};
-use anyhow::Result;
+use crate::ceilings::Ceilings;
+use crate::ops::{reduce, Launch, NamedOp, Op, LOSS_BLOCKS};
+use crate::{Precision, Result};
 
 /// The assumptions of a prediction.
 #[derive(Clone, Copy, Debug)]
@@ -64,32 +62,29 @@ impl OpPrediction {
     }
 }
 
-/// How an op's reduction is split: (splits, output elements), or None.
-fn split_of(op: &Op, sm: usize) -> Option<(usize, usize)> {
-    let (plan, outputs) = match *op {
-        Op::GemmFwd { m, n, k, .. } => (SplitPlan::for_forward(m, n, k, sm), m * n),
-        Op::GemmDx { m, n, k, .. } => (SplitPlan::for_input_grad(m, n, k, sm), m * k),
-        Op::GemmDw { m, n, k, .. } => (SplitPlan::for_weight_grad(m, k, n, sm), k * n),
-        Op::BiasGrad { m, n, .. } => (SplitPlan::for_bias_grad(m, n, sm), n),
-        _ => return None,
-    };
-    (plan.splits > 1).then_some((plan.splits, outputs))
-}
-
 /// (FLOPs, bytes) of one launch of `op`.
 fn launch_work(op: &Op, l: &Launch, sm: usize) -> (f64, f64) {
     let (op_flops, op_bytes) = op.work();
-    let split = split_of(op, sm);
+    let split = op.split(sm);
+    let finish = [
+        reduce::REDUCE_SPLITS,
+        reduce::SPLITK_BIAS_ACT,
+        reduce::SPLITK_MASK,
+    ];
     match (l.kernel, split) {
-        ("reduce_splits" | "splitk_bias_act" | "splitk_mask", Some((s, out))) => {
+        (kernel, Some((s, out))) if finish.contains(&kernel) => {
             // Reads every split's partial (and a mask), writes the output.
-            let extra = if l.kernel == "splitk_mask" { 4.0 } else { 0.0 };
+            let extra = if kernel == reduce::SPLITK_MASK {
+                4.0
+            } else {
+                0.0
+            };
             (
                 (s * out) as f64,
                 (4 * (s + 1) * out) as f64 + extra * out as f64,
             )
         }
-        ("loss_accumulate", _) => (LOSS_BLOCKS as f64, 8.0 * LOSS_BLOCKS as f64),
+        (crate::ops::loss::LOSS_ACCUMULATE, _) => (LOSS_BLOCKS as f64, 8.0 * LOSS_BLOCKS as f64),
         (_, Some((s, out))) => {
             // The main product writes splits partials instead of the output once.
             (op_flops, op_bytes + (4 * (s - 1) * out) as f64)
@@ -98,20 +93,13 @@ fn launch_work(op: &Op, l: &Launch, sm: usize) -> (f64, f64) {
     }
 }
 
-fn precision_of(op: &Op) -> Option<super::Precision> {
-    match op {
-        Op::GemmFwd { p, .. } | Op::GemmDx { p, .. } | Op::GemmDw { p, .. } => Some(*p),
-        _ => None,
-    }
-}
-
 pub fn predict_op(op: &NamedOp, model: &Model) -> Result<OpPrediction> {
     let sm = model.sm_count;
-    let p = precision_of(&op.op);
+    let p = op.op.precision();
     let tflops = match p {
-        None | Some(super::Precision::Fp32) => model.card.fp32_tflops * model.fp32_efficiency,
-        Some(super::Precision::Tf32) => model.card.tf32_tflops * model.tensor_efficiency,
-        Some(super::Precision::Bf16) => model.card.bf16_tflops * model.tensor_efficiency,
+        None | Some(Precision::Fp32) => model.card.fp32_tflops * model.fp32_efficiency,
+        Some(Precision::Tf32) => model.card.tf32_tflops * model.tensor_efficiency,
+        Some(Precision::Bf16) => model.card.bf16_tflops * model.tensor_efficiency,
     };
     let mut launches = Vec::new();
     for l in op.op.launches(sm)? {
@@ -140,8 +128,8 @@ pub fn predict_op(op: &NamedOp, model: &Model) -> Result<OpPrediction> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cuda::Precision;
-    use crate::Activation;
+    use crate::ops::Forward;
+    use crate::{Activation, GemmShape};
 
     fn h200() -> Model {
         Model::new(Ceilings::for_device("H200").unwrap(), 2.0)
@@ -150,18 +138,16 @@ mod tests {
     fn fwd(m: usize, p: Precision) -> NamedOp {
         NamedOp {
             name: "fwd".into(),
-            op: Op::GemmFwd {
+            op: Op::GemmFwd(Forward {
                 p,
                 x: 1,
                 w: 2,
                 b: 3,
                 y: 4,
                 work: 5,
-                m,
-                n: 128,
-                k: 784,
+                shape: GemmShape::new(m, 128, 784),
                 act: Activation::Relu,
-            },
+            }),
         }
     }
 

@@ -1,0 +1,169 @@
+//! The ops of a training step, one kernel launch (or a fixed few) each,
+//! described by value. Each op family lives beside its kernels: `gemm.rs`
+//! for kernels/gemm_fp32.cu and gemm_tc.cu, `reduce.rs` for reduce.cu,
+//! `loss.rs`, `adam.rs`, `data.rs` for theirs. A family module holds its
+//! ops, their launch plans, their work (FLOPs and minimum bytes: the floors
+//! of kernels/README.md) and their meaning on the host (the CPU ops run on
+//! host addresses). This module only dispatches.
+//!
+//! The same op list is launched eagerly, recorded into a CUDA graph, run by
+//! the host emulator, executed on host memory by the CPU, or timed op by op.
+
+pub mod adam;
+pub mod data;
+pub mod gemm;
+pub mod launch;
+pub mod loss;
+pub mod reduce;
+pub mod split;
+
+pub use adam::{AdamStep, StepIncrement};
+pub use data::{Gather, Offset, OffsetAdvance};
+pub use gemm::{Forward, InputGrad, WeightGrad};
+pub use launch::{Arg, Launch};
+pub use loss::{Bce, LOSS_BLOCKS};
+pub use reduce::BiasGrad;
+pub use split::SplitPlan;
+
+use crate::{Precision, Result};
+
+/// What one family's op must say about itself.
+pub trait Kernel {
+    /// Its launches on a GPU with `sm_count` SMs, in order.
+    fn launches(&self, sm_count: usize) -> Result<Vec<Launch>>;
+    /// (FLOPs, minimum device-memory bytes): each input read once, each
+    /// output written once. A split-K product keeps the fused product's
+    /// floor (the partials' round trip is overhead, not work).
+    fn work(&self) -> (f64, f64);
+    /// Its meaning, computed by the CPU ops through its addresses taken as
+    /// host memory.
+    ///
+    /// # Safety
+    /// Every address must point to host memory of the size the op's shapes
+    /// imply, with no live Rust references to it.
+    unsafe fn run_on_host(&self);
+    /// How its reduction is split on `sm_count` SMs: (splits, output
+    /// elements), or None when it is not.
+    fn split(&self, _sm_count: usize) -> Option<(usize, usize)> {
+        None
+    }
+    /// The product precision, for ops that run on tensor cores or not.
+    fn precision(&self) -> Option<Precision> {
+        None
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Gather(Gather),
+    GemmFwd(Forward),
+    GemmDx(InputGrad),
+    GemmDw(WeightGrad),
+    BiasGrad(BiasGrad),
+    Bce(Bce),
+    StepIncrement(StepIncrement),
+    Adam(AdamStep),
+    OffsetAdvance(OffsetAdvance),
+}
+
+/// `$body` with `$k` bound to the variant's family op.
+macro_rules! each {
+    ($op:expr, $k:ident => $body:expr) => {
+        match $op {
+            Op::Gather($k) => $body,
+            Op::GemmFwd($k) => $body,
+            Op::GemmDx($k) => $body,
+            Op::GemmDw($k) => $body,
+            Op::BiasGrad($k) => $body,
+            Op::Bce($k) => $body,
+            Op::StepIncrement($k) => $body,
+            Op::Adam($k) => $body,
+            Op::OffsetAdvance($k) => $body,
+        }
+    };
+}
+
+impl Op {
+    pub fn launches(&self, sm_count: usize) -> Result<Vec<Launch>> {
+        each!(self, k => k.launches(sm_count))
+    }
+
+    pub fn work(&self) -> (f64, f64) {
+        each!(self, k => k.work())
+    }
+
+    /// # Safety
+    /// As [`Kernel::run_on_host`].
+    pub unsafe fn run_on_host(&self) {
+        each!(self, k => k.run_on_host())
+    }
+
+    pub fn split(&self, sm_count: usize) -> Option<(usize, usize)> {
+        each!(self, k => k.split(sm_count))
+    }
+
+    pub fn precision(&self) -> Option<Precision> {
+        each!(self, k => k.precision())
+    }
+
+    /// Ops that change state the next launch depends on (so they are not
+    /// repeated when timed in isolation).
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, Op::OffsetAdvance(_))
+    }
+
+    /// The op with any device-held gather offset replaced by 0, so it can be
+    /// repeated without walking off the permutation.
+    pub fn repeatable(&self) -> Op {
+        match self {
+            Op::Gather(g) => Op::Gather(Gather {
+                offset: Offset::Value(0),
+                ..g.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+}
+
+/// An op with a name saying where in the model it runs.
+#[derive(Clone, Debug)]
+pub struct NamedOp {
+    pub name: String,
+    pub op: Op,
+}
+
+/// `len` f32s at a host address.
+///
+/// # Safety
+/// `addr` must point to `len` initialised f32s that nothing else borrows.
+pub(crate) unsafe fn host<'a>(addr: u64, len: usize) -> &'a mut [f32] {
+    std::slice::from_raw_parts_mut(addr as *mut f32, len)
+}
+
+/// Every kernel a plan can name, family by family.
+pub fn kernel_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = [
+        gemm::FORWARD,
+        gemm::INPUT_GRAD,
+        gemm::WEIGHT_GRAD,
+        gemm::FORWARD_PARTIAL,
+        gemm::INPUT_GRAD_PARTIAL,
+    ]
+    .concat();
+    v.extend([
+        reduce::REDUCE_SPLITS,
+        reduce::SPLITK_BIAS_ACT,
+        reduce::SPLITK_MASK,
+        reduce::BIAS_GRAD,
+        loss::BCE_LOGITS,
+        loss::LOSS_ACCUMULATE,
+        adam::ADAM_STEP,
+        adam::STEP_INCREMENT,
+        data::GATHER_U8,
+        data::GATHER_F32,
+        data::GATHER_U8_DEV,
+        data::GATHER_F32_DEV,
+        data::OFFSET_ADVANCE,
+    ]);
+    v
+}
