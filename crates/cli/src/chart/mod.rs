@@ -60,6 +60,7 @@ pub struct Rect {
     pub y1: i32,
 }
 
+#[cfg(test)]
 impl Rect {
     pub fn overlaps(&self, o: &Rect) -> bool {
         self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
