@@ -224,7 +224,7 @@ fn round_significant(v: f64) -> f64 {
 /// A short label: 1024 (powers of two as integers), 0.25, 200k, 1.5M, 1e-4.
 pub fn tick_label(scale: Scale, v: f64) -> String {
     let v = round_significant(v);
-    if scale == Scale::Log2 && v >= 1.0 && v < 1e7 && v.fract() == 0.0 {
+    if scale == Scale::Log2 && (1.0..1e7).contains(&v) && v.fract() == 0.0 {
         return format!("{}", v as u64);
     }
     let a = v.abs();

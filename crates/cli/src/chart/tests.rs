@@ -229,7 +229,7 @@ fn history_chart_with_a_per_step_learning_rate_panel() {
         history_chart("h", &loss, &val, None).unwrap().panels.len(),
         1
     );
-    let decayed: Vec<f64> = (0..epochs).map(|e| 10f64.powi(-(e as i32) / 3)).collect();
+    let decayed: Vec<f64> = (0..epochs).map(|e| 10f64.powi(-e / 3)).collect();
     let c = history_chart("h", &loss, &val, Some(&decayed)).unwrap();
     assert_eq!(c.panels[1].y_scale, Scale::Log10);
     assert_eq!(c.panels[1].series[0].points[0], (1.0, 1.0));
