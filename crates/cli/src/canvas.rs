@@ -1,5 +1,5 @@
-//! A small RGB raster with the drawing the figures need: filled rectangles,
-//! grayscale grids, lines and 8×8 bitmap text; encoded as PNG.
+//! A small RGB raster with the drawing the image figures need: filled
+//! rectangles, grayscale grids and 8×8 bitmap text; encoded as PNG.
 
 use anyhow::Result;
 
@@ -57,30 +57,6 @@ impl Canvas {
         }
     }
 
-    /// A `thickness`-pixel line from (x0,y0) to (x1,y1) (Bresenham).
-    pub fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb, thickness: usize) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-        loop {
-            if x >= 0 && y >= 0 {
-                self.rect(x as usize, y as usize, thickness, thickness, c);
-            }
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
-        }
-    }
-
     /// ASCII text in an 8×8 bitmap font, clipped to `max_width` pixels.
     pub fn text(&mut self, x: usize, y: usize, text: &str, max_width: usize, c: Rgb) {
         for (i, ch) in text.chars().take(max_width / GLYPH).enumerate() {
@@ -96,13 +72,6 @@ impl Canvas {
     }
 
     pub fn png(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut enc = png::Encoder::new(&mut out, self.width as u32, self.height as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header()?;
-        writer.write_image_data(&self.pixels)?;
-        writer.finish()?;
-        Ok(out)
+        crate::chart::encode_png(&self.pixels, self.width as u32, self.height as u32)
     }
 }

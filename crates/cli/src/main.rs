@@ -4,12 +4,12 @@
 mod console;
 mod args;
 mod canvas;
+mod chart;
 mod commands;
 mod device;
 mod figure;
 mod out_guard;
 mod outputs;
-mod plot;
 mod progress;
 mod run_dir;
 mod run_lock;

@@ -19,6 +19,7 @@ pub const RUN_FILES: &[&str] = &[
     "encoder.safetensors",
     "history.json",
     "history.csv",
+    "history.png",
     "figure.png",
     "run.json",
 ];
@@ -57,7 +58,13 @@ impl RunDir {
     pub fn save_history(&self, history: &History) -> Result<()> {
         let json = serde_json::to_string_pretty(history)?;
         write_atomically(&self.path.join("history.json"), json.as_bytes())?;
-        write_atomically(&self.path.join("history.csv"), history.to_csv().as_bytes())
+        write_atomically(&self.path.join("history.csv"), history.to_csv().as_bytes())?;
+        let name = self.path.file_name().unwrap_or(self.path.as_os_str());
+        let title = format!("training history, {}", name.to_string_lossy());
+        // Issue 12 records the learning rate; until then the chart has no lr panel.
+        crate::chart::history_chart(&title, &history.loss, &history.val_loss, None)?
+            .render_png(&self.path.join("history.png"))
+            .context("writing history.png")
     }
 
     pub fn save_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {

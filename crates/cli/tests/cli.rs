@@ -155,6 +155,7 @@ fn train_writes_every_file_and_learns() {
             "figure.png",
             "history.csv",
             "history.json",
+            "history.png",
             "run.json"
         ],
         "unexpected files (a temp file left behind?)"
@@ -185,6 +186,9 @@ fn train_writes_every_file_and_learns() {
 
     let (w, h) = png_dims(&run.join("figure.png"));
     assert!(w > 10 * 28 && h > 2 * 28, "{w}x{h}");
+    // The loss chart: one panel (no learning rate recorded yet), legible size.
+    let (w, h) = png_dims(&run.join("history.png"));
+    assert!(w >= 640 && h >= 400, "history.png is {w}x{h}");
 
     let info: Value =
         serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();

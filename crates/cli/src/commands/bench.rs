@@ -6,9 +6,9 @@
 //! by side (`--peers torch.json`).
 
 use crate::args::{DataArgs, DeviceChoice};
+use crate::chart::{LineChart, Panel, Scale, Series};
 use crate::commands::{bench_gpu, bench_plan};
 use crate::device::{build_backend, resolve};
-use crate::plot::{self, Chart, Series};
 use crate::progress::thousands;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -391,19 +391,20 @@ pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Res
             });
         }
     }
-    plot::render(
-        &Chart {
-            title: format!(
-                "training throughput, {}",
-                ours["device"]["name"].as_str().unwrap_or("")
-            ),
-            x_label: "batch size".into(),
+    LineChart {
+        title: format!(
+            "training throughput, {}",
+            ours["device"]["name"].as_str().unwrap_or("")
+        ),
+        x_label: "batch size".into(),
+        x_scale: Scale::Log2,
+        panels: vec![Panel {
             y_label: "samples/s".into(),
-            log_x: true,
+            y_scale: Scale::Log10,
             series,
-        },
-        path,
-    )
+        }],
+    }
+    .render_png(path)
 }
 
 /// Fails when any (batch, precision) present in both got slower per step

@@ -2,10 +2,10 @@
 //! schedule (the lab's "simple vs deep" exercise), side by side.
 
 use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
+use crate::chart::{LineChart, Panel, Scale, Series};
 use crate::commands::figure::{image_shape_of, sample_test_images};
 use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
-use crate::plot::{self, Chart, Series};
 use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start};
@@ -179,19 +179,20 @@ pub fn run(a: CompareArgs) -> Result<()> {
         );
     }
     dae_model::checkpoint::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
-    plot::render(
-        &Chart {
-            title: format!(
-                "validation loss, {} epochs, batch {}",
-                a.epochs, a.schedule.batch
-            ),
-            x_label: "epoch".into(),
+    LineChart {
+        title: format!(
+            "validation loss, {} epochs, batch {}",
+            a.epochs, a.schedule.batch
+        ),
+        x_label: "epoch".into(),
+        x_scale: Scale::Linear,
+        panels: vec![Panel {
             y_label: "val_loss (BCE)".into(),
-            log_x: false,
+            y_scale: Scale::Linear,
             series: curves,
-        },
-        &a.out.join("val_loss.png"),
-    )?;
+        }],
+    }
+    .render_png(&a.out.join("val_loss.png"))?;
     let mut figure_rows = vec![Row::Images {
         label: "original".into(),
         values: &originals,

@@ -268,7 +268,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }),
     )?;
     say!(
-        "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, figure.png, run.json)",
+        "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, history.png, figure.png, run.json)",
         history.epochs_done(),
         history.loss.last().unwrap(),
         final_val,
