@@ -8,6 +8,7 @@
 mod adam;
 mod dense;
 mod fastmath;
+mod lamb;
 mod loss;
 mod matmul;
 mod reduce;
@@ -15,6 +16,7 @@ mod simd;
 
 pub use adam::adam_step;
 pub use dense::{bias_activation, dense_backward_input, dense_backward_params, dense_forward};
+pub use lamb::{lamb_bias_corrections, lamb_step};
 pub use loss::bce_logits;
 pub(crate) use matmul::strided;
 pub use matmul::{matmul, matmul_a_bt, matmul_at_b};

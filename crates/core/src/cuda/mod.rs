@@ -9,6 +9,7 @@ mod compile;
 pub mod cublas;
 mod device;
 pub mod host;
+pub mod lamb_plan;
 mod launch;
 mod memory;
 pub mod ops;

@@ -135,6 +135,9 @@ pub fn kernel_names() -> Vec<&'static str> {
         "gather_u8_dev",
         "gather_f32_dev",
         "offset_advance",
+        "lamb_moments",
+        "lamb_trust_ratio",
+        "lamb_apply",
     ]);
     v
 }
