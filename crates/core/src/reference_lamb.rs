@@ -54,3 +54,69 @@ pub fn lamb(
     }
     (p_out, m_out, v_out, ratios)
 }
+
+/// f32 unit roundoff.
+const U32: f64 = f32::EPSILON as f64 / 2.0;
+
+/// Per element: |p − p_ref| ≤ u32·|p_ref| + 24·u32·lr·r·(|â| + wd·|w|),
+/// â = m̂/(√v̂+ε): u within ~10 ulp of its terms (m, v 3 each, the
+/// corrections, sqrt, sum, quotient, decay term), r within ~4 ulp
+/// (the sums in another order, two square roots, the quotient), lr·r
+/// and its product with u one rounding each, then one rounding of p.
+/// m and v: 3·u32 of their terms. Elements outside every tensor must come
+/// back unchanged. Ok: the largest error / bound of the parameters (how
+/// tight the bound is); Err: the first element past its bound (NaN fails).
+pub fn check_lamb(
+    out: [&[f32]; 3],
+    inp: &[Vec<f32>; 4],
+    t: u64,
+    cfg: &AdamConfig,
+    tensors: &[LambTensor],
+) -> Result<f64, String> {
+    let [p0, g, m0, v0] = inp;
+    let (rp, rm, rv, ratios) = lamb(p0, g, m0, v0, t, cfg, tensors);
+    let (b1, b2, eps) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.eps as f64);
+    let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
+    let [p, m, v] = out;
+    let mut worst = 0.0f64;
+    let mut owner = vec![None; p0.len()];
+    for (k, tn) in tensors.iter().enumerate() {
+        owner[tn.offset..tn.offset + tn.len].fill(Some(k));
+    }
+    for i in 0..p0.len() {
+        let g = g[i] as f64;
+        let m_mag = b1 * (m0[i] as f64).abs() + (1.0 - b1) * g.abs();
+        let v_mag = b2 * v0[i] as f64 + (1.0 - b2) * g * g;
+        let p_bound = match owner[i] {
+            None => 0.0,
+            Some(k) => {
+                let wd = if tensors[k].decay {
+                    cfg.weight_decay as f64
+                } else {
+                    0.0
+                };
+                let a = (m_mag / c1) / ((rv[i] / c2).sqrt() + eps);
+                U32 * rp[i].abs()
+                    + 24.0 * U32 * cfg.lr as f64 * ratios[k] * (a + wd * (p0[i] as f64).abs())
+            }
+        };
+        let checks = [
+            ("p", p[i], rp[i], p_bound),
+            ("m", m[i], rm[i], 3.0 * U32 * m_mag),
+            ("v", v[i], rv[i], 3.0 * U32 * v_mag),
+        ];
+        for (what, got, want, bound) in checks {
+            let err = (got as f64 - want).abs();
+            if what == "p" && bound > 0.0 {
+                worst = worst.max(err / bound);
+            }
+            if !(err <= bound) {
+                return Err(format!(
+                    "{what}[{i}] (tensor {:?}) = {got:e}, reference {want:e}: error {err:e} > bound {bound:e}",
+                    owner[i]
+                ));
+            }
+        }
+    }
+    Ok(worst)
+}
