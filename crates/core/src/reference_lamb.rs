@@ -110,7 +110,7 @@ pub fn check_lamb(
             if what == "p" && bound > 0.0 {
                 worst = worst.max(err / bound);
             }
-            if !(err <= bound) {
+            if err.is_nan() || err > bound {
                 return Err(format!(
                     "{what}[{i}] (tensor {:?}) = {got:e}, reference {want:e}: error {err:e} > bound {bound:e}",
                     owner[i]

@@ -242,7 +242,8 @@ const SIN_C: [f64; 7] = [
     1.6059043836821613e-10,
     -7.647163731819816e-13,
 ];
-const PI: f64 = 3.141592653589793;
+/// kernels/lamb.cu spells it 3.141592653589793: the same f64.
+const PI: f64 = std::f64::consts::PI;
 
 /// cos(x) for |x| ≤ π/4: 1 + z·(c2 + z·(c4 + … + z·c16)), z = x²
 /// (truncation below 3e-18).
