@@ -46,6 +46,7 @@ CONTRACT = {
     "loss.cu": ["bce_logits", "loss_accumulate"],
     "adam.cu": ["adam_step", "step_increment"],
     "data.cu": ["gather_u8", "gather_f32", "gather_u8_dev", "gather_f32_dev", "offset_advance"],
+    "lamb.cu": ["lamb_moments", "lamb_trust_ratio", "lamb_apply", "schedule_probe", "cos_pi_probe"],
 }
 
 

@@ -21,7 +21,9 @@ mod precision;
 pub mod predict;
 pub mod profile;
 pub mod reference;
+pub mod reference_lamb;
 pub mod rng;
+pub mod schedule;
 mod shape;
 
 pub use device::{Buffer, DeviceInfo, KernelDevice};
@@ -49,13 +51,17 @@ impl Activation {
     }
 }
 
-/// Adam hyper-parameters; defaults are Keras'.
+/// Adam hyper-parameters; defaults are Keras'. LAMB takes the same ones.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
     pub lr: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// Decoupled weight decay (AdamW, PyTorch's order: p −= lr·wd·p, then
+    /// the Adam update); 0 skips it, leaving plain Adam's bits. For LAMB the
+    /// wd·p term of the update.
+    pub weight_decay: f32,
 }
 
 impl Default for AdamConfig {
@@ -65,6 +71,7 @@ impl Default for AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
+            weight_decay: 0.0,
         }
     }
 }

@@ -111,6 +111,7 @@ pub fn bce_logits(z: &[f32], t: &[f32], grad_scale: f64) -> (f64, Vec<f64>) {
 }
 
 /// One Keras-3 Adam step at 1-based step `t`; returns (params, m, v).
+/// With `cfg.weight_decay`, AdamW: p·(1 − lr·wd) − the Adam step.
 pub fn adam(
     params: &[f32],
     grads: &[f32],
@@ -121,6 +122,7 @@ pub fn adam(
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
     let alpha = cfg.lr as f64 * (1.0 - b2.powi(t as i32)).sqrt() / (1.0 - b1.powi(t as i32));
+    let decay = 1.0 - cfg.lr as f64 * cfg.weight_decay as f64;
     let mut out = (
         vec![0.0; params.len()],
         vec![0.0; m.len()],
@@ -130,7 +132,7 @@ pub fn adam(
         let g = grads[i] as f64;
         let mi = b1 * m[i] as f64 + (1.0 - b1) * g;
         let vi = b2 * v[i] as f64 + (1.0 - b2) * g * g;
-        out.0[i] = params[i] as f64 - alpha * mi / (vi.sqrt() + cfg.eps as f64);
+        out.0[i] = params[i] as f64 * decay - alpha * mi / (vi.sqrt() + cfg.eps as f64);
         out.1[i] = mi;
         out.2[i] = vi;
     }

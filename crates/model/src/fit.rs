@@ -46,6 +46,7 @@ impl TrainConfig {
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             eps: self.epsilon as f32,
+            weight_decay: 0.0,
         }
     }
 

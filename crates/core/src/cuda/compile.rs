@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub const KERNEL_OPTIONS: &[&str] = &["--std=c++17", "--fmad=true"];
 
 /// (file name, source) of every kernel file.
-pub fn kernel_sources() -> [(&'static str, &'static str); 6] {
+pub fn kernel_sources() -> [(&'static str, &'static str); 7] {
     [
         (
             "gemm_fp32.cu",
@@ -26,6 +26,7 @@ pub fn kernel_sources() -> [(&'static str, &'static str); 6] {
         ("loss.cu", include_str!("../../../../kernels/loss.cu")),
         ("adam.cu", include_str!("../../../../kernels/adam.cu")),
         ("data.cu", include_str!("../../../../kernels/data.cu")),
+        ("lamb.cu", include_str!("../../../../kernels/lamb.cu")),
     ]
 }
 

@@ -12,6 +12,7 @@
 pub mod adam;
 pub mod data;
 pub mod gemm;
+pub mod lamb;
 pub mod launch;
 pub mod loss;
 pub mod reduce;
@@ -164,6 +165,9 @@ pub fn kernel_names() -> Vec<&'static str> {
         data::GATHER_U8_DEV,
         data::GATHER_F32_DEV,
         data::OFFSET_ADVANCE,
+        lamb::LAMB_MOMENTS,
+        lamb::LAMB_TRUST_RATIO,
+        lamb::LAMB_APPLY,
     ]);
     v
 }
