@@ -19,6 +19,7 @@ use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::Gpu;
 use dae_core::ops::{Bce, Gather, NamedOp, Offset, Op, LOSS_BLOCKS};
 use dae_core::profile::{profile_step, StepProfile};
+use dae_core::schedule::LrSchedule;
 use dae_core::{Activation, AdamConfig, Buffer, HostDevice, KernelDevice, Precision};
 use dae_data::{Dataset, Pixels};
 use std::collections::HashMap;
@@ -149,6 +150,7 @@ pub struct DeviceBackend<D: KernelDevice> {
     arch: Architecture,
     layers: Vec<Layer>,
     adam: AdamConfig,
+    schedule: LrSchedule,
     precision: Precision,
     use_graphs: bool,
     driving: Driving,
@@ -213,6 +215,14 @@ impl<D: KernelDevice> DeviceBackend<D> {
     /// cannot follow graphs).
     pub fn recording_graphs(mut self, on: bool) -> Self {
         self.use_graphs = on;
+        self
+    }
+
+    /// The learning rate of every step from now on (recorded steps are
+    /// recorded again: the schedule is part of the update's launch).
+    pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
+        self.graphs.clear();
         self
     }
 
@@ -281,6 +291,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             allocated,
             last_epoch_ms: None,
             use_graphs: true,
+            schedule: LrSchedule::constant(adam.lr)?,
             driving,
             capacity,
             precision,
@@ -358,6 +369,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             layers: &self.layers,
             precision: self.precision,
             adam: self.adam,
+            schedule: self.schedule,
         };
         plan.train_step(&self.buffers(), &source, rows, update)
     }
@@ -381,6 +393,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             layers: &self.layers,
             precision: self.precision,
             adam: self.adam,
+            schedule: self.schedule,
         };
         plan.forward(&self.buffers(), rows, layer_count, last)
     }

@@ -9,6 +9,7 @@ use dae_core::ops::{
     AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, NamedOp, Offset, OffsetAdvance, Op,
     SplitPlan, StepIncrement, WeightGrad,
 };
+use dae_core::schedule::LrSchedule;
 use dae_core::{Activation, AdamConfig, Precision};
 
 /// Addresses of the buffers one step uses.
@@ -49,6 +50,8 @@ pub struct StepPlan<'a> {
     pub layers: &'a [Layer],
     pub precision: Precision,
     pub adam: AdamConfig,
+    /// The learning rate of each step, computed where the update runs.
+    pub schedule: LrSchedule,
 }
 
 /// Split-K scratch needed by every layer's products at up to `rows` rows
@@ -245,6 +248,7 @@ impl StepPlan<'_> {
                     n,
                     step: b.step,
                     cfg: self.adam,
+                    schedule: self.schedule,
                 }),
             ));
             if let Offset::Device(offset) = src.offset {

@@ -54,6 +54,7 @@ fn step(
         layers: &layers,
         precision: p,
         adam: AdamConfig::default(),
+        schedule: dae_core::schedule::LrSchedule::constant(AdamConfig::default().lr)?,
     };
     let (bufs, src) = stand_in_buffers(layers.len());
     plan.train_step(&bufs, &src, rows, true)

@@ -608,6 +608,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
         }
         let t0 = Instant::now();
         let cfg = AdamConfig::default();
+        let schedule = crate::schedule::LrSchedule::constant(cfg.lr)?;
         let dev = self.dev;
         let p0 = self.uniform(group, "p", n, 1.0);
         let g = self.log_uniform(group, "g", n, -8.0, -1.0);
@@ -637,6 +638,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     n,
                     step: step.ptr(),
                     cfg,
+                    schedule,
                 })
             },
             || {

@@ -1,9 +1,11 @@
-//! kernels/adam.cu: Keras-3 Adam over the flat parameter buffer, and the
-//! device-held step counter it reads (so a recorded CUDA graph serves every
-//! step).
+//! kernels/adam.cu: Keras-3 Adam (with AdamW's decoupled weight decay)
+//! over the flat parameter buffer, its learning rate computed from the
+//! device-held step counter and the schedule (so one recorded CUDA graph
+//! serves the whole run), and that step counter.
 
 use super::launch::{elementwise_grid, int, launch, Arg, Launch};
 use super::{host, Kernel};
+use crate::schedule::LrSchedule;
 use crate::{cpu, AdamConfig, Result};
 
 pub const ADAM_STEP: &str = "adam_step";
@@ -44,12 +46,15 @@ pub struct AdamStep {
     pub n: usize,
     /// The i32 step counter (1-based, already incremented).
     pub step: u64,
+    /// β1, β2, ε and the weight decay (its `lr` is the schedule's).
     pub cfg: AdamConfig,
+    /// The learning rate of each step.
+    pub schedule: LrSchedule,
 }
 
 impl Kernel for AdamStep {
     fn launches(&self, sm: usize) -> Result<Vec<Launch>> {
-        let c = &self.cfg;
+        let (c, lr) = (&self.cfg, self.schedule.device_args());
         Ok(vec![launch(
             ADAM_STEP,
             elementwise_grid(self.n, sm),
@@ -61,10 +66,15 @@ impl Kernel for AdamStep {
                 Arg::Ptr(self.v),
                 int(self.n)?,
                 Arg::Ptr(self.step),
-                Arg::F32(c.lr),
+                Arg::I32(lr.kind),
+                Arg::F32(lr.peak),
+                Arg::I32(lr.warmup),
+                Arg::I32(lr.total),
+                Arg::F32(lr.final_fraction),
                 Arg::F32(c.beta1),
                 Arg::F32(c.beta2),
                 Arg::F32(c.eps),
+                Arg::F32(c.weight_decay),
             ],
         )])
     }
@@ -77,13 +87,17 @@ impl Kernel for AdamStep {
     unsafe fn run_on_host(&self) {
         let n = self.n;
         let t = *(self.step as *const i32) as u64;
+        let cfg = AdamConfig {
+            lr: self.schedule.lr_at(t as u32),
+            ..self.cfg
+        };
         cpu::adam_step(
             host(self.params, n),
             host(self.grads, n),
             host(self.m, n),
             host(self.v, n),
             t,
-            &self.cfg,
+            &cfg,
         );
     }
 }
