@@ -139,7 +139,7 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: cannot create directory ({e})", dir.display()))?;
     tempfile::Builder::new()
-        .prefix(dae_model::checkpoint::TEMP_PREFIX)
+        .prefix(dae_data::TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: directory is not writable ({e})", dir.display()))?;
     Ok(())

@@ -4,7 +4,7 @@
 
 use crate::canvas::{Canvas, BLACK, GLYPH, WHITE};
 use anyhow::Result;
-use dae_model::checkpoint::write_atomically;
+use dae_data::write_atomically;
 use std::path::Path;
 
 /// One row of the figure: a labelled set of images, or of codes.

@@ -2,7 +2,7 @@
 
 use crate::canvas::{Canvas, Rgb, BLACK, GLYPH, WHITE};
 use anyhow::Result;
-use dae_model::checkpoint::write_atomically;
+use dae_data::write_atomically;
 use std::path::Path;
 
 /// Distinguishable line colours (Okabe–Ito).

@@ -5,7 +5,7 @@
 
 use crate::run_lock::LOCK_FILE;
 use anyhow::{bail, Context, Result};
-use dae_model::checkpoint::{write_atomically, TEMP_PREFIX};
+use dae_data::write_atomically;
 use dae_model::{Checkpoint, History};
 use std::path::{Path, PathBuf};
 
@@ -158,21 +158,6 @@ pub fn unclaim(dir: &Path) {
             let _ = std::fs::remove_file(dir.join(f));
         }
         let _ = std::fs::remove_dir(dir);
-    }
-}
-
-/// Removes the temp files of writes into `dir` that were interrupted (a
-/// `kill -9` mid-write); call with the folder locked, so none is live.
-pub fn remove_orphan_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && e.file_type().is_ok_and(|t| t.is_file())
-        {
-            let _ = std::fs::remove_file(e.path());
-        }
     }
 }
 

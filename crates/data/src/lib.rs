@@ -11,7 +11,10 @@ mod source;
 
 pub use checksum::{sha256_hex, KNOWN_FILES};
 pub use dataset::{Dataset, Pixels};
-pub use files::{open_regular, read_regular, read_regular_text};
+pub use files::{
+    open_regular, read_regular, read_regular_text, remove_orphan_temp_files, temp_file_beside,
+    write_atomically, TEMP_PREFIX,
+};
 pub use idx::{read_idx, write_idx_gz, IdxArray};
 pub use npy::{npy_bytes, read_array, NpyArray};
 pub use source::{load, DataSplits, FASHION_CLASSES};

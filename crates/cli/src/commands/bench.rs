@@ -326,10 +326,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         doc["peaks"] = peaks;
     }
     if let Some(path) = &a.json {
-        dae_model::checkpoint::write_atomically(
-            path,
-            serde_json::to_string_pretty(&doc)?.as_bytes(),
-        )?;
+        dae_data::write_atomically(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     if !peers.is_empty() {
         print_peers(&doc, &peers);

@@ -6,7 +6,7 @@ use crate::commands::figure::{image_shape_of, sample_test_images};
 use crate::commands::train::parse_image_shape;
 use crate::figure::{render, FigureData, Row};
 use crate::plot::{self, Chart, Series};
-use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_dir::{claim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
@@ -67,7 +67,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let config = a.schedule.config(a.epochs)?;
     claim("--out", &a.out, a.schedule.force, COMPARE_FILES)?;
     let _lock = run_lock::lock(&a.out)?;
-    remove_orphan_temp_files(&a.out);
+    dae_data::remove_orphan_temp_files(&a.out);
     let runs: Vec<RunDir> = layers
         .iter()
         .map(|l| RunDir::new(&a.out.join(run_name(l))))
@@ -95,7 +95,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let mut curves = Vec::new();
     for (encoder, run) in layers.iter().zip(&runs) {
         claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
-        remove_orphan_temp_files(&run.path);
+        dae_data::remove_orphan_temp_files(&run.path);
         let arch = Architecture::new(splits.train.dim, encoder.clone())?;
         let session = Session {
             run,
@@ -178,7 +178,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
             r["train_seconds"]
         );
     }
-    dae_model::checkpoint::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
+    dae_data::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
     plot::render(
         &Chart {
             title: format!(

@@ -2,7 +2,7 @@
 
 use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::compare::run_name;
-use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_dir::{claim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
@@ -73,7 +73,7 @@ pub fn run(a: CvArgs) -> Result<()> {
     let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
     claim("--out", &a.out, a.schedule.force, CV_FILES)?;
     let _lock = run_lock::lock(&a.out)?;
-    remove_orphan_temp_files(&a.out);
+    dae_data::remove_orphan_temp_files(&a.out);
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
@@ -115,7 +115,7 @@ pub fn run(a: CvArgs) -> Result<()> {
             let fold_val = train.select(val_rows, "validation");
             let run = RunDir::new(&fold_dir(enc, f));
             claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
-            remove_orphan_temp_files(&run.path);
+            dae_data::remove_orphan_temp_files(&run.path);
             let data = format!("{} [fold {} of {}]", splits.description, f + 1, a.folds);
             let session = Session {
                 run: &run,
@@ -202,7 +202,7 @@ pub fn run(a: CvArgs) -> Result<()> {
             "settings": config, "std": "sample standard deviation (n-1)", "models": models,
         }),
     )?;
-    dae_model::checkpoint::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
+    dae_data::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
     say!("wrote {}/cv.json and cv.csv", a.out.display());
     Ok(())
 }

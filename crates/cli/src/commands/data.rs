@@ -144,7 +144,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
             );
         };
         let path = a.out.join(name);
-        dae_model::checkpoint::write_atomically(&path, &bytes)?;
+        dae_data::write_atomically(&path, &bytes)?;
         // Parse it as IDX (and record the digest of the decompressed bytes).
         let idx = read_idx(&path)?;
         sums += &format!("{}  {}\n", idx.sha256, name.trim_end_matches(".gz"));
@@ -158,7 +158,7 @@ fn fetch(a: FetchArgs) -> Result<()> {
             a.out.display()
         );
     }
-    dae_model::checkpoint::write_atomically(&sums_path, sums.as_bytes())?;
+    dae_data::write_atomically(&sums_path, sums.as_bytes())?;
     say!(
         "wrote {}; train with --data {}",
         a.out.display(),
@@ -285,8 +285,8 @@ fn upscale(a: UpscaleArgs) -> Result<()> {
     let s = a.size as u64;
     let (train_rows, train) = upscaled(&splits.train, a.limit, a.size)?;
     let (test_rows, test) = upscaled(&splits.test, test_limit, a.size)?;
-    let tmp = dae_model::checkpoint::temp_file_beside(&a.out)
-        .with_context(|| format!("--out {}", a.out.display()))?;
+    let tmp =
+        dae_data::temp_file_beside(&a.out).with_context(|| format!("--out {}", a.out.display()))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(tmp.reopen()?));
     npz_entry(&mut zip, "x_train", &[train_rows as u64, s, s], &train)?;
     npz_entry(&mut zip, "x_test", &[test_rows as u64, s, s], &test)?;

@@ -68,7 +68,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             "run": run.path, "split": data.name, "samples": data.rows,
             "loss": eval.loss, "per_class": per_class,
         }))?;
-        dae_model::checkpoint::write_atomically(&path, text.as_bytes())?;
+        dae_data::write_atomically(&path, text.as_bytes())?;
     }
     Ok(())
 }

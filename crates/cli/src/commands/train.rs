@@ -2,7 +2,7 @@
 
 use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
-use crate::run_dir::{check_out_dir, claim, remove_orphan_temp_files, unclaim, RunDir, RUN_FILES};
+use crate::run_dir::{check_out_dir, claim, unclaim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
@@ -210,7 +210,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             unclaim(&run.path);
         }
     })?;
-    remove_orphan_temp_files(&run.path);
+    dae_data::remove_orphan_temp_files(&run.path);
 
     if !a.quiet {
         say!("data: {}", splits.description);
