@@ -6,6 +6,7 @@ mod args;
 mod canvas;
 mod commands;
 mod device;
+mod fetch;
 mod figure;
 mod out_guard;
 mod outputs;

@@ -8,6 +8,7 @@ mod idx;
 mod npy;
 mod npy_header;
 mod source;
+mod upscale;
 
 pub use checksum::{sha256_hex, KNOWN_FILES};
 pub use dataset::{Dataset, Pixels};
@@ -16,5 +17,6 @@ pub use files::{
     write_atomically, TEMP_PREFIX,
 };
 pub use idx::{read_idx, write_idx_gz, IdxArray};
-pub use npy::{npy_bytes, read_array, NpyArray};
+pub use npy::{npy_bytes, read_array, write_npz_entry, NpyArray};
 pub use source::{load, DataSplits, FASHION_CLASSES};
+pub use upscale::upscaled;

@@ -1,7 +1,7 @@
 //! `.npy` arrays and `.npz` archives of them.
 
 use anyhow::{anyhow, bail, Result};
-use std::io::Read;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 /// Array data in the forms dae uses: raw bytes, floats, or integers (labels).
@@ -85,6 +85,29 @@ pub fn npy_bytes<T: npyz::AutoSerialize + Copy>(shape: &[usize], data: &[T]) -> 
     writer.extend(data.iter().copied())?;
     writer.finish()?;
     Ok(bytes)
+}
+
+/// One array of an .npz archive: a .npy entry streamed into the zip.
+pub fn write_npz_entry<W: Write + Seek, T: npyz::AutoSerialize + Copy>(
+    zip: &mut zip::ZipWriter<W>,
+    name: &str,
+    shape: &[u64],
+    data: &[T],
+) -> Result<()> {
+    use npyz::WriterBuilder;
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
+    zip.start_file(format!("{name}.npy"), options)?;
+    let mut writer = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::with_capacity(1 << 20, &mut *zip))
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()?;
+    Ok(())
 }
 
 pub fn read_npy_file(path: &Path) -> Result<NpyArray> {
