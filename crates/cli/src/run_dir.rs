@@ -60,7 +60,7 @@ impl RunDir {
         write_atomically(&self.path.join("history.csv"), history.to_csv().as_bytes())
     }
 
-    pub fn save_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+    pub fn save_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let text = serde_json::to_string_pretty(value)?;
         write_atomically(&self.path.join(name), text.as_bytes())
             .with_context(|| format!("writing {name}"))

@@ -11,8 +11,8 @@ use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_model::{group_digits, Architecture};
-use serde_json::json;
+use dae_model::{group_digits, Architecture, History, TrainConfig};
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// What `dae compare` writes into its --out besides the runs.
@@ -40,6 +40,32 @@ pub struct CompareArgs {
     /// Image (height,width) for the figure when the data is flat
     #[arg(long, value_name = "H,W")]
     pub image_shape: Option<String>,
+}
+
+/// compare.json: the data, the shared settings and one entry per model.
+#[derive(Serialize)]
+struct CompareReport<'a> {
+    data: &'a str,
+    settings: &'a TrainConfig,
+    models: Vec<ModelResult>,
+}
+
+/// One model's line of the comparison.
+#[derive(Serialize)]
+struct ModelResult {
+    name: String,
+    architecture: String,
+    params: usize,
+    encoder_params: usize,
+    final_loss: Option<f64>,
+    final_val_loss: Option<f64>,
+    best_loss: f64,
+    best_val_loss: f64,
+    best_val_epoch: usize,
+    train_seconds: f64,
+    device: String,
+    run_dir: PathBuf,
+    history: History,
 }
 
 pub fn run_name(encoder: &[usize]) -> String {
@@ -126,14 +152,21 @@ pub fn run(a: CompareArgs) -> Result<()> {
                 .map(|(i, &v)| ((i + 1) as f64, v))
                 .collect(),
         });
-        results.push(json!({
-            "name": run_name(encoder), "architecture": arch.describe(),
-            "params": arch.param_count(), "encoder_params": arch.encoder_param_count(),
-            "final_loss": h.loss.last(), "final_val_loss": h.val_loss.last(),
-            "best_loss": best_loss, "best_val_loss": best_val, "best_val_epoch": best_epoch,
-            "train_seconds": t.train_seconds, "device": t.backend.device(),
-            "run_dir": run.path, "history": h,
-        }));
+        results.push(ModelResult {
+            name: run_name(encoder),
+            architecture: arch.describe(),
+            params: arch.param_count(),
+            encoder_params: arch.encoder_param_count(),
+            final_loss: h.loss.last().copied(),
+            final_val_loss: h.val_loss.last().copied(),
+            best_loss,
+            best_val_loss: best_val,
+            best_val_epoch: best_epoch,
+            train_seconds: t.train_seconds,
+            device: t.backend.device(),
+            run_dir: run.path.clone(),
+            history: h.clone(),
+        });
     }
 
     say!(
@@ -149,33 +182,36 @@ pub fn run(a: CompareArgs) -> Result<()> {
     for r in &results {
         say!(
             "{:<22}{:>10}{:>12.4}{:>12.4}{:>12.4}{:>8.4} @{:<3}{:>8.1}",
-            r["name"].as_str().unwrap(),
-            group_digits(r["params"].as_u64().unwrap() as usize),
-            r["final_loss"].as_f64().unwrap(),
-            r["final_val_loss"].as_f64().unwrap(),
-            r["best_loss"].as_f64().unwrap(),
-            r["best_val_loss"].as_f64().unwrap(),
-            r["best_val_epoch"].as_u64().unwrap(),
-            r["train_seconds"].as_f64().unwrap(),
+            r.name,
+            group_digits(r.params),
+            r.final_loss.unwrap_or(f64::NAN),
+            r.final_val_loss.unwrap_or(f64::NAN),
+            r.best_loss,
+            r.best_val_loss,
+            r.best_val_epoch,
+            r.train_seconds,
         );
     }
     let out = RunDir::new(&a.out);
-    out.save_json(
-        "compare.json",
-        &json!({"data": splits.description, "settings": config, "models": results}),
-    )?;
+    let report = CompareReport {
+        data: &splits.description,
+        settings: &config,
+        models: results,
+    };
+    out.save_json("compare.json", &report)?;
     let mut csv = String::from("model,params,final_loss,final_val_loss,best_loss,best_val_loss,best_val_epoch,train_seconds\n");
-    for r in &results {
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in &report.models {
         csv += &format!(
             "{},{},{},{},{},{},{},{}\n",
-            r["name"].as_str().unwrap(),
-            r["params"],
-            r["final_loss"],
-            r["final_val_loss"],
-            r["best_loss"],
-            r["best_val_loss"],
-            r["best_val_epoch"],
-            r["train_seconds"]
+            r.name,
+            r.params,
+            cell(r.final_loss),
+            cell(r.final_val_loss),
+            r.best_loss,
+            r.best_val_loss,
+            r.best_val_epoch,
+            r.train_seconds
         );
     }
     dae_data::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;

@@ -8,7 +8,7 @@ use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
-use serde_json::json;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -86,6 +86,22 @@ pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(us
 }
 
 /// Refuses to train a fresh run over a trained one unless `force`.
+/// run.json: what this invocation trained, on what, and how long it took.
+#[derive(Serialize)]
+struct RunReport<'a> {
+    device: String,
+    architecture: String,
+    params: usize,
+    encoder_params: usize,
+    settings: &'a TrainConfig,
+    data: &'a str,
+    epochs_trained_now: usize,
+    train_seconds_this_invocation: f64,
+    wall_seconds_this_invocation: f64,
+    final_loss: Option<f64>,
+    final_val_loss: f64,
+}
+
 fn refuse_existing_run(run: &RunDir, force: bool) -> Result<()> {
     if run.checkpoint().exists() && !force {
         bail!(
@@ -271,19 +287,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let final_val = *history.val_loss.last().unwrap();
     run.save_json(
         "run.json",
-        &json!({
-            "device": backend.device(),
-            "architecture": arch.describe(),
-            "params": arch.param_count(),
-            "encoder_params": arch.encoder_param_count(),
-            "settings": &config,
-            "data": &splits.description,
-            "epochs_trained_now": history.epochs_done(),
-            "train_seconds_this_invocation": train_seconds,
-            "wall_seconds_this_invocation": started.elapsed().as_secs_f64(),
-            "final_loss": history.loss.last(),
-            "final_val_loss": final_val,
-        }),
+        &RunReport {
+            device: backend.device(),
+            architecture: arch.describe(),
+            params: arch.param_count(),
+            encoder_params: arch.encoder_param_count(),
+            settings: &config,
+            data: &splits.description,
+            epochs_trained_now: history.epochs_done(),
+            train_seconds_this_invocation: train_seconds,
+            wall_seconds_this_invocation: started.elapsed().as_secs_f64(),
+            final_loss: history.loss.last().copied(),
+            final_val_loss: final_val,
+        },
     )?;
     say!(
         "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, figure.png, run.json)",
