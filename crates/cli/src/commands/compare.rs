@@ -3,8 +3,7 @@
 
 use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::figure::{image_shape_of, sample_test_images};
-use crate::commands::train::parse_image_shape;
-use crate::figure::{render, FigureData, Row};
+use crate::figure::{parse_image_shape, render, FigureData, Row};
 use crate::plot::{self, Chart, Series};
 use crate::run_dir::{claim, RunDir, RUN_FILES};
 use crate::run_lock;

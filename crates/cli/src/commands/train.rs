@@ -2,6 +2,7 @@
 
 use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
+use crate::figure::parse_image_shape;
 use crate::run_dir::{check_out_dir, claim, unclaim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
@@ -71,21 +72,6 @@ impl Precision {
     }
 }
 
-pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(usize, usize)>> {
-    let Some(spec) = spec else { return Ok(None) };
-    let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
-    match parts[..] {
-        [Ok(h), Ok(w)] if h.checked_mul(w) == Some(dim) => Ok(Some((h, w))),
-        [Ok(h), Ok(w)] => bail!(
-            "--image-shape {h},{w} has {} pixels but samples have {dim}",
-            h.checked_mul(w)
-                .map_or("too many".to_string(), |p| p.to_string())
-        ),
-        _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
-    }
-}
-
-/// Refuses to train a fresh run over a trained one unless `force`.
 /// run.json: what this invocation trained, on what, and how long it took.
 #[derive(Serialize)]
 struct RunReport<'a> {
@@ -102,6 +88,7 @@ struct RunReport<'a> {
     final_val_loss: f64,
 }
 
+/// Refuses to train a fresh run over a trained one unless `force`.
 fn refuse_existing_run(run: &RunDir, force: bool) -> Result<()> {
     if run.checkpoint().exists() && !force {
         bail!(
