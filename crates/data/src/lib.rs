@@ -10,7 +10,7 @@ mod npy_header;
 mod source;
 mod upscale;
 
-pub use checksum::{sha256_hex, KNOWN_FILES};
+pub use checksum::sha256_hex;
 pub use dataset::{Dataset, Pixels};
 pub use files::{
     open_regular, read_regular, read_regular_text, remove_orphan_temp_files, temp_file_beside,

@@ -402,7 +402,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             .iter()
             .map(|p| Precision::parse(p))
             .collect::<Result<_>>()?;
-        let gpu = bench_gpu::open()?;
+        let gpu = dae_core::cuda::Gpu::open()?;
         let peaks = bench_gpu::peaks(&gpu, &ps)?;
         if a.gemm {
             doc.gemm_vs_cublas = Some(bench_gpu::gemm_vs_cublas(&gpu, &arch, &[256, 65_536], &ps)?);

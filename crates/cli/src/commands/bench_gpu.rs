@@ -213,8 +213,3 @@ pub fn breakdown(
               "kernel_ms": profile.kernel_ms(), "gap_ms": profile.gap_ms(), "ops": ops}),
     )
 }
-
-/// Opens the GPU for the measurements above.
-pub fn open() -> Result<Gpu> {
-    Gpu::open()
-}
