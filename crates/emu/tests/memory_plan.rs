@@ -7,13 +7,8 @@ use dae_core::cuda::Precision;
 use dae_data::{Dataset, Pixels};
 use dae_emu::Emulator;
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
 };
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
 
 fn data(rows: usize, dim: usize, salt: u8) -> Dataset {
     Dataset {

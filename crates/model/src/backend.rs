@@ -47,6 +47,13 @@ pub trait StepObserver {
     }
 }
 
+/// An observer that watches nothing (benchmarks, checks, tests).
+pub struct Silent;
+
+impl StepObserver for Silent {
+    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
+}
+
 /// Appends the mean binary cross-entropy of each row of `logits` against
 /// `input` ([rows, dim] both) to `out`: the per-row losses of an evaluation,
 /// computed on the host by every backend with the CPU's loss op.

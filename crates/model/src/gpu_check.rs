@@ -5,7 +5,7 @@
 //! and the GPU tests run these after the kernel cases, on the GPU;
 //! crates/emu's tests run them on the host emulator.
 
-use crate::{Architecture, Backend, CpuBackend, DeviceBackend, StepObserver, TrainState};
+use crate::{Architecture, Backend, CpuBackend, DeviceBackend, Silent, TrainState};
 use anyhow::Result;
 use dae_core::cuda::check::{Bound, CaseKey, CaseResult, Selection};
 use dae_core::cuda::{KernelDevice, Precision};
@@ -13,11 +13,6 @@ use dae_core::rng::{epoch_permutation, Purpose, Rng};
 use dae_core::AdamConfig;
 use dae_data::Dataset;
 use std::time::Instant;
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
 
 /// Model-level tolerance, normwise: errors compound through six layers, so
 /// no per-element bound has a closed form. The first layer's dW sits

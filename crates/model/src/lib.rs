@@ -18,7 +18,7 @@ mod summary;
 pub mod validate;
 
 pub use arch::{Architecture, Layer, MAX_DEPTH, MAX_PARAMS, MAX_WIDTH};
-pub use backend::{Backend, Evaluation, Interrupted, NonFiniteLoss, StepObserver};
+pub use backend::{Backend, Evaluation, Interrupted, NonFiniteLoss, Silent, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use cpu::CpuBackend;
 pub use device_backend::{device_buffer_bytes, device_capacity, CudaBackend, DeviceBackend};

@@ -9,7 +9,7 @@ use dae_core::cuda::ops::Op;
 use dae_core::cuda::{KernelDevice, Precision};
 use dae_data::{Dataset, Pixels};
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -72,11 +72,6 @@ impl KernelDevice for Counting {
     fn timed<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Option<f64>)> {
         Ok((work()?, None))
     }
-}
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
 }
 
 fn data(rows: usize, dim: usize) -> Dataset {

@@ -4,14 +4,7 @@
 
 use dae_core::rng::{Purpose, Rng};
 use dae_data::{Dataset, Pixels};
-use dae_model::{
-    Architecture, Backend, CpuBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
-};
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
+use dae_model::{Architecture, Backend, CpuBackend, MemoryPlan, Silent, TrainConfig, TrainState};
 
 fn data(rows: usize, dim: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed, Purpose::Test, rows as u64);

@@ -9,12 +9,7 @@ use dae_core::rng::{epoch_permutation, Purpose, Rng};
 use dae_core::AdamConfig;
 use dae_data::{Dataset, Pixels};
 use dae_model::step_plan::{BatchSource, StepBuffers, StepPlan};
-use dae_model::{Architecture, Backend, CpuBackend, StepObserver, TrainState};
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
+use dae_model::{Architecture, Backend, CpuBackend, Silent, TrainState};
 
 fn addr<T>(v: &mut [T]) -> u64 {
     v.as_mut_ptr() as u64

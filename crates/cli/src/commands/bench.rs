@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::cuda::Precision;
 use dae_core::rng::epoch_permutation;
-use dae_model::{Architecture, StepObserver, TrainConfig, TrainState};
+use dae_model::{Architecture, Silent, TrainConfig, TrainState};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -92,11 +92,6 @@ fn parse_percent(s: &str) -> Result<f64, String> {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(v / 100.0)
-}
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
 }
 
 pub fn median(v: &mut [f64]) -> f64 {
