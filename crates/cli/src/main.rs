@@ -17,11 +17,6 @@ mod run_lock;
 mod signals;
 mod training;
 
-/// The seeded fuzzer shared with dae-data's and dae-model's fuzz tests.
-#[cfg(test)]
-#[path = "../../data/tests/support/fuzz.rs"]
-mod fuzz;
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

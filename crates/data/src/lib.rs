@@ -8,6 +8,8 @@ mod idx;
 mod npy;
 mod npy_header;
 mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod upscale;
 
 pub use checksum::sha256_hex;

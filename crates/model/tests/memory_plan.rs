@@ -3,24 +3,14 @@
 //! gradients, moments, activations) are exactly the plan's bytes.
 
 use dae_core::rng::{Purpose, Rng};
+use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
 use dae_model::{Architecture, Backend, CpuBackend, MemoryPlan, Silent, TrainConfig, TrainState};
 
 fn data(rows: usize, dim: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed, Purpose::Test, rows as u64);
-    Dataset {
-        name: "d".into(),
-        rows,
-        dim,
-        pixels: Pixels::U8(
-            (0..rows * dim)
-                .map(|_| rng.next_u32() as u8)
-                .collect::<Vec<_>>()
-                .into(),
-        ),
-        labels: None,
-        image_shape: None,
-    }
+    let pixels: Vec<u8> = (0..rows * dim).map(|_| rng.next_u32() as u8).collect();
+    flat_dataset("d", rows, dim, Pixels::U8(pixels.into()))
 }
 
 #[test]

@@ -541,7 +541,7 @@ pub(crate) fn compare(new: &BenchResults, old: &BenchResults, max: f64) -> Resul
 mod fuzz_reports {
     use super::*;
     use crate::commands::bench_schema::parse_results;
-    use crate::fuzz;
+    use dae_data::testing::fuzz;
     use serde_json::json;
 
     fn valid() -> Value {
