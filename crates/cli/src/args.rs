@@ -108,7 +108,7 @@ impl DataArgs {
 
     pub fn load(&self) -> Result<DataSplits> {
         let path = self.path()?;
-        dae_data::load(&path, self.val_data.as_deref())
+        Ok(dae_data::load(&path, self.val_data.as_deref())?)
     }
 }
 

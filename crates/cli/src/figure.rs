@@ -132,7 +132,7 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
         }
         y += rh + gap;
     }
-    write_atomically(path, &c.png()?)
+    Ok(write_atomically(path, &c.png()?)?)
 }
 
 #[cfg(test)]

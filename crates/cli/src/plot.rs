@@ -132,5 +132,5 @@ pub fn render(chart: &Chart, path: &Path) -> Result<()> {
         c.rect(w - right - 220, ly + 3, 16, 3, colour);
         c.text(w - right - 198, ly, &s.name, 196, BLACK);
     }
-    write_atomically(path, &c.png()?)
+    Ok(write_atomically(path, &c.png()?)?)
 }

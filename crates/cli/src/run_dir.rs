@@ -57,7 +57,10 @@ impl RunDir {
     pub fn save_history(&self, history: &History) -> Result<()> {
         let json = serde_json::to_string_pretty(history)?;
         write_atomically(&self.path.join("history.json"), json.as_bytes())?;
-        write_atomically(&self.path.join("history.csv"), history.to_csv().as_bytes())
+        Ok(write_atomically(
+            &self.path.join("history.csv"),
+            history.to_csv().as_bytes(),
+        )?)
     }
 
     pub fn save_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {

@@ -3,6 +3,7 @@
 
 mod checksum;
 mod dataset;
+mod error;
 mod files;
 mod idx;
 mod npy;
@@ -14,6 +15,7 @@ mod upscale;
 
 pub use checksum::sha256_hex;
 pub use dataset::{Dataset, Pixels};
+pub use error::{Error, Result};
 pub use files::{
     open_regular, read_regular, read_regular_text, remove_orphan_temp_files, temp_file_beside,
     write_atomically, TEMP_PREFIX,

@@ -1,8 +1,8 @@
 //! Upscaling a u8 image dataset (very high-dimensional inputs from MNIST):
 //! bilinear, pixel centres aligned, rounded back to u8.
 
+use crate::error::{Error, Result};
 use crate::{Dataset, Pixels};
-use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 
 /// Bilinear resize of one u8 image with pixel centres aligned (as PIL and
@@ -29,16 +29,23 @@ fn resize_bilinear(src: &[u8], (h, w): (usize, usize), size: usize, dst: &mut [u
 /// buffer, with their count. Takes u8 image-shaped data only.
 pub fn upscaled(d: &Dataset, limit: Option<usize>, size: usize) -> Result<(usize, Vec<u8>)> {
     let Pixels::U8(pixels) = &d.pixels else {
-        bail!("upscale takes uint8 image data (an IDX directory or a uint8 .npz)");
+        return Err(Error::Unsupported {
+            problem: "upscale takes uint8 image data (an IDX directory or a uint8 .npz)".into(),
+        });
     };
-    let shape = d
-        .image_shape
-        .ok_or_else(|| anyhow!("upscale needs image-shaped data ([n, h, w])"))?;
+    let shape = d.image_shape.ok_or_else(|| Error::Unsupported {
+        problem: "upscale needs image-shaped data ([n, h, w])".into(),
+    })?;
     let rows = limit.map_or(d.rows, |l| l.min(d.rows));
     let len = size
         .checked_mul(size)
         .and_then(|p| p.checked_mul(rows))
-        .ok_or_else(|| anyhow!("--size {size}: {rows} upscaled images overflow"))?;
+        .ok_or_else(|| {
+            Error::too_large(
+                format!("--size {size}"),
+                format!("{rows} upscaled images overflow"),
+            )
+        })?;
     let mut out = vec![0u8; len];
     out.par_chunks_mut(size * size)
         .enumerate()

@@ -74,7 +74,10 @@ pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<
             "kernel [in, out] (Keras); y = relu(x @ kernel + bias)".to_string(),
         ),
     ]);
-    write_atomically(path, &safetensors::serialize(tensors, Some(meta))?)
+    Ok(write_atomically(
+        path,
+        &safetensors::serialize(tensors, Some(meta))?,
+    )?)
 }
 
 impl Checkpoint {
@@ -118,7 +121,7 @@ impl Checkpoint {
             )
         })?;
         let bytes = self.to_bytes()?;
-        write_atomically(path, &bytes)
+        Ok(write_atomically(path, &bytes)?)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
