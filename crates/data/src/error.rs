@@ -16,7 +16,7 @@ pub enum Error {
         action: &'static str,
         cause: std::io::Error,
     },
-    /// A file that is not a regular file, or not what its name says.
+    /// A path that is missing, not a regular file, or not what its name says.
     #[error("{}: {problem}", path.display())]
     NotData { path: PathBuf, problem: String },
     /// Contents that do not parse as the format they claim (`file` names
@@ -118,3 +118,33 @@ macro_rules! fail {
     };
 }
 pub(crate) use fail;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn messages_name_the_file_and_carry_their_cause_once() {
+        let io = Error::io(
+            "d/x.npy",
+            "cannot read",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        assert_eq!(io.to_string(), "d/x.npy: cannot read (gone)");
+        // The cause is in the message, so no chain repeats it.
+        assert!(io.source().is_none());
+        let wrapped = Error::format("x.npy", "truncated").context("--data");
+        assert_eq!(wrapped.to_string(), "--data: x.npy: truncated");
+        let sum = Error::Checksum {
+            path: "d/t10k".into(),
+            of: "the file",
+            actual: "ab".into(),
+            expected: "cd".into(),
+        };
+        assert_eq!(
+            sum.to_string(),
+            "d/t10k: checksum mismatch: SHA-256 of the file is ab, SHA256SUMS says cd"
+        );
+    }
+}
