@@ -170,7 +170,7 @@ impl BenchReport {
         };
         BenchResults {
             tool: Some(self.tool.to_string()),
-            device: DeviceName { name: Some(name) },
+            device: Some(DeviceName { name: Some(name) }),
             commit: Some(self.commit.clone()),
             date: Some(self.date.clone()),
             results: self.results.iter().map(|r| r.row.clone()).collect(),
@@ -478,7 +478,10 @@ pub(crate) fn plot_throughput(
         &Chart {
             title: format!(
                 "training throughput, {}",
-                ours.device.name.as_deref().unwrap_or("")
+                ours.device
+                    .as_ref()
+                    .and_then(|d| d.name.as_deref())
+                    .unwrap_or("")
             ),
             x_label: "batch size".into(),
             y_label: "samples/s".into(),

@@ -21,7 +21,7 @@ pub struct BenchRow {
 }
 
 /// The device a document was measured on, as far as reports show it.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct DeviceName {
     #[serde(default)]
     pub name: Option<String>,
@@ -33,7 +33,7 @@ pub struct BenchResults {
     #[serde(default)]
     pub tool: Option<String>,
     #[serde(default)]
-    pub device: DeviceName,
+    pub device: Option<DeviceName>,
     #[serde(default)]
     pub commit: Option<String>,
     #[serde(default)]
@@ -192,13 +192,15 @@ mod tests {
         assert!(err(doc(json!([]))).contains("no rows"));
         assert!(err(doc(json!("x"))).contains("'results'"));
         assert!(err(json!({"schema": "other"})).contains("not a dae-bench-1"));
-        let named = |f: &str, bad: Value| {
+        let named_doc = |f: &str, v: Value| {
             let mut d = doc(json!([good_row()]));
-            d[f] = bad;
-            err(d)
+            d[f] = v;
+            d
         };
+        let named = |f: &str, bad: Value| err(named_doc(f, bad));
         assert!(named("tool", json!(3)).contains("'tool'"));
         assert!(named("device", json!("gpu")).contains("'device'"));
+        assert!(read(&named_doc("device", Value::Null)).is_ok());
         assert!(named("device", json!({"name": []})).contains("device: field 'name'"));
         for (field, bad) in [
             ("ms_per_step", json!("fast")),
