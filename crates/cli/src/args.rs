@@ -102,7 +102,7 @@ impl DataArgs {
 
     pub fn load(&self) -> Result<DataSplits> {
         let path = self.path()?;
-        dae_data::load(&path, self.val_data.as_deref())
+        Ok(dae_data::load(&path, self.val_data.as_deref())?)
     }
 }
 
@@ -133,7 +133,7 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: cannot create directory ({e})", dir.display()))?;
     tempfile::Builder::new()
-        .prefix(dae_model::checkpoint::TEMP_PREFIX)
+        .prefix(dae_data::TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| anyhow::anyhow!("--out {}: directory is not writable ({e})", dir.display()))?;
     Ok(())

@@ -3,8 +3,8 @@
 //! reconstructions per model); one column per image, titled by class.
 
 use crate::canvas::{Canvas, BLACK, GLYPH, WHITE};
-use anyhow::Result;
-use dae_model::checkpoint::write_atomically;
+use anyhow::{bail, Result};
+use dae_data::write_atomically;
 use std::path::Path;
 
 /// One row of the figure: a labelled set of images, or of codes.
@@ -31,6 +31,21 @@ pub struct FigureData<'a> {
 fn code_grid(code_dim: usize) -> (usize, usize) {
     let cols = ((2 * code_dim) as f64).sqrt().ceil().max(1.0) as usize;
     (code_dim.div_ceil(cols), cols)
+}
+
+/// The `--image-shape H,W` flag, checked against the samples' `dim`.
+pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(usize, usize)>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
+    match parts[..] {
+        [Ok(h), Ok(w)] if h.checked_mul(w) == Some(dim) => Ok(Some((h, w))),
+        [Ok(h), Ok(w)] => bail!(
+            "--image-shape {h},{w} has {} pixels but samples have {dim}",
+            h.checked_mul(w)
+                .map_or("too many".to_string(), |p| p.to_string())
+        ),
+        _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
+    }
 }
 
 /// An image shape for a flat vector: the nearest square that holds it.
@@ -117,7 +132,7 @@ pub fn render(data: &FigureData, path: &Path) -> Result<()> {
         }
         y += rh + gap;
     }
-    write_atomically(path, &c.png()?)
+    Ok(write_atomically(path, &c.png()?)?)
 }
 
 #[cfg(test)]

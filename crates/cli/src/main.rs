@@ -7,6 +7,7 @@ mod canvas;
 mod chart;
 mod commands;
 mod device;
+mod fetch;
 mod figure;
 mod out_guard;
 mod outputs;
@@ -15,11 +16,6 @@ mod run_dir;
 mod run_lock;
 mod signals;
 mod training;
-
-/// The seeded fuzzer shared with dae-data's and dae-model's fuzz tests.
-#[cfg(test)]
-#[path = "../../data/tests/support/fuzz.rs"]
-mod fuzz;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

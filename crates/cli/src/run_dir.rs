@@ -5,7 +5,7 @@
 
 use crate::run_lock::LOCK_FILE;
 use anyhow::{bail, Context, Result};
-use dae_model::checkpoint::{write_atomically, TEMP_PREFIX};
+use dae_data::write_atomically;
 use dae_model::{Checkpoint, History};
 use std::path::{Path, PathBuf};
 
@@ -67,7 +67,7 @@ impl RunDir {
             .context("writing history.png")
     }
 
-    pub fn save_json(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+    pub fn save_json<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
         let text = serde_json::to_string_pretty(value)?;
         write_atomically(&self.path.join(name), text.as_bytes())
             .with_context(|| format!("writing {name}"))
@@ -165,21 +165,6 @@ pub fn unclaim(dir: &Path) {
             let _ = std::fs::remove_file(dir.join(f));
         }
         let _ = std::fs::remove_dir(dir);
-    }
-}
-
-/// Removes the temp files of writes into `dir` that were interrupted (a
-/// `kill -9` mid-write); call with the folder locked, so none is live.
-pub fn remove_orphan_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && e.file_type().is_ok_and(|t| t.is_file())
-        {
-            let _ = std::fs::remove_file(e.path());
-        }
     }
 }
 

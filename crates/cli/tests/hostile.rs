@@ -7,6 +7,7 @@ use std::path::Path;
 
 mod common;
 use common::*;
+use dae_data::testing::raw_npy;
 
 /// A small untrained checkpoint for the 784-wide small data, in `dir`.
 fn tiny_run(dir: &Path) {
@@ -187,20 +188,6 @@ fn checkpoint_with_a_layer_of_10_pow_15_units_is_refused() {
         ],
         &["checkpoint.safetensors", "architecture", "limit"],
     );
-}
-
-/// A .npy image of `shape` (hand-written header) and raw `payload`.
-fn raw_npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 #[test]

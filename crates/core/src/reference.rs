@@ -159,21 +159,6 @@ pub fn relative_error(out: &[f32], reference: &[f64]) -> f64 {
     }
 }
 
-/// Largest |out − ref| / (1 + |ref|); infinite on any non-finite output.
-pub fn max_scaled_error(out: &[f32], reference: &[f64]) -> f64 {
-    assert_eq!(out.len(), reference.len(), "length mismatch");
-    out.iter()
-        .zip(reference)
-        .map(|(&o, &r)| {
-            if o.is_finite() {
-                (o as f64 - r).abs() / (1.0 + r.abs())
-            } else {
-                f64::INFINITY
-            }
-        })
-        .fold(0.0, f64::max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! SHA-256 of decompressed bytes, against a `SHA256SUMS` file beside the data
 //! and against the digests of the datasets we know.
 
-use anyhow::{bail, Result};
+use crate::error::{fail, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,9 +63,10 @@ pub fn read_sums(dir: &Path) -> Result<HashMap<String, String>> {
             (Some(hex), Some(name)) if hex.len() == 64 => {
                 sums.insert(name.trim_start_matches('*').to_string(), hex.to_lowercase());
             }
-            _ => bail!(
-                "{}: line {}: expected '<sha256>  <file name>'",
+            _ => fail!(
+                format,
                 path.display(),
+                "line {}: expected '<sha256>  <file name>'",
                 n + 1
             ),
         }

@@ -1,6 +1,6 @@
 //! IDX files (the MNIST format), gzip'd or raw.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{fail, Error, Result};
 use flate2::read::GzDecoder;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -27,7 +27,7 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let mut raw = std::io::BufReader::new(file);
     let gz = raw
         .fill_buf()
-        .with_context(|| format!("{p}: cannot read"))?
+        .map_err(|e| Error::io(path, "cannot read", e))?
         .starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn Read> = if gz {
         Box::new(GzDecoder::new(raw))
@@ -36,9 +36,9 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     };
     let stream_err = |e: std::io::Error| {
         if gz {
-            anyhow::anyhow!("{p}: corrupt gzip stream ({e})")
+            Error::format(&p, format!("corrupt gzip stream ({e})"))
         } else {
-            anyhow::anyhow!("{p}: cannot read ({e})")
+            Error::io(path, "cannot read", e)
         }
     };
     let mut bytes = Vec::new();
@@ -47,11 +47,18 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         .read_to_end(&mut bytes)
         .map_err(stream_err)?;
     if bytes.len() < 4 {
-        bail!("{p}: too short for an IDX header ({} bytes)", bytes.len());
+        fail!(
+            format,
+            p,
+            "too short for an IDX header ({} bytes)",
+            bytes.len()
+        );
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        bail!(
-            "{p}: not an IDX file (magic {:02x}{:02x}{:02x}{:02x}, expected 0000 08 0N)",
+        fail!(
+            format,
+            p,
+            "not an IDX file (magic {:02x}{:02x}{:02x}{:02x}, expected 0000 08 0N)",
             bytes[0],
             bytes[1],
             bytes[2],
@@ -59,14 +66,20 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         );
     }
     if bytes[2] != 0x08 {
-        bail!(
-            "{p}: IDX element type 0x{:02x} is not unsigned byte (0x08)",
+        fail!(
+            format,
+            p,
+            "IDX element type 0x{:02x} is not unsigned byte (0x08)",
             bytes[2]
         );
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 || ndim > 4 {
-        bail!("{p}: IDX header declares {ndim} dimensions (expected 1 to 4)");
+        fail!(
+            format,
+            p,
+            "IDX header declares {ndim} dimensions (expected 1 to 4)"
+        );
     }
     let header = 4 + 4 * ndim;
     (&mut reader)
@@ -74,14 +87,18 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         .read_to_end(&mut bytes)
         .map_err(stream_err)?;
     if bytes.len() < header {
-        bail!("{p}: truncated IDX header");
+        fail!(format, p, "truncated IDX header");
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
     let Some(expected) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
-        bail!("{p}: header dimensions {dims:?} overflow the address space");
+        fail!(
+            too_large,
+            p,
+            "header dimensions {dims:?} overflow the address space"
+        );
     };
     bytes.reserve(expected.min(MAX_RESERVE));
     let bound = (expected as u64).saturating_add(1);
@@ -92,11 +109,13 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let actual = bytes.len() - header;
     if actual > expected {
         // Only one byte past the declared size was read: say "or more".
-        bail!("{p}: header dimensions {dims:?} need {expected} data bytes but the file has {actual} or more");
+        fail!(too_large, p, "header dimensions {dims:?} need {expected} data bytes but the file has {actual} or more");
     }
     if actual < expected {
-        bail!(
-            "{p}: header dimensions {dims:?} need {expected} data bytes but the file has {actual} \
+        fail!(
+            too_large,
+            p,
+            "header dimensions {dims:?} need {expected} data bytes but the file has {actual} \
              (truncated?)"
         );
     }
@@ -104,7 +123,11 @@ fn read_image(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         // Read on to the gzip trailer so its CRC and length are checked.
         let mut rest = [0u8; 1];
         if reader.read(&mut rest).map_err(stream_err)? != 0 {
-            bail!("{p}: the gzip stream holds more than its IDX header declares");
+            fail!(
+                too_large,
+                p,
+                "the gzip stream holds more than its IDX header declares"
+            );
         }
     }
     Ok((dims, bytes))
@@ -127,16 +150,15 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 /// Writes an unsigned-byte IDX file, gzip'd (used by tests and tools to
 /// produce small datasets in the MNIST layout).
 pub fn write_idx_gz(path: &Path, dims: &[usize], data: &[u8]) -> Result<()> {
-    let file = std::fs::File::create(path)
-        .with_context(|| format!("{}: cannot create", path.display()))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, "cannot create", e))?;
     let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut header = vec![0u8, 0, 0x08, dims.len() as u8];
     for &d in dims {
         header.extend_from_slice(&(d as u32).to_be_bytes());
     }
-    gz.write_all(&header)?;
-    gz.write_all(data)?;
-    gz.finish()
-        .with_context(|| format!("{}: write failed", path.display()))?;
+    gz.write_all(&header)
+        .and_then(|_| gz.write_all(data))
+        .and_then(|_| gz.finish().map(drop))
+        .map_err(|e| Error::io(path, "write failed", e))?;
     Ok(())
 }

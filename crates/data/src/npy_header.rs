@@ -3,7 +3,7 @@
 //! it) and multiplies the shape without overflow checks, so both are checked
 //! here against the bytes actually present.
 
-use anyhow::{bail, Result};
+use crate::error::{fail, Error, Result};
 
 /// Where the array data starts and the shape the header declares.
 pub struct Declared {
@@ -17,7 +17,7 @@ pub struct Declared {
 /// least one).
 pub fn declared(bytes: &[u8], what: &str) -> Result<Declared> {
     if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
-        bail!("{what}: not a valid .npy array (no \\x93NUMPY magic)");
+        fail!(format, what, "not a valid .npy array (no \\x93NUMPY magic)");
     }
     let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
@@ -25,20 +25,23 @@ pub fn declared(bytes: &[u8], what: &str) -> Result<Declared> {
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
-        v => bail!("{what}: not a valid .npy array (format version {v})"),
+        v => fail!(format, what, "not a valid .npy array (format version {v})"),
     };
     let data_offset = start
         .checked_add(len)
         .filter(|&end| end <= bytes.len())
         .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{what}: .npy header claims {len} bytes but the file has {}",
-                bytes.len() - start
+            Error::too_large(
+                what,
+                format!(
+                    ".npy header claims {len} bytes but the file has {}",
+                    bytes.len() - start
+                ),
             )
         })?;
     let header = String::from_utf8_lossy(&bytes[start..data_offset]);
     let shape = parse_shape(&header)
-        .ok_or_else(|| anyhow::anyhow!("{what}: .npy header has no readable 'shape' tuple"))?;
+        .ok_or_else(|| Error::format(what, ".npy header has no readable 'shape' tuple"))?;
     let present = (bytes.len() - data_offset) as u64;
     // npyz also multiplies the trailing dimensions for strides, so the
     // product of the non-zero ones must not overflow even when one is zero.
@@ -50,8 +53,10 @@ pub fn declared(bytes: &[u8], what: &str) -> Result<Declared> {
     match nonzero {
         Some(_) if empty => {}
         Some(n) if n <= present => {}
-        _ => bail!(
-            "{what}: .npy shape {shape:?} needs more values than the {present} data bytes present \
+        _ => fail!(
+            too_large,
+            what,
+            ".npy shape {shape:?} needs more values than the {present} data bytes present \
              (truncated file or a corrupt header)"
         ),
     }

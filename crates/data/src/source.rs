@@ -3,9 +3,9 @@
 //! `.npy` array of training samples.
 
 use crate::checksum::{known_dataset, read_sums};
+use crate::error::{fail, Error, Result};
 use crate::npy::{read_npy_file, read_npz_file, NpyArray, NpyData};
 use crate::{read_idx, Dataset, Pixels};
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 pub const FASHION_CLASSES: [&str; 10] = [
@@ -47,22 +47,25 @@ impl DataSplits {
 /// validation array for `.npy` training data.
 pub fn load(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
     if !path.exists() {
-        bail!("{}: no such file or directory", path.display());
+        fail!(not_data, path, "no such file or directory");
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if path.is_dir() {
         if validation.is_some() {
-            bail!(
-                "--val-data: {} is an IDX directory, which brings its own test split",
+            fail!(
+                usage,
+                "--val-data",
+                "{} is an IDX directory, which brings its own test split",
                 path.display()
             );
         }
         load_idx_dir(path)
     } else if ext == "npz" {
         if let Some(v) = validation {
-            bail!(
-                "--val-data {}: {} is an .npz archive, which brings its own x_test split",
-                v.display(),
+            fail!(
+                usage,
+                format!("--val-data {}", v.display()),
+                "{} is an .npz archive, which brings its own x_test split",
                 path.display()
             );
         }
@@ -70,9 +73,10 @@ pub fn load(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
     } else if ext == "npy" {
         load_npy(path, validation)
     } else {
-        bail!(
-            "{}: expected a directory of IDX files, an .npz or an .npy file",
-            path.display()
+        fail!(
+            not_data,
+            path,
+            "expected a directory of IDX files, an .npz or an .npy file"
         )
     }
 }
@@ -87,10 +91,11 @@ fn find_file(dir: &Path, stem: &str) -> Result<PathBuf> {
             }
         }
     }
-    bail!(
-        "{}: missing {stem}[.gz] (an IDX dataset directory holds train-images-idx3-ubyte, \
-         train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte)",
-        dir.display()
+    fail!(
+        not_data,
+        dir,
+        "missing {stem}[.gz] (an IDX dataset directory holds train-images-idx3-ubyte, \
+         train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte)"
     )
 }
 
@@ -121,11 +126,12 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
                 };
             if let Some(expected) = expected {
                 if *expected != actual {
-                    bail!(
-                        "{}: checksum mismatch: SHA-256 of {what} is {actual}, \
-                         SHA256SUMS says {expected}",
-                        path.display(),
-                    );
+                    return Err(Error::Checksum {
+                        path,
+                        of: what,
+                        actual,
+                        expected: expected.clone(),
+                    });
                 }
                 checked += 1;
             }
@@ -135,33 +141,40 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
         let (labels_path, labels) = arrays.pop().unwrap();
         let (images_path, images) = arrays.pop().unwrap();
         if images.dims.len() != 3 {
-            bail!(
-                "{}: expected a 3-D image array, header says {:?}",
+            fail!(
+                format,
                 images_path.display(),
+                "expected a 3-D image array, header says {:?}",
                 images.dims
             );
         }
         if labels.dims.len() != 1 {
-            bail!(
-                "{}: expected a 1-D label array, header says {:?}",
+            fail!(
+                format,
                 labels_path.display(),
+                "expected a 1-D label array, header says {:?}",
                 labels.dims
             );
         }
         let (rows, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
         if labels.dims[0] != rows {
-            bail!(
-                "{}: {} labels for {rows} images in {}",
+            fail!(
+                format,
                 labels_path.display(),
+                "{} labels for {rows} images in {}",
                 labels.dims[0],
                 images_path.display()
             );
         }
         let Some(dim) = h.checked_mul(w) else {
-            bail!("{}: image shape {h}×{w} overflows", images_path.display());
+            fail!(
+                too_large,
+                images_path.display(),
+                "image shape {h}×{w} overflows"
+            );
         };
         if rows == 0 || dim == 0 {
-            bail!("{}: empty image array", images_path.display());
+            fail!(format, images_path.display(), "empty image array");
         }
         Ok(Dataset {
             name: name.to_string(),
@@ -179,9 +192,10 @@ fn load_idx_dir(dir: &Path) -> Result<DataSplits> {
     )?;
     let test = split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "test")?;
     if train.dim != test.dim {
-        bail!(
-            "{}: train images are {:?} but test images are {:?}",
+        fail!(
+            format,
             dir.display(),
+            "train images are {:?} but test images are {:?}",
             train.image_shape.unwrap(),
             test.image_shape.unwrap()
         );
@@ -228,29 +242,35 @@ fn dataset_from_array(
         [n, d] => (n, d, None),
         [n, h, w] | [n, h, w, 1] => match h.checked_mul(w) {
             Some(d) => (n, d, Some((h, w))),
-            None => bail!("{what}: image shape {h}×{w} overflows"),
+            None => fail!(too_large, what, "image shape {h}×{w} overflows"),
         },
-        _ => bail!("{what}: expected shape [n, d], [n, h, w] or [n, h, w, 1], found {shape:?}"),
+        _ => fail!(
+            format,
+            what,
+            "expected shape [n, d], [n, h, w] or [n, h, w, 1], found {shape:?}"
+        ),
     };
     if rows == 0 || dim == 0 {
-        bail!("{what}: empty array (shape {shape:?})");
+        fail!(format, what, "empty array (shape {shape:?})");
     }
     let pixels = match array.data {
         NpyData::U8(p) => Pixels::U8(p.into()),
         NpyData::F32(p) => {
             if let Some(i) = p.iter().position(|v| !v.is_finite()) {
-                bail!("{what}: non-finite value {} at flat index {i}", p[i]);
+                fail!(format, what, "non-finite value {} at flat index {i}", p[i]);
             }
             if let Some(i) = p.iter().position(|v| !(0.0..=1.0).contains(v)) {
-                bail!(
-                    "{what}: value {} at flat index {i} is outside [0, 1] (floats must be scaled; \
+                fail!(
+                    format,
+                    what,
+                    "value {} at flat index {i} is outside [0, 1] (floats must be scaled; \
                      uint8 arrays are scaled by 1/255)",
                     p[i]
                 );
             }
             Pixels::F32(p.into())
         }
-        NpyData::Int(_) => bail!("{what}: integer samples must be uint8 (0–255)"),
+        NpyData::Int(_) => fail!(format, what, "integer samples must be uint8 (0–255)"),
     };
     let labels = match labels {
         None => None,
@@ -258,16 +278,21 @@ fn dataset_from_array(
             let values: Vec<i64> = match l.data {
                 NpyData::Int(v) => v,
                 NpyData::U8(v) => v.into_iter().map(i64::from).collect(),
-                NpyData::F32(_) => bail!("{what}: labels must be integers"),
+                NpyData::F32(_) => fail!(format, what, "labels must be integers"),
             };
             if l.shape.len() != 1 || values.len() != rows {
-                bail!("{what}: labels of shape {:?} for {rows} samples", l.shape);
+                fail!(
+                    format,
+                    what,
+                    "labels of shape {:?} for {rows} samples",
+                    l.shape
+                );
             }
             if let Some(v) = values
                 .iter()
                 .find(|&&v| !(0..=u32::MAX as i64).contains(&v))
             {
-                bail!("{what}: label {v} is negative or too large");
+                fail!(too_large, what, "label {v} is negative or too large");
             }
             Some(values.into_iter().map(|v| v as u32).collect())
         }
@@ -293,16 +318,20 @@ fn load_npz(path: &Path) -> Result<DataSplits> {
             .map(|i| arrays.swap_remove(i).1)
     };
     let (Some(x_train), Some(x_test)) = (take("x_train"), take("x_test")) else {
-        bail!(
-            "{p}: expected arrays x_train and x_test (optionally y_train, y_test); found {names:?}"
+        fail!(
+            format,
+            p,
+            "expected arrays x_train and x_test (optionally y_train, y_test); found {names:?}"
         );
     };
     let (y_train, y_test) = (take("y_train"), take("y_test"));
     let train = dataset_from_array(x_train, y_train, &format!("{p}: x_train"), "train")?;
     let test = dataset_from_array(x_test, y_test, &format!("{p}: x_test"), "test")?;
     if train.dim != test.dim {
-        bail!(
-            "{p}: x_train has {} values per sample but x_test has {}",
+        fail!(
+            format,
+            p,
+            "x_train has {} values per sample but x_test has {}",
             train.dim,
             test.dim
         );
@@ -320,15 +349,22 @@ fn load_npz(path: &Path) -> Result<DataSplits> {
 
 fn load_npy(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
     let p = path.display().to_string();
-    let all = dataset_from_array(read_npy_file(path).context("--data")?, None, &p, "train")?;
+    let all = dataset_from_array(
+        read_npy_file(path).map_err(|e| e.context("--data"))?,
+        None,
+        &p,
+        "train",
+    )?;
     let (train, test, how) = match validation {
         Some(v) => {
             let vp = v.display().to_string();
-            let array = read_npy_file(v).context("--val-data")?;
+            let array = read_npy_file(v).map_err(|e| e.context("--val-data"))?;
             let test = dataset_from_array(array, None, &format!("--val-data {vp}"), "test")?;
             if test.dim != all.dim {
-                bail!(
-                    "{vp}: {} values per sample, but {p} has {}",
+                fail!(
+                    usage,
+                    vp,
+                    "{} values per sample, but {p} has {}",
                     test.dim,
                     all.dim
                 );
@@ -338,8 +374,10 @@ fn load_npy(path: &Path, validation: Option<&Path>) -> Result<DataSplits> {
         None => {
             let held = ((all.rows as f64) * DEFAULT_VALIDATION_SPLIT).round() as usize;
             if held == 0 || held == all.rows {
-                bail!(
-                    "{p}: {} samples are too few to hold out a validation split; pass --val-data",
+                fail!(
+                    format,
+                    p,
+                    "{} samples are too few to hold out a validation split; pass --val-data",
                     all.rows
                 );
             }

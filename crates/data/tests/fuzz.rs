@@ -3,29 +3,12 @@
 //! files that fails on any panic or oversize allocation. `DAE_FUZZ_CASES`
 //! and `DAE_FUZZ_SEED` scale or vary them; the defaults are fixed.
 
-#[path = "support/fuzz.rs"]
-mod fuzz;
-
-use fuzz::Mutator;
+use dae_data::testing::fuzz::{self, Mutator};
+use dae_data::testing::{gzip_fast, idx_bytes, npy_with_order};
 use std::io::Write;
 
 #[global_allocator]
 static ALLOC: fuzz::Capped = fuzz::Capped;
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8, 0, 0x08, dims.len() as u8];
-    for &d in dims {
-        b.extend_from_slice(&d.to_be_bytes());
-    }
-    b.extend_from_slice(data);
-    b
-}
 
 /// A valid IDX image (images [n, h, w] or labels [n]) with its size fields,
 /// type and dimension count mutated, and sometimes random bytes too.
@@ -38,7 +21,7 @@ fn mutated_idx(m: &mut Mutator, labels: bool) -> Vec<u8> {
     };
     let len: u32 = dims.iter().product();
     let data: Vec<u8> = (0..len).map(|i| (i % 10) as u8).collect();
-    let mut b = idx(&dims, &data);
+    let mut b = idx_bytes(&dims, &data);
     match m.below(4) {
         0 => {
             let at = 4 + 4 * m.below(dims.len());
@@ -65,7 +48,7 @@ fn fuzz_idx_raw_and_gzip() {
             let labels = m.chance(2);
             let raw = mutated_idx(m, labels);
             if m.chance(2) {
-                let mut gz = gzip(&raw);
+                let mut gz = gzip_fast(&raw);
                 if m.chance(3) {
                     m.mutate_bytes(&mut gz);
                 }
@@ -80,22 +63,6 @@ fn fuzz_idx_raw_and_gzip() {
             dae_data::read_idx(&path)
         },
     );
-}
-
-/// A `.npy` image with a hand-written header of `descr`, `shape` and order.
-fn npy_image(descr: &str, shape: &str, fortran: bool, payload: &[u8]) -> Vec<u8> {
-    let order = if fortran { "True" } else { "False" };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 const DTYPES: &[(&str, usize)] = &[
@@ -146,7 +113,7 @@ fn mutated_npy(m: &mut Mutator) -> Vec<u8> {
     } else {
         format!("({})", shape.join(", "))
     };
-    let mut b = npy_image(descr, &shape_text, m.chance(8), &payload);
+    let mut b = npy_with_order(descr, &shape_text, m.chance(8), &payload);
     if m.chance(6) {
         m.set_int(&mut b, 8, 2, false);
     }
@@ -196,10 +163,10 @@ fn mutated_npz(m: &mut Mutator) -> Vec<u8> {
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(method)
         .large_file(m.chance(3));
-    let train = npy_image("|u1", "(3, 2, 2)", false, &[7; 12]);
-    let test = npy_image("|u1", "(2, 2, 2)", false, &[9; 8]);
+    let train = npy_with_order("|u1", "(3, 2, 2)", false, &[7; 12]);
+    let test = npy_with_order("|u1", "(2, 2, 2)", false, &[9; 8]);
     let labels: Vec<u8> = [1i64, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let labels = npy_image("<i8", "(3,)", false, &labels);
+    let labels = npy_with_order("<i8", "(3,)", false, &labels);
     for (name, mut bytes) in [("x_train", train), ("x_test", test), ("y_train", labels)] {
         if m.chance(3) {
             bytes = mutated_npy(m);
@@ -260,11 +227,17 @@ fn fuzz_sha256sums() {
     let files: Vec<(&str, Vec<u8>)> = vec![
         (
             "train-images-idx3-ubyte.gz",
-            gzip(&idx(&[4, 2, 2], &[9; 16])),
+            gzip_fast(&idx_bytes(&[4, 2, 2], &[9; 16])),
         ),
-        ("train-labels-idx1-ubyte", idx(&[4], &[0, 1, 2, 3])),
-        ("t10k-images-idx3-ubyte.gz", gzip(&idx(&[2, 2, 2], &[7; 8]))),
-        ("t10k-labels-idx1-ubyte.gz", gzip(&idx(&[2], &[0, 1]))),
+        ("train-labels-idx1-ubyte", idx_bytes(&[4], &[0, 1, 2, 3])),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            gzip_fast(&idx_bytes(&[2, 2, 2], &[7; 8])),
+        ),
+        (
+            "t10k-labels-idx1-ubyte.gz",
+            gzip_fast(&idx_bytes(&[2], &[0, 1])),
+        ),
     ];
     for (name, bytes) in &files {
         std::fs::write(dir.path().join(name), bytes).unwrap();

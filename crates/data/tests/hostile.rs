@@ -4,6 +4,7 @@
 //! names the file, without allocating what the lie claims.
 
 use dae_data::load;
+use dae_data::testing::{gzip, idx_bytes, raw_npy};
 use std::io::Write;
 use std::path::Path;
 
@@ -28,50 +29,23 @@ fn assert_mentions(err: &str, needles: &[&str]) {
     }
 }
 
-/// A version-1.0 `.npy` with a hand-written shape (npyz cannot write a
-/// shape whose product wraps).
-fn raw_npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8, 0, 0x08, dims.len() as u8];
-    for &d in dims {
-        b.extend_from_slice(&d.to_be_bytes());
-    }
-    b.extend_from_slice(data);
-    b
-}
-
 /// A valid IDX directory with `replace` written over one of its files.
 fn idx_dir(replace: (&str, Vec<u8>)) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let files = [
         (
             "train-images-idx3-ubyte.gz",
-            gzip(&idx(&[4, 2, 2], &[9; 16])),
+            gzip(&idx_bytes(&[4, 2, 2], &[9; 16])),
         ),
         (
             "train-labels-idx1-ubyte.gz",
-            gzip(&idx(&[4], &[0, 1, 2, 3])),
+            gzip(&idx_bytes(&[4], &[0, 1, 2, 3])),
         ),
-        ("t10k-images-idx3-ubyte.gz", gzip(&idx(&[2, 2, 2], &[7; 8]))),
-        ("t10k-labels-idx1-ubyte.gz", gzip(&idx(&[2], &[0, 1]))),
+        (
+            "t10k-images-idx3-ubyte.gz",
+            gzip(&idx_bytes(&[2, 2, 2], &[7; 8])),
+        ),
+        ("t10k-labels-idx1-ubyte.gz", gzip(&idx_bytes(&[2], &[0, 1]))),
     ];
     for (name, bytes) in files {
         std::fs::write(dir.path().join(name), bytes).unwrap();
@@ -176,7 +150,7 @@ fn npz_entry_holding_more_or_less_than_it_claims_is_refused() {
 fn gzip_inflating_past_its_idx_header_stops_there() {
     // 1 declared label byte, 256 MiB of zeros after it: a 256 KB file that
     // was once inflated whole (8 GiB for 8 MB) before the header was read.
-    let mut body = idx(&[4], &[0, 1, 2, 3]);
+    let mut body = idx_bytes(&[4], &[0, 1, 2, 3]);
     body.resize(256 << 20, 0);
     let dir = idx_dir(("train-labels-idx1-ubyte.gz", gzip(&body)));
     drop(body);
@@ -197,14 +171,17 @@ fn idx_dimensions_that_overflow_or_exceed_the_file_are_refused() {
         vec![u32::MAX, u32::MAX, u32::MAX],
         vec![u32::MAX, u32::MAX, u32::MAX, u32::MAX],
     ] {
-        let dir = idx_dir(("train-images-idx3-ubyte.gz", gzip(&idx(&dims, &[1; 64]))));
+        let dir = idx_dir((
+            "train-images-idx3-ubyte.gz",
+            gzip(&idx_bytes(&dims, &[1; 64])),
+        ));
         let err = load_err(dir.path());
         assert_mentions(&err, &["train-images-idx3-ubyte.gz"]);
     }
     // 2^40 bytes declared, 64 present: no 1 TiB buffer, a truncation error.
     let dir = idx_dir((
         "train-images-idx3-ubyte.gz",
-        gzip(&idx(&[1 << 20, 1 << 10, 1 << 10], &[1; 64])),
+        gzip(&idx_bytes(&[1 << 20, 1 << 10, 1 << 10], &[1; 64])),
     ));
     assert_mentions(&load_err(dir.path()), &["truncated"]);
 }
@@ -250,7 +227,7 @@ fn devices_and_pipes_posing_as_data_are_refused() {
         assert_mentions(&load_err(&fifo), &["d.npz", "not a regular file"]);
     }
     // SHA256SUMS as a pipe beside valid IDX files.
-    let idx_dir = idx_dir(("t10k-labels-idx1-ubyte.gz", gzip(&idx(&[2], &[0, 1]))));
+    let idx_dir = idx_dir(("t10k-labels-idx1-ubyte.gz", gzip(&idx_bytes(&[2], &[0, 1]))));
     let sums = idx_dir.path().join("SHA256SUMS");
     std::os::unix::fs::symlink("/dev/zero", &sums).unwrap();
     assert_mentions(

@@ -2,6 +2,7 @@
 //! directories (gzip'd and raw) with every kind of damage, and `.npy`/`.npz`
 //! arrays of the dtypes and shapes dae accepts and refuses.
 
+use dae_data::testing::{gzip, idx_bytes, raw_npy, shape_tuple};
 use dae_data::{load, read_idx, write_idx_gz, DataSplits, Pixels, FASHION_CLASSES};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -34,21 +35,6 @@ fn assert_mentions(err: &str, needles: &[&str]) {
     }
 }
 
-fn idx_bytes(dims: &[usize], data: &[u8]) -> Vec<u8> {
-    let mut b = vec![0u8, 0, 0x08, dims.len() as u8];
-    for &d in dims {
-        b.extend_from_slice(&(d as u32).to_be_bytes());
-    }
-    b.extend_from_slice(data);
-    b
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
@@ -74,14 +60,15 @@ fn pixels(n: usize, salt: u32) -> Vec<u8> {
 /// The four decompressed IDX files of a small 4×3-pixel dataset: 12 train and
 /// 5 test samples, labels 0..9.
 fn small_idx_files() -> Vec<(&'static str, Vec<u8>)> {
-    let (h, w) = (4, 3);
+    let (h, w) = (4u32, 3u32);
+    let n = |rows: u32| (rows * h * w) as usize;
     vec![
-        (STEMS[0], idx_bytes(&[12, h, w], &pixels(12 * h * w, 1))),
+        (STEMS[0], idx_bytes(&[12, h, w], &pixels(n(12), 1))),
         (
             STEMS[1],
             idx_bytes(&[12], &(0..12).map(|i| (i % 10) as u8).collect::<Vec<_>>()),
         ),
-        (STEMS[2], idx_bytes(&[5, h, w], &pixels(5 * h * w, 2))),
+        (STEMS[2], idx_bytes(&[5, h, w], &pixels(n(5), 2))),
         (STEMS[3], idx_bytes(&[5], &[9, 0, 3, 3, 7])),
     ]
 }
@@ -118,32 +105,6 @@ fn gathered(d: &dae_data::Dataset) -> Vec<f32> {
 fn npy<T: npyz::AutoSerialize + Copy>(shape: &[u64], data: &[T]) -> Vec<u8> {
     let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
     dae_data::npy_bytes(&shape, data).unwrap()
-}
-
-/// A version 1.0 .npy with the given dtype descriptor and raw payload, for
-/// dtypes npyz cannot write (complex, strings).
-fn raw_npy(descr: &str, shape: &[usize], payload: &[u8]) -> Vec<u8> {
-    let shape_text = match shape {
-        [n] => format!("({n},)"),
-        s => format!(
-            "({})",
-            s.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)]) {
@@ -624,7 +585,11 @@ fn npy_unsupported_dtypes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("odd.npy");
     for (descr, size) in [("<c8", 8), ("|S4", 4), ("<U2", 8), ("|b1", 1), ("<f2", 2)] {
-        std::fs::write(&path, raw_npy(descr, &[10, 3], &vec![0u8; 30 * size])).unwrap();
+        std::fs::write(
+            &path,
+            raw_npy(descr, &shape_tuple(&[10, 3]), &vec![0u8; 30 * size]),
+        )
+        .unwrap();
         let err = load_err(&path, None);
         assert_mentions(&err, &["odd.npy", "dtype"]);
     }
@@ -810,7 +775,7 @@ fn npz_errors_name_the_array() {
     write_npz(
         &path,
         &[
-            ("x_train", raw_npy("<c16", &[5, 3], &[0; 240])),
+            ("x_train", raw_npy("<c16", &shape_tuple(&[5, 3]), &[0; 240])),
             ("x_test", npy::<u8>(&[2, 3], &[0; 6])),
         ],
     );

@@ -4,31 +4,18 @@
 //! (issue 10's item 6 also holds on crates/model's counting stand-in).
 
 use dae_core::Precision;
+use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
 use dae_emu::Emulator;
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
 };
 
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
-
 fn data(rows: usize, dim: usize, salt: u8) -> Dataset {
-    Dataset {
-        name: "d".into(),
-        rows,
-        dim,
-        pixels: Pixels::U8(
-            (0..rows * dim)
-                .map(|i| (i * 31 + salt as usize) as u8)
-                .collect::<Vec<u8>>()
-                .into(),
-        ),
-        labels: None,
-        image_shape: None,
-    }
+    let pixels: Vec<u8> = (0..rows * dim)
+        .map(|i| (i * 31 + salt as usize) as u8)
+        .collect();
+    flat_dataset("d", rows, dim, Pixels::U8(pixels.into()))
 }
 
 /// (input, encoder, batch, SMs, train rows, validation rows)

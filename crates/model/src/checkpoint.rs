@@ -6,10 +6,10 @@
 use crate::validate::{check_config, check_history, check_state, first_non_finite};
 use crate::{Architecture, History, TrainConfig, TrainState};
 use anyhow::{anyhow, bail, Context, Result};
+use dae_data::write_atomically;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 const FORMAT: &str = "dae-checkpoint-1";
@@ -74,7 +74,10 @@ pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<
             "kernel [in, out] (Keras); y = relu(x @ kernel + bias)".to_string(),
         ),
     ]);
-    write_atomically(path, &safetensors::serialize(tensors, Some(meta))?)
+    Ok(write_atomically(
+        path,
+        &safetensors::serialize(tensors, Some(meta))?,
+    )?)
 }
 
 impl Checkpoint {
@@ -118,7 +121,7 @@ impl Checkpoint {
             )
         })?;
         let bytes = self.to_bytes()?;
-        write_atomically(path, &bytes)
+        Ok(write_atomically(path, &bytes)?)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -203,39 +206,6 @@ impl Checkpoint {
             data: meta.get("data").cloned().unwrap_or_default(),
         })
     }
-}
-
-/// How dae's temp files start: what a write interrupted by `kill -9` leaves
-/// behind, and what the next run into the folder removes.
-pub const TEMP_PREFIX: &str = ".dae-tmp-";
-
-/// A temp file in `path`'s directory, to be renamed over `path` once
-/// complete. Created with mode 0666 less the umask (what a plain
-/// File::create gives), not tempfile's private 0600.
-pub fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMP_PREFIX);
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a file in this directory", dir.display()))
-}
-
-/// Writes `bytes` to `path` through a temp file in the same directory and a
-/// rename, so readers see the old file or the new one, never a torn one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = temp_file_beside(path)?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("{}: write failed", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| anyhow!("{}: cannot replace ({})", path.display(), e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ fn cgroup_left(read: impl Fn(&str) -> Option<String>) -> Option<usize> {
 }
 
 /// Memory the OS says is available (Linux /proc/meminfo), if known.
-pub fn host_available_bytes() -> Option<usize> {
+fn host_available_bytes() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -10,7 +10,7 @@ use dae_core::ops::Op;
 use dae_core::{KernelDevice, Precision, Result};
 use dae_data::{Dataset, Pixels};
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, StepObserver, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -81,11 +81,6 @@ impl KernelDevice for Counting {
     ) -> Result<(R, Option<f64>), E> {
         Ok((work()?, None))
     }
-}
-
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
 }
 
 fn data(rows: usize, dim: usize) -> Dataset {

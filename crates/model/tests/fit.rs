@@ -3,6 +3,7 @@
 //! training with the epoch and step named, and the last good epoch is kept.
 
 use anyhow::Result;
+use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
 use dae_model::{
     fit, Backend, EpochStats, Evaluation, FitObserver, History, NonFiniteLoss, StepObserver,
@@ -84,14 +85,7 @@ impl FitObserver for Recorder {
 }
 
 fn data() -> Dataset {
-    Dataset {
-        name: "d".into(),
-        rows: 100,
-        dim: 2,
-        pixels: Pixels::F32(vec![0.5; 200].into()),
-        labels: None,
-        image_shape: None,
-    }
+    flat_dataset("d", 100, 2, Pixels::F32(vec![0.5; 200].into()))
 }
 
 #[test]

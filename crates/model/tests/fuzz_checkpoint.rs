@@ -4,11 +4,8 @@
 //! bytes; loading must fail cleanly or succeed with finite state, never
 //! panic or allocate beyond the limit.
 
-#[path = "../../data/tests/support/fuzz.rs"]
-mod fuzz;
-
+use dae_data::testing::fuzz::{self, Mutator};
 use dae_model::{Architecture, Checkpoint, History, TrainConfig, TrainState};
-use fuzz::Mutator;
 use serde_json::{json, Value};
 
 #[global_allocator]

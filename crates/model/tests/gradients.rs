@@ -3,7 +3,8 @@
 
 use dae_core::reference;
 use dae_core::rng::{Purpose, Rng};
-use dae_data::{Dataset, Pixels};
+use dae_data::testing::flat_dataset;
+use dae_data::Pixels;
 use dae_model::{Architecture, Backend, CpuBackend, TrainState};
 
 /// Mean BCE of the autoencoder with parameters `p`, all in float64.
@@ -43,14 +44,7 @@ fn whole_network_gradient_matches_finite_differences() {
         let arch = Architecture::new(input, encoder).unwrap();
         let mut rng = Rng::new(11, Purpose::Test, case as u64);
         let x: Vec<f32> = (0..rows * input).map(|_| rng.uniform()).collect();
-        let data = Dataset {
-            name: "fd".into(),
-            rows,
-            dim: input,
-            pixels: Pixels::F32(x.clone().into()),
-            labels: None,
-            image_shape: None,
-        };
+        let data = flat_dataset("fd", rows, input, Pixels::F32(x.clone().into()));
         let mut state = TrainState::initialize(&arch, 5);
         // Non-zero biases so every term of the gradient is exercised.
         for l in arch.layers() {

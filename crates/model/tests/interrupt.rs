@@ -3,7 +3,8 @@
 //! error says which epoch's checkpoint is kept.
 
 use anyhow::Result;
-use dae_data::{Dataset, Pixels};
+use dae_data::testing::flat_dataset;
+use dae_data::Pixels;
 use dae_model::{
     fit, Architecture, Backend, CpuBackend, EpochStats, FitObserver, History, Interrupted,
     StepObserver, TrainConfig, TrainState,
@@ -40,19 +41,8 @@ impl FitObserver for StopAt {
 
 #[test]
 fn a_stop_request_ends_the_epoch_after_the_current_step() {
-    let data = Dataset {
-        name: "d".into(),
-        rows: 40,
-        dim: 4,
-        pixels: Pixels::F32(
-            (0..160)
-                .map(|i| (i % 5) as f32 / 4.0)
-                .collect::<Vec<_>>()
-                .into(),
-        ),
-        labels: None,
-        image_shape: None,
-    };
+    let pixels: Vec<f32> = (0..160).map(|i| (i % 5) as f32 / 4.0).collect();
+    let data = flat_dataset("d", 40, 4, Pixels::F32(pixels.into()));
     let arch = Architecture::new(4, vec![2]).unwrap();
     let cfg = TrainConfig {
         epochs: 5,

@@ -15,7 +15,7 @@ pub use history::history_chart;
 
 use anyhow::{bail, Context, Result};
 use axis::Axis;
-use dae_model::checkpoint::write_atomically;
+use dae_data::write_atomically;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -110,7 +110,7 @@ impl LineChart {
     pub fn render_png(&self, path: &Path) -> Result<()> {
         let (rgb, layout) = self.render()?;
         let png = encode_png(&rgb, layout.width, layout.height)?;
-        write_atomically(path, &png)
+        Ok(write_atomically(path, &png)?)
     }
 
     /// Fails, naming the series and point, on what cannot be drawn: no

@@ -14,14 +14,17 @@ use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::rng::epoch_permutation;
 use dae_core::Precision;
-use dae_model::{Architecture, StepObserver, TrainConfig, TrainState};
-use serde_json::{json, Value};
+use dae_model::{Architecture, Silent, TrainConfig, TrainState};
+use serde::Serialize;
+use serde_json::Value;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use crate::commands::bench_schema::SCHEMA;
-use crate::commands::bench_schema::{read_results, require_overlap};
+use crate::commands::bench_schema::{
+    read_results, require_overlap, BenchResults, BenchRow, DeviceName,
+};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -91,11 +94,6 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(v / 100.0)
 }
 
-struct Silent;
-impl StepObserver for Silent {
-    fn on_step(&mut self, _: usize, _: usize, _: Option<f64>) {}
-}
-
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -106,17 +104,78 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn rows(doc: &Value) -> Vec<&Value> {
-    doc["results"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
+/// The dae-bench-1 document `dae bench --json` writes (benches/README.md).
+#[derive(Serialize)]
+struct BenchReport {
+    schema: &'static str,
+    tool: &'static str,
+    device: DeviceInfo,
+    commit: String,
+    date: String,
+    model: String,
+    samples: usize,
+    data_copies_rotated: usize,
+    timer: &'static str,
+    settings: BenchSettings,
+    results: Vec<ResultRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gemm_vs_cublas: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breakdown: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peaks: Option<Value>,
 }
 
-fn find<'a>(doc: &'a Value, batch: u64, precision: &str) -> Option<&'a Value> {
-    rows(doc)
-        .into_iter()
-        .find(|r| r["batch"].as_u64() == Some(batch) && r["precision"] == precision)
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DeviceInfo {
+    Cuda {
+        kind: &'static str,
+        name: String,
+        driver_cuda: Option<String>,
+        nvrtc: Option<String>,
+    },
+    Cpu {
+        kind: &'static str,
+        name: String,
+        threads: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct BenchSettings {
+    layers: Vec<usize>,
+    repeats: usize,
+    warmup_epochs: usize,
+    seed: u64,
+}
+
+/// One (precision, batch) measured: the fields reports read and the rest.
+#[derive(Serialize)]
+struct ResultRow {
+    #[serde(flatten)]
+    row: BenchRow,
+    steps_per_epoch: usize,
+    ms_per_epoch: f64,
+    epoch_ms_min: f64,
+    epoch_ms_max: f64,
+    repeats: usize,
+}
+
+impl BenchReport {
+    /// This document as the reports read any dae-bench-1 document.
+    fn as_results(&self) -> BenchResults {
+        let name = match &self.device {
+            DeviceInfo::Cuda { name, .. } | DeviceInfo::Cpu { name, .. } => name.clone(),
+        };
+        BenchResults {
+            tool: Some(self.tool.to_string()),
+            device: Some(DeviceName { name: Some(name) }),
+            commit: Some(self.commit.clone()),
+            date: Some(self.date.clone()),
+            results: self.results.iter().map(|r| r.row.clone()).collect(),
+        }
+    }
 }
 
 fn rayon_threads() -> usize {
@@ -164,7 +223,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     // Read what we compare against first: a bad file should fail fast.
     let old = a.compare.as_deref().map(read_results).transpose()?;
-    let peers: Vec<Value> = a
+    let peers: Vec<BenchResults> = a
         .peers
         .iter()
         .map(|p| read_results(p))
@@ -275,11 +334,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 thousands(rate),
                 (hi - lo) / ms * 100.0
             );
-            results.push(json!({
-                "batch": batch, "precision": precision, "steps_per_epoch": steps,
-                "ms_per_epoch": ms, "ms_per_step": ms / steps as f64, "samples_per_second": rate,
-                "epoch_ms_min": lo, "epoch_ms_max": hi, "repeats": a.repeats,
-            }));
+            results.push(ResultRow {
+                row: BenchRow {
+                    batch: batch as u64,
+                    precision: precision.to_string(),
+                    ms_per_step: ms / steps as f64,
+                    samples_per_second: rate,
+                },
+                steps_per_epoch: steps,
+                ms_per_epoch: ms,
+                epoch_ms_min: lo,
+                epoch_ms_max: hi,
+                repeats: a.repeats,
+            });
         }
     }
     say!(
@@ -287,30 +354,52 @@ pub fn run(a: BenchArgs) -> Result<()> {
         arch.describe(),
         train.rows
     );
-    let mut device_info = json!({"kind": if on_gpu { "cuda" } else { "cpu" }, "name": device});
-    if on_gpu {
-        let v = |r: dae_core::Result<(i32, i32)>| {
-            r.map_or(Value::Null, |(a, b)| json!(format!("{a}.{b}")))
-        };
-        device_info["driver_cuda"] = v(dae_core::cuda::driver_version());
-        device_info["nvrtc"] = v(dae_core::cuda::nvrtc_version());
+    let device_info = if on_gpu {
+        let v = |r: dae_core::Result<(i32, i32)>| r.ok().map(|(a, b)| format!("{a}.{b}"));
+        DeviceInfo::Cuda {
+            kind: "cuda",
+            name: device,
+            driver_cuda: v(dae_core::cuda::driver_version()),
+            nvrtc: v(dae_core::cuda::nvrtc_version()),
+        }
     } else {
-        device_info["threads"] = json!(rayon_threads());
-    }
-    let mut doc = json!({
-        "schema": SCHEMA, "tool": "dae", "device": device_info,
-        "commit": commit(), "date": crate::run_dir::utc_now(),
-        "model": arch.describe(), "samples": train.rows, "data_copies_rotated": rotate,
-        "timer": if on_gpu { "CUDA events around each epoch's launches" } else { "host clock around whole epochs" },
-        "settings": {"layers": a.layers.0, "repeats": a.repeats, "warmup_epochs": 1, "seed": TrainConfig::lab().seed},
-        "results": results,
-    });
+        DeviceInfo::Cpu {
+            kind: "cpu",
+            name: device,
+            threads: rayon_threads(),
+        }
+    };
+    let mut doc = BenchReport {
+        schema: SCHEMA,
+        tool: "dae",
+        device: device_info,
+        commit: commit(),
+        date: crate::run_dir::utc_now(),
+        model: arch.describe(),
+        samples: train.rows,
+        data_copies_rotated: rotate,
+        timer: if on_gpu {
+            "CUDA events around each epoch's launches"
+        } else {
+            "host clock around whole epochs"
+        },
+        settings: BenchSettings {
+            layers: a.layers.0.clone(),
+            repeats: a.repeats,
+            warmup_epochs: 1,
+            seed: TrainConfig::lab().seed,
+        },
+        results,
+        gemm_vs_cublas: None,
+        breakdown: None,
+        peaks: None,
+    };
     if a.breakdown || a.gemm {
         let ps = precisions.clone();
         let gpu = target.gpu().expect("checked on_gpu above");
         let peaks = bench_gpu::peaks(gpu, &ps)?;
         if a.gemm {
-            doc["gemm_vs_cublas"] = bench_gpu::gemm_vs_cublas(gpu, &arch, &[256, 65_536], &ps)?;
+            doc.gemm_vs_cublas = Some(bench_gpu::gemm_vs_cublas(gpu, &arch, &[256, 65_536], &ps)?);
         }
         if a.breakdown {
             let mut sizes = vec![batches[0], *batches.last().unwrap()];
@@ -321,44 +410,39 @@ pub fn run(a: BenchArgs) -> Result<()> {
                     b.push(bench_gpu::breakdown(gpu, &arch, train, batch, p, &peaks)?);
                 }
             }
-            doc["breakdown"] = Value::Array(b);
+            doc.breakdown = Some(Value::Array(b));
         }
-        doc["peaks"] = peaks;
+        doc.peaks = Some(peaks);
     }
     if let Some(path) = &a.json {
-        dae_model::checkpoint::write_atomically(
-            path,
-            serde_json::to_string_pretty(&doc)?.as_bytes(),
-        )?;
+        dae_data::write_atomically(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
+    let ours = doc.as_results();
     if !peers.is_empty() {
-        print_peers(&doc, &peers);
+        print_peers(&ours, &peers);
     }
     if let Some(path) = &a.plot {
-        plot_throughput(&doc, &peers, path)?;
+        plot_throughput(&ours, &peers, path)?;
     }
     if let Some(old) = old {
-        compare(&doc, &old[0], a.max_regression)?;
+        compare(&ours, &old[0], a.max_regression)?;
     }
     Ok(())
 }
 
-pub(crate) fn print_peers(ours: &Value, peers: &[Value]) {
+pub(crate) fn print_peers(ours: &BenchResults, peers: &[BenchResults]) {
     say!("\nside by side (samples/s; ratio = dae / peer, > 1 means dae is faster)");
     say_part!("{:<6}{:>8} {:>14}", "prec", "batch", "dae");
     for p in peers {
-        say_part!(" {:>18} {:>7}", p["tool"].as_str().unwrap_or("?"), "ratio");
+        say_part!(" {:>18} {:>7}", p.tool.as_deref().unwrap_or("?"), "ratio");
     }
     say!();
-    for r in rows(ours) {
-        let (batch, precision) = (
-            r["batch"].as_u64().unwrap(),
-            r["precision"].as_str().unwrap(),
-        );
-        let mine = r["samples_per_second"].as_f64().unwrap();
+    for r in &ours.results {
+        let (batch, precision) = (r.batch, r.precision.as_str());
+        let mine = r.samples_per_second;
         say_part!("{precision:<6}{batch:>8} {:>14}", thousands(mine));
         for p in peers {
-            match find(p, batch, precision).and_then(|x| x["samples_per_second"].as_f64()) {
+            match p.find(batch, precision).map(|x| x.samples_per_second) {
                 Some(theirs) => say_part!(" {:>18} {:>6.2}x", thousands(theirs), mine / theirs),
                 None => say_part!(" {:>18} {:>7}", "-", ""),
             }
@@ -367,26 +451,23 @@ pub(crate) fn print_peers(ours: &Value, peers: &[Value]) {
     }
 }
 
-pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Result<()> {
+pub(crate) fn plot_throughput(
+    ours: &BenchResults,
+    peers: &[BenchResults],
+    path: &Path,
+) -> Result<()> {
     let mut series = Vec::new();
     for doc in std::iter::once(ours).chain(peers) {
-        let mut precisions: Vec<&str> = rows(doc)
-            .iter()
-            .filter_map(|r| r["precision"].as_str())
-            .collect();
+        let mut precisions: Vec<&str> = doc.results.iter().map(|r| r.precision.as_str()).collect();
         precisions.dedup();
         for p in precisions {
             series.push(Series {
-                name: format!("{} {p}", doc["tool"].as_str().unwrap_or("?")),
-                points: rows(doc)
+                name: format!("{} {p}", doc.tool.as_deref().unwrap_or("?")),
+                points: doc
+                    .results
                     .iter()
-                    .filter(|r| r["precision"] == p)
-                    .map(|r| {
-                        (
-                            r["batch"].as_f64().unwrap(),
-                            r["samples_per_second"].as_f64().unwrap(),
-                        )
-                    })
+                    .filter(|r| r.precision == p)
+                    .map(|r| (r.batch as f64, r.samples_per_second))
                     .collect(),
             });
         }
@@ -394,7 +475,10 @@ pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Res
     LineChart {
         title: format!(
             "training throughput, {}",
-            ours["device"]["name"].as_str().unwrap_or("")
+            ours.device
+                .as_ref()
+                .and_then(|d| d.name.as_deref())
+                .unwrap_or("")
         ),
         x_label: "batch size".into(),
         x_scale: Scale::Log2,
@@ -409,27 +493,21 @@ pub(crate) fn plot_throughput(ours: &Value, peers: &[Value], path: &Path) -> Res
 
 /// Fails when any (batch, precision) present in both got slower per step
 /// than `max` allows.
-pub(crate) fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
+pub(crate) fn compare(new: &BenchResults, old: &BenchResults, max: f64) -> Result<()> {
     say!(
         "\nagainst {} ({}):",
-        old["commit"].as_str().unwrap_or("?"),
-        old["date"].as_str().unwrap_or("?")
+        old.commit.as_deref().unwrap_or("?"),
+        old.date.as_deref().unwrap_or("?")
     );
     let mut regressions = Vec::new();
     let mut compared = 0;
-    for r in rows(new) {
-        let (batch, precision) = (
-            r["batch"].as_u64().unwrap(),
-            r["precision"].as_str().unwrap(),
-        );
-        let Some(o) = find(old, batch, precision) else {
+    for r in &new.results {
+        let (batch, precision) = (r.batch, r.precision.as_str());
+        let Some(o) = old.find(batch, precision) else {
             continue;
         };
         compared += 1;
-        let (now, before) = (
-            r["ms_per_step"].as_f64().unwrap(),
-            o["ms_per_step"].as_f64().unwrap(),
-        );
+        let (now, before) = (r.ms_per_step, o.ms_per_step);
         let change = now / before - 1.0;
         let verdict = if change > max { "REGRESSION" } else { "ok" };
         say!(
@@ -465,7 +543,8 @@ pub(crate) fn compare(new: &Value, old: &Value, max: f64) -> Result<()> {
 mod fuzz_reports {
     use super::*;
     use crate::commands::bench_schema::parse_results;
-    use crate::fuzz;
+    use dae_data::testing::fuzz;
+    use serde_json::json;
 
     fn valid() -> Value {
         json!({
@@ -523,7 +602,9 @@ mod fuzz_reports {
     #[test]
     fn fuzz_bench_reports() {
         let dir = tempfile::tempdir().unwrap();
-        let ours = valid();
+        let ours = parse_results(&valid().to_string(), "ours.json")
+            .unwrap()
+            .remove(0);
         fuzz::run("bench-json", 6, fuzz::cases(1500), mutated, |bytes| {
             let text = String::from_utf8_lossy(bytes);
             let docs = parse_results(&text, "old.json")?;

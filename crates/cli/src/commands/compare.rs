@@ -4,15 +4,14 @@
 use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::chart::{LineChart, Panel, Scale, Series};
 use crate::commands::figure::{image_shape_of, sample_test_images};
-use crate::commands::train::parse_image_shape;
-use crate::figure::{render, FigureData, Row};
-use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::figure::{parse_image_shape, render, FigureData, Row};
+use crate::run_dir::{claim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
-use dae_model::{group_digits, Architecture};
-use serde_json::json;
+use dae_model::{group_digits, Architecture, History, TrainConfig};
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// What `dae compare` writes into its --out besides the runs.
@@ -42,6 +41,32 @@ pub struct CompareArgs {
     pub image_shape: Option<String>,
 }
 
+/// compare.json: the data, the shared settings and one entry per model.
+#[derive(Serialize)]
+struct CompareReport<'a> {
+    data: &'a str,
+    settings: &'a TrainConfig,
+    models: Vec<ModelResult>,
+}
+
+/// One model's line of the comparison.
+#[derive(Serialize)]
+struct ModelResult {
+    name: String,
+    architecture: String,
+    params: usize,
+    encoder_params: usize,
+    final_loss: Option<f64>,
+    final_val_loss: Option<f64>,
+    best_loss: f64,
+    best_val_loss: f64,
+    best_val_epoch: usize,
+    train_seconds: f64,
+    device: String,
+    run_dir: PathBuf,
+    history: History,
+}
+
 pub fn run_name(encoder: &[usize]) -> String {
     let w: Vec<String> = encoder.iter().map(|w| w.to_string()).collect();
     format!("ae-{}", w.join("-"))
@@ -67,7 +92,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let config = a.schedule.config(a.epochs)?;
     claim("--out", &a.out, a.schedule.force, COMPARE_FILES)?;
     let _lock = run_lock::lock(&a.out)?;
-    remove_orphan_temp_files(&a.out);
+    dae_data::remove_orphan_temp_files(&a.out);
     let runs: Vec<RunDir> = layers
         .iter()
         .map(|l| RunDir::new(&a.out.join(run_name(l))))
@@ -95,7 +120,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let mut curves = Vec::new();
     for (encoder, run) in layers.iter().zip(&runs) {
         claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
-        remove_orphan_temp_files(&run.path);
+        dae_data::remove_orphan_temp_files(&run.path);
         let arch = Architecture::new(splits.train.dim, encoder.clone())?;
         let session = Session {
             run,
@@ -126,14 +151,21 @@ pub fn run(a: CompareArgs) -> Result<()> {
                 .map(|(i, &v)| ((i + 1) as f64, v))
                 .collect(),
         });
-        results.push(json!({
-            "name": run_name(encoder), "architecture": arch.describe(),
-            "params": arch.param_count(), "encoder_params": arch.encoder_param_count(),
-            "final_loss": h.loss.last(), "final_val_loss": h.val_loss.last(),
-            "best_loss": best_loss, "best_val_loss": best_val, "best_val_epoch": best_epoch,
-            "train_seconds": t.train_seconds, "device": t.backend.device(),
-            "run_dir": run.path, "history": h,
-        }));
+        results.push(ModelResult {
+            name: run_name(encoder),
+            architecture: arch.describe(),
+            params: arch.param_count(),
+            encoder_params: arch.encoder_param_count(),
+            final_loss: h.loss.last().copied(),
+            final_val_loss: h.val_loss.last().copied(),
+            best_loss,
+            best_val_loss: best_val,
+            best_val_epoch: best_epoch,
+            train_seconds: t.train_seconds,
+            device: t.backend.device(),
+            run_dir: run.path.clone(),
+            history: h.clone(),
+        });
     }
 
     say!(
@@ -149,36 +181,39 @@ pub fn run(a: CompareArgs) -> Result<()> {
     for r in &results {
         say!(
             "{:<22}{:>10}{:>12.4}{:>12.4}{:>12.4}{:>8.4} @{:<3}{:>8.1}",
-            r["name"].as_str().unwrap(),
-            group_digits(r["params"].as_u64().unwrap() as usize),
-            r["final_loss"].as_f64().unwrap(),
-            r["final_val_loss"].as_f64().unwrap(),
-            r["best_loss"].as_f64().unwrap(),
-            r["best_val_loss"].as_f64().unwrap(),
-            r["best_val_epoch"].as_u64().unwrap(),
-            r["train_seconds"].as_f64().unwrap(),
+            r.name,
+            group_digits(r.params),
+            r.final_loss.unwrap_or(f64::NAN),
+            r.final_val_loss.unwrap_or(f64::NAN),
+            r.best_loss,
+            r.best_val_loss,
+            r.best_val_epoch,
+            r.train_seconds,
         );
     }
     let out = RunDir::new(&a.out);
-    out.save_json(
-        "compare.json",
-        &json!({"data": splits.description, "settings": config, "models": results}),
-    )?;
+    let report = CompareReport {
+        data: &splits.description,
+        settings: &config,
+        models: results,
+    };
+    out.save_json("compare.json", &report)?;
     let mut csv = String::from("model,params,final_loss,final_val_loss,best_loss,best_val_loss,best_val_epoch,train_seconds\n");
-    for r in &results {
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in &report.models {
         csv += &format!(
             "{},{},{},{},{},{},{},{}\n",
-            r["name"].as_str().unwrap(),
-            r["params"],
-            r["final_loss"],
-            r["final_val_loss"],
-            r["best_loss"],
-            r["best_val_loss"],
-            r["best_val_epoch"],
-            r["train_seconds"]
+            r.name,
+            r.params,
+            cell(r.final_loss),
+            cell(r.final_val_loss),
+            r.best_loss,
+            r.best_val_loss,
+            r.best_val_epoch,
+            r.train_seconds
         );
     }
-    dae_model::checkpoint::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
+    dae_data::write_atomically(&a.out.join("compare.csv"), csv.as_bytes())?;
     LineChart {
         title: format!(
             "validation loss, {} epochs, batch {}",

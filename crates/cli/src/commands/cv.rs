@@ -2,14 +2,14 @@
 
 use crate::args::{parse_layers, positive, DataArgs, ScheduleArgs, Widths};
 use crate::commands::compare::run_name;
-use crate::run_dir::{claim, remove_orphan_temp_files, RunDir, RUN_FILES};
+use crate::run_dir::{claim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_model::folds::k_folds;
-use dae_model::Architecture;
-use serde_json::json;
+use dae_model::{Architecture, History, TrainConfig};
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// What `dae cv` writes into its --out besides the fold runs.
@@ -35,6 +35,44 @@ pub struct CvArgs {
     /// Output directory: cv.json, cv.csv and a run directory per fold
     #[arg(long, default_value = "runs/cv")]
     pub out: PathBuf,
+}
+
+/// cv.json: the data, the folds, the settings and one entry per model.
+#[derive(Serialize)]
+struct CvReport<'a> {
+    data: &'a str,
+    folds: usize,
+    stratified: bool,
+    settings: &'a TrainConfig,
+    std: &'static str,
+    models: Vec<ModelFolds>,
+}
+
+/// One architecture's folds, with the mean and spread of their losses.
+#[derive(Serialize)]
+struct ModelFolds {
+    name: String,
+    architecture: String,
+    params: usize,
+    val_loss_mean: f64,
+    val_loss_std: f64,
+    test_loss_mean: f64,
+    test_loss_std: f64,
+    folds: Vec<FoldResult>,
+}
+
+/// One fold's run.
+#[derive(Serialize)]
+struct FoldResult {
+    fold: usize,
+    train_rows: usize,
+    val_rows: usize,
+    final_val_loss: f64,
+    best_val_loss: f64,
+    test_loss: f64,
+    train_seconds: f64,
+    history: History,
+    run_dir: PathBuf,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -73,7 +111,7 @@ pub fn run(a: CvArgs) -> Result<()> {
     let folds = k_folds(train.rows, a.folds, labels, a.schedule.seed)?;
     claim("--out", &a.out, a.schedule.force, CV_FILES)?;
     let _lock = run_lock::lock(&a.out)?;
-    remove_orphan_temp_files(&a.out);
+    dae_data::remove_orphan_temp_files(&a.out);
     let fold_dir =
         |enc: &[usize], f: usize| a.out.join(run_name(enc)).join(format!("fold-{}", f + 1));
     for enc in &layers {
@@ -115,7 +153,7 @@ pub fn run(a: CvArgs) -> Result<()> {
             let fold_val = train.select(val_rows, "validation");
             let run = RunDir::new(&fold_dir(enc, f));
             claim("--out", &run.path, a.schedule.force, RUN_FILES)?;
-            remove_orphan_temp_files(&run.path);
+            dae_data::remove_orphan_temp_files(&run.path);
             let data = format!("{} [fold {} of {}]", splits.description, f + 1, a.folds);
             let session = Session {
                 run: &run,
@@ -139,27 +177,32 @@ pub fn run(a: CvArgs) -> Result<()> {
                 fold_val.rows,
                 t.train_seconds
             );
-            fold_results.push(json!({
-                "fold": f + 1, "train_rows": fold_train.rows, "val_rows": fold_val.rows,
-                "final_val_loss": final_val, "best_val_loss": best_val, "test_loss": test_loss,
-                "train_seconds": t.train_seconds, "history": h, "run_dir": run.path,
-            }));
+            fold_results.push(FoldResult {
+                fold: f + 1,
+                train_rows: fold_train.rows,
+                val_rows: fold_val.rows,
+                final_val_loss: final_val,
+                best_val_loss: best_val,
+                test_loss,
+                train_seconds: t.train_seconds,
+                history: h.clone(),
+                run_dir: run.path.clone(),
+            });
         }
-        let vals: Vec<f64> = fold_results
-            .iter()
-            .map(|r| r["final_val_loss"].as_f64().unwrap())
-            .collect();
-        let tests: Vec<f64> = fold_results
-            .iter()
-            .map(|r| r["test_loss"].as_f64().unwrap())
-            .collect();
+        let vals: Vec<f64> = fold_results.iter().map(|r| r.final_val_loss).collect();
+        let tests: Vec<f64> = fold_results.iter().map(|r| r.test_loss).collect();
         let (vm, vs) = mean_std(&vals);
         let (tm, ts) = mean_std(&tests);
-        models.push(json!({
-            "name": run_name(enc), "architecture": arch.describe(), "params": arch.param_count(),
-            "val_loss_mean": vm, "val_loss_std": vs, "test_loss_mean": tm, "test_loss_std": ts,
-            "folds": fold_results,
-        }));
+        models.push(ModelFolds {
+            name: run_name(enc),
+            architecture: arch.describe(),
+            params: arch.param_count(),
+            val_loss_mean: vm,
+            val_loss_std: vs,
+            test_loss_mean: tm,
+            test_loss_std: ts,
+            folds: fold_results,
+        });
     }
 
     say!(
@@ -170,39 +213,35 @@ pub fn run(a: CvArgs) -> Result<()> {
         "test_loss"
     );
     for m in &models {
-        for f in m["folds"].as_array().unwrap() {
+        for f in &m.folds {
             say!(
                 "{:<20}{:>6}{:>20.5}{:>20.5}",
-                m["name"].as_str().unwrap(),
-                f["fold"],
-                f["final_val_loss"].as_f64().unwrap(),
-                f["test_loss"].as_f64().unwrap()
+                m.name,
+                f.fold,
+                f.final_val_loss,
+                f.test_loss
             );
         }
-        let pm = |m: &serde_json::Value, k: &str| {
-            format!(
-                "{:.5} ± {:.5}",
-                m[format!("{k}_mean")].as_f64().unwrap(),
-                m[format!("{k}_std")].as_f64().unwrap()
-            )
-        };
+        let pm = |mean: f64, std: f64| format!("{mean:.5} ± {std:.5}");
         say!(
             "{:<20}{:>6}{:>20}{:>20}",
-            m["name"].as_str().unwrap(),
+            m.name,
             "mean",
-            pm(m, "val_loss"),
-            pm(m, "test_loss")
+            pm(m.val_loss_mean, m.val_loss_std),
+            pm(m.test_loss_mean, m.test_loss_std)
         );
     }
     let out = RunDir::new(&a.out);
-    out.save_json(
-        "cv.json",
-        &json!({
-            "data": splits.description, "folds": a.folds, "stratified": labels.is_some(),
-            "settings": config, "std": "sample standard deviation (n-1)", "models": models,
-        }),
-    )?;
-    dae_model::checkpoint::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
+    let report = CvReport {
+        data: &splits.description,
+        folds: a.folds,
+        stratified: labels.is_some(),
+        settings: &config,
+        std: "sample standard deviation (n-1)",
+        models,
+    };
+    out.save_json("cv.json", &report)?;
+    dae_data::write_atomically(&a.out.join("cv.csv"), csv.as_bytes())?;
     say!("wrote {}/cv.json and cv.csv", a.out.display());
     Ok(())
 }

@@ -23,7 +23,10 @@ fn write_npy<T: npyz::AutoSerialize + Copy>(
     shape: &[usize],
     data: &[T],
 ) -> Result<()> {
-    dae_model::checkpoint::write_atomically(path, &dae_data::npy_bytes(shape, data)?)
+    Ok(dae_data::write_atomically(
+        path,
+        &dae_data::npy_bytes(shape, data)?,
+    )?)
 }
 
 pub fn run(a: EncodeArgs) -> Result<()> {

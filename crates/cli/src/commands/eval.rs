@@ -3,7 +3,7 @@
 use crate::args::{OpenRun, Split, TrainedRunArgs};
 use anyhow::Result;
 use clap::Args;
-use serde_json::json;
+use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -15,6 +15,24 @@ pub struct EvalArgs {
     /// Also write the results as JSON here
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// The --json report: the loss on the split, and per class when labelled.
+#[derive(Serialize)]
+struct EvalReport<'a> {
+    run: &'a std::path::Path,
+    split: &'a str,
+    samples: usize,
+    loss: f64,
+    per_class: Vec<ClassLoss>,
+}
+
+#[derive(Serialize)]
+struct ClassLoss {
+    label: u32,
+    class: String,
+    count: usize,
+    loss: f64,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -60,15 +78,23 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let name = splits.class_name(label);
             let mean = sum / *count as f64;
             say!("{label:<6}{name:<16}{count:>8}{mean:>12.6}");
-            per_class.push(json!({"label": label, "class": name, "count": count, "loss": mean}));
+            per_class.push(ClassLoss {
+                label,
+                class: name,
+                count: *count,
+                loss: mean,
+            });
         }
     }
     if let Some(path) = a.json {
-        let text = serde_json::to_string_pretty(&json!({
-            "run": run.path, "split": data.name, "samples": data.rows,
-            "loss": eval.loss, "per_class": per_class,
-        }))?;
-        dae_model::checkpoint::write_atomically(&path, text.as_bytes())?;
+        let text = serde_json::to_string_pretty(&EvalReport {
+            run: &run.path,
+            split: &data.name,
+            samples: data.rows,
+            loss: eval.loss,
+            per_class,
+        })?;
+        dae_data::write_atomically(&path, text.as_bytes())?;
     }
     Ok(())
 }

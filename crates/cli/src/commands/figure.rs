@@ -1,8 +1,7 @@
 //! `dae figure`, and the figure every training run writes.
 
 use crate::args::{OpenRun, TrainedRunArgs};
-use crate::commands::train::parse_image_shape;
-use crate::figure::{guess_image_shape, render, FigureData, Row};
+use crate::figure::{guess_image_shape, parse_image_shape, render, FigureData, Row};
 use anyhow::Result;
 use clap::Args;
 use dae_core::rng::{Purpose, Rng};

@@ -2,14 +2,15 @@
 
 use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
-use crate::run_dir::{check_out_dir, claim, remove_orphan_temp_files, unclaim, RunDir, RUN_FILES};
+use crate::figure::parse_image_shape;
+use crate::run_dir::{check_out_dir, claim, unclaim, RunDir, RUN_FILES};
 use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::Precision;
 use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
-use serde_json::json;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -55,18 +56,20 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-pub fn parse_image_shape(spec: &Option<String>, dim: usize) -> Result<Option<(usize, usize)>> {
-    let Some(spec) = spec else { return Ok(None) };
-    let parts: Vec<_> = spec.split(',').map(|p| p.trim().parse::<usize>()).collect();
-    match parts[..] {
-        [Ok(h), Ok(w)] if h.checked_mul(w) == Some(dim) => Ok(Some((h, w))),
-        [Ok(h), Ok(w)] => bail!(
-            "--image-shape {h},{w} has {} pixels but samples have {dim}",
-            h.checked_mul(w)
-                .map_or("too many".to_string(), |p| p.to_string())
-        ),
-        _ => bail!("--image-shape '{spec}': expected H,W (e.g. 28,28)"),
-    }
+/// run.json: what this invocation trained, on what, and how long it took.
+#[derive(Serialize)]
+struct RunReport<'a> {
+    device: String,
+    architecture: String,
+    params: usize,
+    encoder_params: usize,
+    settings: &'a TrainConfig,
+    data: &'a str,
+    epochs_trained_now: usize,
+    train_seconds_this_invocation: f64,
+    wall_seconds_this_invocation: f64,
+    final_loss: Option<f64>,
+    final_val_loss: f64,
 }
 
 /// Refuses to train a fresh run over a trained one unless `force`.
@@ -192,7 +195,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             unclaim(&run.path);
         }
     })?;
-    remove_orphan_temp_files(&run.path);
+    dae_data::remove_orphan_temp_files(&run.path);
 
     if !a.quiet {
         say!("data: {}", splits.description);
@@ -253,19 +256,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let final_val = *history.val_loss.last().unwrap();
     run.save_json(
         "run.json",
-        &json!({
-            "device": backend.device(),
-            "architecture": arch.describe(),
-            "params": arch.param_count(),
-            "encoder_params": arch.encoder_param_count(),
-            "settings": &config,
-            "data": &splits.description,
-            "epochs_trained_now": history.epochs_done(),
-            "train_seconds_this_invocation": train_seconds,
-            "wall_seconds_this_invocation": started.elapsed().as_secs_f64(),
-            "final_loss": history.loss.last(),
-            "final_val_loss": final_val,
-        }),
+        &RunReport {
+            device: backend.device(),
+            architecture: arch.describe(),
+            params: arch.param_count(),
+            encoder_params: arch.encoder_param_count(),
+            settings: &config,
+            data: &splits.description,
+            epochs_trained_now: history.epochs_done(),
+            train_seconds_this_invocation: train_seconds,
+            wall_seconds_this_invocation: started.elapsed().as_secs_f64(),
+            final_loss: history.loss.last().copied(),
+            final_val_loss: final_val,
+        },
     )?;
     say!(
         "done: {} epochs, final loss {:.4}, val_loss {:.4}; training time {:.1}s; wrote {} (checkpoint, encoder.safetensors, history.json, history.csv, history.png, figure.png, run.json)",

@@ -325,7 +325,7 @@ mod tests {
     /// verdict, never a panic.
     #[test]
     fn fuzz_check_reports() {
-        use crate::fuzz;
+        use dae_data::testing::fuzz;
         use serde_json::json;
         let ours = [case("a", 0.1), case("b", 2.0)];
         let valid: Value = serde_json::from_str(&report(&ours)).unwrap();

@@ -195,10 +195,7 @@ fn emulated(a: &CheckArgs, sel: &Selection, baseline: Option<compare::Baseline>)
                 })
             })
             .collect();
-        dae_model::checkpoint::write_atomically(
-            path,
-            serde_json::to_string_pretty(&doc)?.as_bytes(),
-        )?;
+        dae_data::write_atomically(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     result
 }
@@ -297,7 +294,7 @@ fn suite<D: KernelDevice>(
     all.iter().for_each(print_case);
     if let Some(path) = &a.record_goldens {
         let bytes = Goldens::serialize(a.seed, info.sm_count, &run.recorded)?;
-        dae_model::checkpoint::write_atomically(path, &bytes)?;
+        dae_data::write_atomically(path, &bytes)?;
         say!(
             "goldens: {} cases written to {}",
             run.recorded.len(),
@@ -343,10 +340,10 @@ fn suite<D: KernelDevice>(
         a.seed
     );
     if let Some(path) = &a.json {
-        dae_model::checkpoint::write_atomically(path, report.to_json()?.as_bytes())?;
+        dae_data::write_atomically(path, report.to_json()?.as_bytes())?;
     }
     if let Some(path) = &a.junit {
-        dae_model::checkpoint::write_atomically(path, report.to_junit().as_bytes())?;
+        dae_data::write_atomically(path, report.to_junit().as_bytes())?;
     }
     let drift = baseline
         .map(|b| b.compare(&report.cases, a.max_growth))

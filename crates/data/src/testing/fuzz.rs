@@ -1,13 +1,11 @@
 //! A small seeded fuzzer for the parsers (issue 10), shared by the fuzz
-//! tests of dae-data, dae-model and dae-cli (included with `#[path]`): it
+//! tests of dae-data, dae-model and dae-cli: it
 //! mutates valid seed files (size fields, random bytes, truncation) with
 //! dae's own portable RNG, runs the parser on each under `catch_unwind`, and
 //! fails on a panic or on any single allocation above `ALLOC_LIMIT`, printing
 //! the seed, the case and the input to reproduce it. Stable Rust, no extra
 //! crates; bounded by `DAE_FUZZ_CASES` cases per target (fixed default);
 //! `DAE_FUZZ_SAVE=DIR` keeps failing inputs whole.
-#![allow(dead_code)]
-
 use dae_core::rng::{Purpose, Rng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
