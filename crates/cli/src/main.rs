@@ -74,7 +74,9 @@ fn main() -> ExitCode {
         Err(e) => {
             say_err!("error: {e:#}");
             // 128 + SIGINT, as a shell reports a program a signal ended.
-            if e.is::<dae_model::Interrupted>() {
+            if e.downcast_ref::<dae_model::Error>()
+                .is_some_and(dae_model::Error::is_interrupted)
+            {
                 ExitCode::from(130)
             } else {
                 ExitCode::FAILURE

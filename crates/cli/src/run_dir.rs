@@ -52,7 +52,7 @@ impl RunDir {
                 self.path.display()
             );
         }
-        Checkpoint::load(&path)
+        Ok(Checkpoint::load(&path)?)
     }
 
     pub fn save_history(&self, history: &History) -> Result<()> {

@@ -60,6 +60,19 @@ impl FitObserver for Observer<'_> {
         s: &EpochStats,
         history: &History,
         backend: &mut dyn Backend,
+    ) -> dae_model::Result<()> {
+        self.saved(s, history, backend)
+            .map_err(|e| dae_model::Error::Caller(e.into()))
+    }
+}
+
+impl Observer<'_> {
+    /// Checkpoints the epoch and reports it.
+    fn saved(
+        &mut self,
+        s: &EpochStats,
+        history: &History,
+        backend: &mut dyn Backend,
     ) -> Result<()> {
         self.train_seconds += s.train_seconds;
         let ck = Checkpoint {

@@ -1,6 +1,7 @@
 //! The dense stack: an encoder of given widths and the mirrored decoder.
 
-use anyhow::{bail, Result};
+use crate::error::fail;
+use crate::Result;
 use dae_core::{Activation, GemmShape};
 use serde::{Deserialize, Serialize};
 
@@ -50,30 +51,41 @@ pub const MAX_PARAMS: usize = i32::MAX as usize;
 impl Architecture {
     pub fn new(input_dim: usize, encoder: Vec<usize>) -> Result<Self> {
         if input_dim == 0 {
-            bail!("input width must be positive");
+            fail!(Settings, "input width must be positive");
         }
         if input_dim > MAX_WIDTH {
-            bail!("input width {input_dim} exceeds dae's limit of {MAX_WIDTH} values per sample");
+            fail!(
+                Settings,
+                "input width {input_dim} exceeds dae's limit of {MAX_WIDTH} values per sample"
+            );
         }
         if encoder.is_empty() {
-            bail!("--layers: the encoder needs at least one layer (e.g. --layers 128,64,32)");
+            fail!(
+                Settings,
+                "--layers: the encoder needs at least one layer (e.g. --layers 128,64,32)"
+            );
         }
         if encoder.len() > MAX_DEPTH {
-            bail!(
+            fail!(
+                Settings,
                 "{} encoder layers exceed dae's limit of {MAX_DEPTH}",
                 encoder.len()
             );
         }
         if let Some(w) = encoder.iter().find(|&&w| w == 0) {
-            bail!("--layers: layer width {w} must be positive");
+            fail!(Settings, "--layers: layer width {w} must be positive");
         }
         if let Some(w) = encoder.iter().find(|&&w| w > MAX_WIDTH) {
-            bail!("layer width {w} exceeds dae's limit of {MAX_WIDTH}");
+            fail!(
+                Settings,
+                "layer width {w} exceeds dae's limit of {MAX_WIDTH}"
+            );
         }
         let arch = Architecture { input_dim, encoder };
         match arch.checked_param_count() {
             Some(p) if p <= MAX_PARAMS => Ok(arch),
-            p => bail!(
+            p => fail!(
+                Settings,
                 "layers {} have {} parameters, more than dae's limit of {MAX_PARAMS}",
                 arch.describe(),
                 p.map_or("too many".to_string(), |p| p.to_string())
@@ -93,16 +105,26 @@ impl Architecture {
     pub fn parse_layers(spec: &str) -> Result<Vec<usize>> {
         let spec = spec.trim();
         if spec.is_empty() {
-            bail!("--layers: empty layer list (e.g. --layers 128,64,32)");
+            fail!(
+                Settings,
+                "--layers: empty layer list (e.g. --layers 128,64,32)"
+            );
         }
         spec.split(',')
             .map(|w| match w.trim().parse::<usize>() {
-                Ok(0) => bail!("--layers: layer width 0 in '{spec}' must be positive"),
+                Ok(0) => fail!(
+                    Settings,
+                    "--layers: layer width 0 in '{spec}' must be positive"
+                ),
                 Ok(v) if v > MAX_WIDTH => {
-                    bail!("--layers: layer width {v} exceeds dae's limit of {MAX_WIDTH}")
+                    fail!(
+                        Settings,
+                        "--layers: layer width {v} exceeds dae's limit of {MAX_WIDTH}"
+                    )
                 }
                 Ok(v) => Ok(v),
-                Err(_) => bail!(
+                Err(_) => fail!(
+                    Settings,
                     "--layers: '{}' in '{spec}' is not a positive integer",
                     w.trim()
                 ),

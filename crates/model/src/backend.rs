@@ -1,7 +1,7 @@
 //! What a device must do to train and use the model.
 
+use crate::Result;
 use crate::TrainState;
-use anyhow::Result;
 use dae_data::Dataset;
 
 /// Training met a non-finite loss at this 1-based step of the epoch (None

@@ -3,9 +3,10 @@
 //! Adam moments as flat tensors, and the architecture, settings, step and
 //! history as JSON in the header's metadata.
 
+use crate::error::{err, fail, Context as _};
 use crate::validate::{check_config, check_history, check_state, first_non_finite};
+use crate::Result;
 use crate::{Architecture, History, TrainConfig, TrainState};
-use anyhow::{anyhow, bail, Context, Result};
 use dae_data::write_atomically;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
@@ -54,7 +55,8 @@ fn layer_tensors<'a>(
 /// and biases, ReLU after each, as safetensors with the widths in metadata.
 pub fn save_encoder(arch: &Architecture, params: &[f32], path: &Path) -> Result<()> {
     if let Some((i, v)) = first_non_finite(params) {
-        bail!(
+        fail!(
+            Checkpoint,
             "{}: refusing to save an encoder with non-finite parameter {i} ({v})",
             path.display()
         );
@@ -114,29 +116,29 @@ impl Checkpoint {
     /// Refuses non-finite state: a checkpoint is the last good state, and
     /// a NaN saved over it would lose that.
     pub fn save(&self, path: &Path) -> Result<()> {
-        check_state(&self.arch, &self.state).with_context(|| {
-            format!(
-                "{}: refusing to save a checkpoint of non-finite state",
-                path.display()
-            )
-        })?;
+        check_state(&self.arch, &self.state).context(format!(
+            "{}: refusing to save a checkpoint of non-finite state",
+            path.display()
+        ))?;
         let bytes = self.to_bytes()?;
         Ok(write_atomically(path, &bytes)?)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = dae_data::read_regular(path).context("cannot read the checkpoint")?;
-        Self::from_bytes(&bytes)
-            .with_context(|| format!("{}: not a valid dae checkpoint", path.display()))
+        Self::from_bytes(&bytes).context(format!("{}: not a valid dae checkpoint", path.display()))
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("{e}"))?;
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("{e}"))?;
+        let st = SafeTensors::deserialize(bytes)?;
+        let (_, header) = SafeTensors::read_metadata(bytes)?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let get = |k: &str| meta.get(k).ok_or_else(|| anyhow!("metadata lacks '{k}'"));
+        let get = |k: &str| {
+            meta.get(k)
+                .ok_or_else(|| err!(Checkpoint, "metadata lacks '{k}'"))
+        };
         if get("format")? != FORMAT {
-            bail!("format '{}' is not {FORMAT}", get("format")?);
+            fail!(Checkpoint, "format '{}' is not {FORMAT}", get("format")?);
         }
         let arch: Architecture =
             serde_json::from_str(get("architecture")?).context("metadata 'architecture'")?;
@@ -158,7 +160,8 @@ impl Checkpoint {
         // Parameters and two moments, f32 each: what the architecture claims
         // must be in the file before anything is reserved for it.
         if total.checked_mul(12).is_none_or(|need| need > bytes.len()) {
-            bail!(
+            fail!(
+                Checkpoint,
                 "metadata 'architecture' {} needs {total} parameters and their moments ({} bytes) \
                  but the file has {} bytes",
                 arch.describe(),
@@ -169,9 +172,10 @@ impl Checkpoint {
         let read = |name: &str, shape: &[usize], out: &mut Vec<f32>| -> Result<()> {
             let t = st
                 .tensor(name)
-                .map_err(|_| anyhow!("missing tensor '{name}'"))?;
+                .map_err(|_| err!(Checkpoint, "missing tensor '{name}'"))?;
             if t.dtype() != Dtype::F32 || t.shape() != shape {
-                bail!(
+                fail!(
+                    Checkpoint,
                     "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
                     t.dtype(),
                     t.shape()

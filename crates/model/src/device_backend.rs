@@ -11,11 +11,12 @@
 //! What differs between devices is decided in one place, `Driving`.
 
 use crate::backend::push_row_losses;
+use crate::error::{err, fail};
 use crate::step::{self, BatchSource, StepBuffers, StepPlan};
+use crate::Result;
 use crate::{
     Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
 };
-use anyhow::{anyhow, bail, Result};
 use dae_core::cuda::Gpu;
 use dae_core::ops::{Bce, Gather, NamedOp, Offset, Op, LOSS_BLOCKS};
 use dae_core::profile::{profile_step, StepProfile};
@@ -108,7 +109,12 @@ fn key(d: &Dataset) -> DataKey {
 /// The kernels index rows of the dataset without bounds checks.
 fn check_rows(rows: &[u32], data: &Dataset) -> Result<()> {
     match rows.iter().find(|&&r| r as usize >= data.rows) {
-        Some(r) => bail!("row {r} is past the {} rows of {}", data.rows, data.name),
+        Some(r) => fail!(
+            Usage,
+            "row {r} is past the {} rows of {}",
+            data.rows,
+            data.name
+        ),
         None => Ok(()),
     }
 }
@@ -194,7 +200,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
     /// whole step as one graph replay.
     pub fn profile_step(&mut self, data: &Dataset, rows: usize) -> Result<StepProfile> {
         if rows == 0 || rows > self.capacity || rows > data.rows {
-            bail!(
+            fail!(
+                Usage,
                 "profile rows {rows} must be in 1..={}",
                 self.capacity.min(data.rows)
             );
@@ -247,7 +254,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
         let layers = arch.layers();
         let total = arch.param_count();
         if state.params.len() != total {
-            bail!(
+            fail!(
+                Usage,
                 "state has {} parameters, architecture {} needs {total}",
                 state.params.len(),
                 arch.describe()
@@ -258,7 +266,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
         let widest = arch.max_width();
         // Sizes reach the kernels as `int` (element counts up to rows·width).
         if capacity.saturating_mul(widest) > i32::MAX as usize || total > i32::MAX as usize {
-            bail!(
+            fail!(
+                Usage,
                 "batch {batch} × width {widest} (or {total} parameters) exceeds the CUDA kernels' 32-bit sizes"
             );
         }
@@ -307,7 +316,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
 
     fn upload_dataset(&mut self, data: &Dataset) -> Result<DataKey> {
         if data.dim != self.arch.input_dim {
-            bail!(
+            fail!(
+                Usage,
                 "{} has {} values per row, the model takes {}",
                 data.name,
                 data.dim,
@@ -413,7 +423,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             let graph = self
                 .graphs
                 .get(&(key, rows))
-                .ok_or_else(|| anyhow!("no recorded step for {rows} rows"))?;
+                .ok_or_else(|| err!(Usage, "no recorded step for {rows} rows"))?;
             Ok(self.dev.replay(graph)?)
         } else {
             let offset = Offset::Device(self.offset.ptr());
@@ -548,7 +558,8 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
 
     fn load_state(&mut self, state: &TrainState) -> Result<()> {
         if state.params.len() != self.arch.param_count() {
-            bail!(
+            fail!(
+                Usage,
                 "state size {} does not match the model's {}",
                 state.params.len(),
                 self.arch.param_count()
@@ -559,7 +570,7 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         self.m.upload(dev, &state.m)?;
         self.v.upload(dev, &state.v)?;
         let step =
-            i32::try_from(state.step).map_err(|_| anyhow!("step {} too large", state.step))?;
+            i32::try_from(state.step).map_err(|_| err!(Usage, "step {} too large", state.step))?;
         self.step.upload(dev, &[step])?;
         Ok(dev.synchronize()?)
     }
@@ -582,13 +593,15 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         observer: &mut dyn StepObserver,
     ) -> Result<f64> {
         if batch == 0 || batch > self.capacity {
-            bail!(
+            fail!(
+                Usage,
                 "batch {batch} is not within the 1..={} rows this backend was built for",
                 self.capacity
             );
         }
         if perm.len() > i32::MAX as usize {
-            bail!(
+            fail!(
+                Usage,
                 "{} rows exceed the CUDA kernels' 32-bit offsets",
                 perm.len()
             );
@@ -685,14 +698,15 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
 
     fn loss_and_gradients(&mut self, data: &Dataset, rows: &[u32]) -> Result<(f64, Vec<f32>)> {
         if rows.len() > self.capacity {
-            bail!(
+            fail!(
+                Usage,
                 "{} rows exceed the {} this backend was built for",
                 rows.len(),
                 self.capacity
             );
         }
         if rows.is_empty() {
-            bail!("loss_and_gradients needs at least one row");
+            fail!(Usage, "loss_and_gradients needs at least one row");
         }
         let key = self.upload_dataset(data)?;
         check_rows(rows, data)?;

@@ -1,7 +1,8 @@
 //! The epoch loop shared by every device.
 
-use crate::{Backend, Interrupted, NonFiniteLoss, StepObserver};
-use anyhow::{bail, Result};
+use crate::error::{err, fail};
+use crate::Result;
+use crate::{Backend, Error, StepObserver};
 use dae_core::rng::epoch_permutation;
 use dae_core::{AdamConfig, Precision};
 use dae_data::Dataset;
@@ -121,7 +122,7 @@ pub fn fit(
     observer: &mut dyn FitObserver,
 ) -> Result<()> {
     if cfg.batch == 0 {
-        bail!("--batch must be at least 1");
+        fail!(Settings, "--batch must be at least 1");
     }
     let steps = cfg.steps_per_epoch(train.rows);
     for epoch in history.epochs_done()..cfg.epochs {
@@ -130,9 +131,10 @@ pub fn fit(
         let start = Instant::now();
         let loss = backend
             .train_epoch(train, &perm, cfg.batch, observer)
-            .map_err(|e| match e.downcast_ref::<NonFiniteLoss>() {
-                Some(nf) => anyhow::anyhow!(
-                    "training diverged: non-finite loss at epoch {}, {}; {}",
+            .map_err(|e| match e {
+                Error::NonFiniteLoss(nf) => err!(
+                    Diverged,
+                    "non-finite loss at epoch {}, {}; {}",
                     epoch + 1,
                     nf.step.map_or(
                         "in one of its steps (the GPU sums the epoch's loss on the device)"
@@ -141,18 +143,19 @@ pub fn fit(
                     ),
                     kept(epoch)
                 ),
-                None if e.is::<Interrupted>() => e.context(format!(
-                    "training interrupted in epoch {} (not saved); {}",
-                    epoch + 1,
-                    kept(epoch)
-                )),
-                None => e,
+                Error::StepInterrupted(cause) => Error::Interrupted {
+                    epoch: epoch + 1,
+                    kept: kept(epoch),
+                    cause,
+                },
+                e => e,
             })?;
         let train_seconds = start.elapsed().as_secs_f64();
         let val_loss = backend.evaluate(validation, false)?.loss;
         if !val_loss.is_finite() {
-            bail!(
-                "training diverged: non-finite validation loss after epoch {}",
+            fail!(
+                Diverged,
+                "non-finite validation loss after epoch {}",
                 epoch + 1
             );
         }

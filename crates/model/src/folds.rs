@@ -1,24 +1,31 @@
 //! K-fold splits of a training set: seeded, class-stratified when labels
 //! exist (each class dealt round-robin over the folds after a shuffle).
 
-use anyhow::{bail, Result};
+use crate::error::fail;
+use crate::Result;
 use dae_core::rng::{Purpose, Rng};
 
 /// The row indices of each of `k` folds over `n` rows, every row in exactly
 /// one fold, fold sizes differing by at most one (per class when stratified).
 pub fn k_folds(n: usize, k: usize, labels: Option<&[u32]>, seed: u64) -> Result<Vec<Vec<usize>>> {
     if k < 2 {
-        bail!("--folds {k}: cross-validation needs at least 2 folds");
+        fail!(
+            Settings,
+            "--folds {k}: cross-validation needs at least 2 folds"
+        );
     }
     if k > n {
-        bail!("--folds {k}: more folds than the {n} training samples");
+        fail!(
+            Settings,
+            "--folds {k}: more folds than the {n} training samples"
+        );
     }
     let mut rng = Rng::new(seed, Purpose::Folds, k as u64);
     let mut folds = vec![Vec::new(); k];
     match labels {
         Some(labels) => {
             if labels.len() != n {
-                bail!("{} labels for {n} samples", labels.len());
+                fail!(Settings, "{} labels for {n} samples", labels.len());
             }
             // A map in label order, not a Vec indexed by label: a label
             // value (any u32 from a file) must never size an allocation.

@@ -5,8 +5,8 @@
 //! and the GPU tests run these after the kernel cases, on the GPU;
 //! crates/emu's tests run them on the host emulator.
 
+use crate::Result;
 use crate::{Architecture, Backend, CpuBackend, DeviceBackend, Silent, TrainState};
-use anyhow::Result;
 use dae_core::check::{Bound, CaseKey, CaseResult, Selection};
 use dae_core::rng::{epoch_permutation, Purpose, Rng};
 use dae_core::AdamConfig;
@@ -175,7 +175,7 @@ fn compare(
 /// One train step on `batch` rows of `data`, the device (from `open`)
 /// against the CPU, the device run twice.
 pub fn train_step<D: KernelDevice>(
-    open: impl Fn() -> Result<D>,
+    open: impl Fn() -> dae_core::Result<D>,
     data: &Dataset,
     p: Precision,
     batch: usize,
@@ -219,7 +219,7 @@ pub fn train_step<D: KernelDevice>(
 /// device run twice: the epoch's loss and the validation loss on
 /// `validation`.
 pub fn epoch<D: KernelDevice>(
-    open: impl Fn() -> Result<D>,
+    open: impl Fn() -> dae_core::Result<D>,
     data: &Dataset,
     validation: &Dataset,
     p: Precision,

@@ -8,6 +8,7 @@ mod arch;
 mod backend;
 pub mod checkpoint;
 mod device_backend;
+mod error;
 mod fit;
 pub mod folds;
 pub mod gpu_check;
@@ -23,6 +24,7 @@ pub use checkpoint::Checkpoint;
 pub use device_backend::{
     buffer_bytes, capacity, CpuBackend, CudaBackend, DeviceBackend, HOST_SM_COUNT,
 };
+pub use error::{Error, Result};
 pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
 pub use memory::MemoryPlan;
 pub use state::TrainState;

@@ -1,7 +1,8 @@
 //! What a training run needs in memory, so it can be refused up front.
 
+use crate::error::err;
 use crate::Architecture;
-use anyhow::{anyhow, Result};
+use crate::Result;
 
 /// Bytes a run needs on its device.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,7 +30,8 @@ impl MemoryPlan {
         let outputs: usize = widths.iter().sum();
         let per_row = outputs + 2 * arch.max_width();
         let overflow = || {
-            anyhow!(
+            err!(
+                Settings,
                 "memory plan: batch {batch} of {} overflows",
                 arch.describe()
             )
@@ -100,7 +102,8 @@ impl MemoryPlan {
         plan.checked_total()
             .filter(|&t| t < usize::MAX)
             .ok_or_else(|| {
-                anyhow!(
+                err!(
+                    Settings,
                     "memory plan: batch {batch} of {} overflows",
                     arch.describe()
                 )

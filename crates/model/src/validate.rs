@@ -2,8 +2,9 @@
 //! settings the optimizer can run with, a history consistent with itself.
 //! Each error names the field, so the caller's context can name the file.
 
+use crate::error::fail;
+use crate::Result;
 use crate::{Architecture, History, TrainConfig, TrainState};
-use anyhow::{bail, Result};
 
 /// The first non-finite value of `v` and its index.
 pub fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
@@ -14,7 +15,7 @@ pub fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
 pub fn check_config(c: &TrainConfig) -> Result<()> {
     let field = |name: &str, v: f64, ok: bool, range: &str| -> Result<()> {
         if !ok {
-            bail!("metadata 'training': {name} {v} is not {range}");
+            fail!(Checkpoint, "metadata 'training': {name} {v} is not {range}");
         }
         Ok(())
     };
@@ -33,10 +34,10 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
         "a positive number",
     )?;
     if c.epochs == 0 {
-        bail!("metadata 'training': epochs must be at least 1");
+        fail!(Checkpoint, "metadata 'training': epochs must be at least 1");
     }
     if c.batch == 0 {
-        bail!("metadata 'training': batch must be at least 1");
+        fail!(Checkpoint, "metadata 'training': batch must be at least 1");
     }
     Ok(())
 }
@@ -45,7 +46,8 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
 /// epochs, and matching the 'epoch' entry and the step count.
 pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u64) -> Result<()> {
     if h.loss.len() != h.val_loss.len() {
-        bail!(
+        fail!(
+            Checkpoint,
             "metadata 'history': {} losses but {} validation losses",
             h.loss.len(),
             h.val_loss.len()
@@ -53,7 +55,8 @@ pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u6
     }
     for (name, values) in [("loss", &h.loss), ("val_loss", &h.val_loss)] {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            bail!(
+            fail!(
+                Checkpoint,
                 "metadata 'history': {name} of epoch {} is {}",
                 i + 1,
                 values[i]
@@ -61,7 +64,8 @@ pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u6
         }
     }
     if h.loss.len() > c.epochs {
-        bail!(
+        fail!(
+            Checkpoint,
             "metadata 'history': {} epochs recorded but the settings train {}",
             h.loss.len(),
             c.epochs
@@ -69,7 +73,8 @@ pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u6
     }
     if let Some(e) = epoch {
         if e.parse::<usize>().ok() != Some(h.loss.len()) {
-            bail!(
+            fail!(
+                Checkpoint,
                 "metadata 'epoch' {e:?} disagrees with the history's {} epochs",
                 h.loss.len()
             );
@@ -77,7 +82,8 @@ pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u6
     }
     // Every epoch takes at least one step.
     if step < h.loss.len() as u64 {
-        bail!(
+        fail!(
+            Checkpoint,
             "metadata 'step' {step} is fewer than the {} epochs recorded",
             h.loss.len()
         );
@@ -100,15 +106,16 @@ pub fn check_state(arch: &Architecture, s: &TrainState) -> Result<()> {
         format!("[{i}]")
     };
     if let Some((i, v)) = first_non_finite(&s.params) {
-        bail!("tensor '{}' is {v}", locate(i));
+        fail!(Checkpoint, "tensor '{}' is {v}", locate(i));
     }
     for (name, values) in [("optimizer.m", &s.m), ("optimizer.v", &s.v)] {
         if let Some((i, v)) = first_non_finite(values) {
-            bail!("tensor '{name}' is {v} at index {i}");
+            fail!(Checkpoint, "tensor '{name}' is {v} at index {i}");
         }
     }
     if let Some(i) = s.v.iter().position(|&v| v < 0.0) {
-        bail!(
+        fail!(
+            Checkpoint,
             "tensor 'optimizer.v' is {} at index {i} (Adam's second moment is never negative)",
             s.v[i]
         );

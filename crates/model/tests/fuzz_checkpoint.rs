@@ -164,7 +164,7 @@ fn fuzz_checkpoint() {
             assert!(ck.state.params.iter().all(|v| v.is_finite()));
             assert_eq!(ck.state.params.len(), ck.arch.param_count());
             assert_eq!(ck.history.loss.len(), ck.history.val_loss.len());
-            Ok::<_, anyhow::Error>(ck)
+            Ok::<_, dae_model::Error>(ck)
         },
     );
 }

@@ -2,13 +2,13 @@
 //! on the CPU backend: the epoch is neither recorded nor saved, and the
 //! error says which epoch's checkpoint is kept.
 
-use anyhow::Result;
 use dae_data::testing::flat_dataset;
 use dae_data::Pixels;
 use dae_model::{
     fit, Architecture, Backend, CpuBackend, EpochStats, FitObserver, History, Interrupted,
     StepObserver, TrainConfig, TrainState,
 };
+use dae_model::{Error, Result};
 
 /// Asks to stop at step `stop_at` of epoch `in_epoch` (1-based).
 struct StopAt {
@@ -73,10 +73,15 @@ fn a_stop_request_ends_the_epoch_after_the_current_step() {
         &mut observer,
     )
     .unwrap_err();
-    let interrupted = err
-        .downcast_ref::<Interrupted>()
-        .expect("an Interrupted error");
-    assert_eq!(interrupted.step, 2);
+    let Error::Interrupted {
+        epoch,
+        cause: Interrupted { step },
+        ..
+    } = &err
+    else {
+        panic!("an Interrupted error, got {err}");
+    };
+    assert_eq!((*epoch, *step), (3, 2));
     let text = format!("{err:#}");
     assert!(
         text.contains("epoch 3") && text.contains("(epoch 2) is kept"),

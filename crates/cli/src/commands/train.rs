@@ -229,7 +229,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
         })
         .map_err(|e| {
-            if e.is::<dae_model::Interrupted>() && run.checkpoint().exists() {
+            if e.downcast_ref::<dae_model::Error>()
+                .is_some_and(dae_model::Error::is_interrupted)
+                && run.checkpoint().exists()
+            {
                 let hint = format!("continue with: dae train --resume {}", run.path.display());
                 e.context(hint)
             } else {

@@ -256,7 +256,7 @@ fn print_case(c: &CaseResult) {
 fn suite<D: KernelDevice>(
     a: &CheckArgs,
     sel: &Selection,
-    open: impl Fn() -> Result<D>,
+    open: impl Fn() -> dae_core::Result<D>,
     baseline: Option<compare::Baseline>,
 ) -> Result<()> {
     let started = Instant::now();
