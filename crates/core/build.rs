@@ -28,16 +28,29 @@ fn main() {
     let mut seen = std::collections::HashMap::new();
     for path in &files {
         let file = path.file_name().unwrap().to_str().unwrap();
-        let src = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let src =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let absolute = path.canonicalize().unwrap();
-        writeln!(sources, "    ({file:?}, include_str!({:?})),", absolute.to_str().unwrap()).unwrap();
-        let signatures = kernel_signatures::parse(file, &src).unwrap_or_else(|e| panic!("{e}"));
+        writeln!(
+            sources,
+            "    ({file:?}, include_str!({:?})),",
+            absolute.to_str().unwrap()
+        )
+        .unwrap();
+        let signatures = kernel_signatures::parse(&format!("kernels/{file}"), &src)
+            .unwrap_or_else(|e| panic!("{e}"));
         for s in signatures {
             if let Some(other) = seen.insert(s.name.clone(), file.to_string()) {
-                panic!("kernel {} is defined in kernels/{other} and kernels/{file}", s.name);
+                panic!(
+                    "kernel {} is defined in kernels/{other} and kernels/{file}",
+                    s.name
+                );
             }
-            let args: Vec<String> = s.args.iter().map(|k| format!("ArgKind::{}", k.name())).collect();
+            let args: Vec<String> = s
+                .args
+                .iter()
+                .map(|k| format!("ArgKind::{}", k.name()))
+                .collect();
             writeln!(
                 table,
                 "    KernelSignature {{ name: {:?}, file: {file:?}, args: &[{}], test_only: {} }},",

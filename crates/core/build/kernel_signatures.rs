@@ -46,7 +46,7 @@ pub const TEST_ONLY: &str = "// test-only";
 
 const KERNEL: &str = "extern \"C\" __global__";
 
-/// Every kernel of `src` (the file `file`, named in errors), in order.
+/// Every kernel of `src` (the file `file`, as errors name it), in order.
 pub fn parse(file: &str, src: &str) -> Result<Vec<Signature>, String> {
     let code = blank_comments(src);
     let mut kernels = Vec::new();
@@ -61,7 +61,7 @@ pub fn parse(file: &str, src: &str) -> Result<Vec<Signature>, String> {
                 (void, rest) = (true, r.trim_start());
             } else if let Some(bounds) = word(rest, "__launch_bounds__") {
                 let close = bounds.find(')').ok_or_else(|| {
-                    format!("kernels/{file}: __launch_bounds__ without a closing parenthesis")
+                    format!("{file}: __launch_bounds__ without a closing parenthesis")
                 })?;
                 rest = bounds[close + 1..].trim_start();
             } else {
@@ -70,22 +70,22 @@ pub fn parse(file: &str, src: &str) -> Result<Vec<Signature>, String> {
         }
         if !void {
             return Err(format!(
-                "kernels/{file}: a kernel that is not declared `void` at `{}`",
+                "{file}: a kernel that is not declared `void` at `{}`",
                 rest.lines().next().unwrap_or("")
             ));
         }
         let open = rest
             .find('(')
-            .ok_or_else(|| format!("kernels/{file}: a kernel without a parameter list"))?;
+            .ok_or_else(|| format!("{file}: a kernel without a parameter list"))?;
         let name = rest[..open].trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("kernels/{file}: cannot read the kernel name `{name}`"));
+            return Err(format!("{file}: cannot read the kernel name `{name}`"));
         }
         let close = rest[open..]
             .find(')')
-            .ok_or_else(|| format!("kernels/{file}: {name}'s parameter list is not closed"))?;
+            .ok_or_else(|| format!("{file}: {name}'s parameter list is not closed"))?;
         let args = params(&rest[open + 1..open + close])
-            .map_err(|why| format!("kernels/{file}: kernel {name}: {why}"))?;
+            .map_err(|why| format!("{file}: kernel {name}: {why}"))?;
         kernels.push(Signature {
             name: name.to_string(),
             args,
@@ -174,4 +174,43 @@ fn preceding_line(src: &str, at: usize) -> &str {
     }
     let before = &src[..line_start - 1];
     &before[before.rfind('\n').map_or(0, |n| n + 1)..]
+}
+
+// Run by `cargo test -p dae-core`, which includes this file in its tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_names_and_kinds_around_bounds_and_comments() {
+        let src = "// extern \"C\" __global__ void in_a_comment(int x) {}\n\
+                   /* extern \"C\" __global__ void nor_here(int x) */\n\
+                   extern \"C\" __global__ void __launch_bounds__(T, 4)\n\
+                   first(const float* __restrict__ a, unsigned int* b, int n, // n rows\n\
+                         const float s, double w) {}\n\
+                   // test-only\n\
+                   extern \"C\" __global__ __launch_bounds__(256) void second(void) {}\n";
+        let k = parse("t.cu", src).unwrap();
+        assert_eq!(k.len(), 2, "{k:?}");
+        assert_eq!(k[0].name, "first");
+        use Kind::*;
+        assert_eq!(k[0].args, vec![Ptr, Ptr, I32, F32, F64]);
+        assert!(!k[0].test_only);
+        assert_eq!((k[1].name.as_str(), k[1].args.len()), ("second", 0));
+        assert!(k[1].test_only);
+    }
+
+    #[test]
+    fn a_parameter_it_cannot_describe_names_file_kernel_and_parameter() {
+        for bad in ["unsigned n", "size_t n", "float4 v", "int"] {
+            let src = format!("extern \"C\" __global__ void k(float* p, {bad}) {{}}");
+            let e = parse("kernels/x.cu", &src).unwrap_err();
+            assert!(
+                e.contains("kernels/x.cu") && e.contains("kernel k") && e.contains(bad),
+                "{e}"
+            );
+        }
+        let e = parse("x.cu", "extern \"C\" __global__ int k(int n) {}").unwrap_err();
+        assert!(e.contains("x.cu") && e.contains("void"), "{e}");
+    }
 }
