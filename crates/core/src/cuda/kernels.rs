@@ -1,8 +1,9 @@
 //! Launching plans (`ops::Launch`) on a GPU: every kernel of kernels/,
 //! compiled by NVRTC and loaded into one context, looked up by name; every
 //! launch's arguments are checked against the kernel's signature first
-//! (`ops::signature`) and its result after. Arguments are raw device addresses (u64), so
-//! the same launches work eagerly and inside CUDA-graph capture.
+//! (`ops::signature`) and its result after. Arguments are raw device
+//! addresses (u64), so the same launches work eagerly and inside CUDA-graph
+//! capture.
 
 use super::compile::{compile, kernel_sources, CompileOptions};
 use crate::ops::{signature, Arg, Launch};
