@@ -223,6 +223,7 @@ lamb_apply(float* __restrict__ params, const float* __restrict__ grads,
 // ---- Test probes (crates/emu/tests/schedule.rs) ---------------------------
 
 // out[i] = dae_lr_at(i + 1, schedule) for i < steps. Grid-stride, blockDim 256.
+// test-only
 extern "C" __global__ void __launch_bounds__(LAMB_THREADS, 4)
 schedule_probe(float* out, int steps, int lr_kind, float lr_peak, int lr_warmup, int lr_total,
                float lr_final) {
@@ -231,6 +232,7 @@ schedule_probe(float* out, int steps, int lr_kind, float lr_peak, int lr_warmup,
 }
 
 // out[i] = dae_cos_pi(p[i]) for i < n. Grid-stride, blockDim 256.
+// test-only
 extern "C" __global__ void __launch_bounds__(LAMB_THREADS, 4)
 cos_pi_probe(const double* p, double* out, int n) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)

@@ -10,7 +10,9 @@ For each source file and each target (compute_80 / sm_80, compute_90 / sm_90):
      frame, spill stores/loads, local memory.
 
 Fails (exit 1) on any compile/assemble error, any spill, any nonzero stack
-frame or local memory, any source with an #include, a kernel of the
+frame or local memory, any source with an #include, a contract (`CONTRACT`)
+that differs from the kernels the sources define (parsed as the Rust build
+parses them, crates/core/build/kernel_signatures.rs), a kernel of the
 contract missing from the PTX (`.entry name`), or a kernel whose occupancy
 falls below its design: `__launch_bounds__(THREADS, MIN_BLOCKS)` states the
 blocks per SM it is designed for, and the registers and shared memory
@@ -32,7 +34,8 @@ import tempfile
 
 ARCHS = (80, 90)
 
-# The launch contract: every kernel the Rust side looks up by name, per file.
+# The launch contract: every kernel the Rust side looks up by name, per file;
+# checked against the kernels the sources define (kernel_signatures below).
 CONTRACT = {
     "gemm_fp32.cu": ["gemm_fwd_f32", "gemm_dx_f32", "gemm_dw_f32",
                      "gemm_fwd_partial_f32", "gemm_dx_partial_f32"],
@@ -48,6 +51,71 @@ CONTRACT = {
     "data.cu": ["gather_u8", "gather_f32", "gather_u8_dev", "gather_f32_dev", "offset_advance"],
     "lamb.cu": ["lamb_moments", "lamb_trust_ratio", "lamb_apply", "schedule_probe", "cos_pi_probe"],
 }
+
+
+# The kernel signatures, read as crates/core/build/kernel_signatures.rs reads
+# them (the Rust build fails on what this rejects): comments blanked, then
+# every `extern "C" __global__` followed by `void` and an optional
+# `__launch_bounds__(...)` (either order), the name, and its parameters, each
+# a pointer (contains `*`) or, after any `const`, `int`, `float` or `double`.
+KERNEL = 'extern "C" __global__'
+RE_COMMENT = re.compile(r'//[^\n]*|/\*.*?\*/|("(?:\\.|[^"\\])*")', re.S)
+RE_SIGNATURE = re.compile(
+    re.escape(KERNEL) + r"\s*((?:(?:void\b|__launch_bounds__\s*\([^)]*\))\s*)*)"
+    r"([A-Za-z0-9_]+)\s*\(([^)]*)\)")
+SCALARS = {"int": "I32", "float": "F32", "double": "F64"}
+
+
+def blank_comments(src):
+    """src with comments replaced by spaces (newlines kept), strings kept."""
+    def blank(m):
+        return m.group(0) if m.group(1) else re.sub(r"[^\n]", " ", m.group(0))
+    return RE_COMMENT.sub(blank, src)
+
+
+def param_kind(param):
+    if "*" in param:
+        return "Ptr"
+    words = [w for w in param.split() if w != "const"]
+    if len(words) == 2 and words[0] in SCALARS:
+        return SCALARS[words[0]]
+    return None
+
+
+def kernel_signatures(fname, src):
+    """[(name, [kind])] of the file's kernels, and the errors found."""
+    code = blank_comments(src)
+    found, errors = [], []
+    starts = [m.start() for m in re.finditer(re.escape(KERNEL), code)]
+    for at in starts:
+        m = RE_SIGNATURE.match(code, at)
+        if not m or not re.search(r"\bvoid\b", m.group(1)):
+            errors.append(f"{fname}: cannot read the kernel signature at "
+                          f"`{code[at:at + 80].splitlines()[0]}`")
+            continue
+        name, plist = m.group(2), m.group(3).strip()
+        params = [] if plist in ("", "void") else [p.strip() for p in plist.split(",")]
+        kinds = [param_kind(p) for p in params]
+        for p, k in zip(params, kinds):
+            if k is None:
+                errors.append(f"{fname}: kernel {name}: parameter `{p}` is not a pointer, int, "
+                              "float or double")
+        found.append((name, kinds))
+    return found, errors
+
+
+def contract_differences(parsed):
+    """CONTRACT against the kernels parsed from the sources, file by file."""
+    errors = []
+    for fname in sorted(set(CONTRACT) | set(parsed)):
+        want, have = CONTRACT.get(fname, []), parsed.get(fname, [])
+        missing = [n for n in want if n not in have]
+        extra = [n for n in have if n not in want]
+        if missing:
+            errors.append(f"{fname}: CONTRACT names {missing}, which the source does not define")
+        if extra:
+            errors.append(f"{fname}: the source defines {extra}, which CONTRACT does not name")
+    return errors
 
 
 def nvrtc_options(arch):
@@ -240,6 +308,14 @@ def main():
     seen = {}
     keep = args.keep or tempfile.mkdtemp(prefix="dae-kernels-")
     os.makedirs(keep, exist_ok=True)
+
+    parsed = {}
+    for path in sources:
+        fname = os.path.basename(path)
+        signatures, errs = kernel_signatures(fname, open(path, encoding="utf-8").read())
+        parsed[fname] = [name for name, _ in signatures]
+        errors.extend(errs)
+    errors.extend(contract_differences(parsed))
 
     for path in sources:
         fname = os.path.basename(path)

@@ -6,29 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Names of the `extern "C" __global__` functions in a kernel source.
-fn kernel_names(src: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = src;
-    while let Some(at) = rest.find("extern \"C\" __global__") {
-        rest = &rest[at..];
-        let open = rest.find('(').expect("kernel without a parameter list");
-        let head = rest[..open].trim_end();
-        // `... __launch_bounds__(N)\nname(`: the name is the last word before
-        // the parameter list, unless that '(' opened __launch_bounds__.
-        let (head, open) = if head.ends_with("__launch_bounds__") {
-            let close = open + rest[open..].find(')').unwrap();
-            let next = close + rest[close..].find('(').unwrap();
-            (rest[close + 1..next].trim(), next)
-        } else {
-            (head, open)
-        };
-        let name = head.rsplit(|c: char| c.is_whitespace()).next().unwrap();
-        names.push(name.to_string());
-        rest = &rest[open..];
-    }
-    names
-}
+// The signature parser crates/core's build script uses too.
+#[path = "../core/build/kernel_signatures.rs"]
+#[allow(dead_code)]
+mod kernel_signatures;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -85,7 +66,11 @@ fn main() {
     for file in &files {
         let stem = file.file_stem().unwrap().to_str().unwrap();
         let src = std::fs::read_to_string(file).unwrap();
-        let names = kernel_names(&src);
+        let names: Vec<String> = kernel_signatures::parse(&file.display().to_string(), &src)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
         let mut tu = format!(
             "#include \"cuda_host.h\"\nnamespace dae_kernels_{stem} {{\n#include \"{}\"\n}}\n",
             file.display()

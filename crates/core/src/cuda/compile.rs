@@ -14,20 +14,10 @@ use std::path::PathBuf;
 /// tools/check_kernels.py): exact float behaviour, no fast-math.
 pub const KERNEL_OPTIONS: &[&str] = &["--std=c++17", "--fmad=true"];
 
-/// (file name, source) of every kernel file.
-pub fn kernel_sources() -> [(&'static str, &'static str); 7] {
-    [
-        (
-            "gemm_fp32.cu",
-            include_str!("../../../../kernels/gemm_fp32.cu"),
-        ),
-        ("gemm_tc.cu", include_str!("../../../../kernels/gemm_tc.cu")),
-        ("reduce.cu", include_str!("../../../../kernels/reduce.cu")),
-        ("loss.cu", include_str!("../../../../kernels/loss.cu")),
-        ("adam.cu", include_str!("../../../../kernels/adam.cu")),
-        ("data.cu", include_str!("../../../../kernels/data.cu")),
-        ("lamb.cu", include_str!("../../../../kernels/lamb.cu")),
-    ]
+/// (file name, source) of every kernels/*.cu, by file name (the list
+/// crates/core/build.rs generates).
+pub fn kernel_sources() -> &'static [(&'static str, &'static str)] {
+    crate::ops::signature::KERNEL_SOURCES
 }
 
 pub fn nvrtc_version() -> Result<(i32, i32)> {

@@ -1,10 +1,12 @@
 //! Launching plans (`ops::Launch`) on a GPU: every kernel of kernels/,
 //! compiled by NVRTC and loaded into one context, looked up by name; every
-//! launch's result is checked. Arguments are raw device addresses (u64), so
-//! the same launches work eagerly and inside CUDA-graph capture.
+//! launch's arguments are checked against the kernel's signature first
+//! (`ops::signature`) and its result after. Arguments are raw device
+//! addresses (u64), so the same launches work eagerly and inside CUDA-graph
+//! capture.
 
 use super::compile::{compile, kernel_sources, CompileOptions};
-use crate::ops::{kernel_names, Arg, Launch};
+use crate::ops::{signature, Arg, Launch};
 use crate::{err, Result};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 use std::collections::HashMap;
@@ -17,27 +19,28 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), options: &CompileOptions) -> Result<Self> {
-        let mut modules = Vec::new();
+        let mut modules = HashMap::new();
         for (file, src) in kernel_sources() {
             let cubin = compile(file, src, cc, options)?;
             let module = ctx
                 .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
                 .map_err(|e| err!(Cuda, "the driver refused the CUBIN of kernels/{file}: {e} (an NVRTC newer than the driver makes code the driver cannot load)"))?;
-            modules.push(module);
+            modules.insert(*file, module);
         }
         let mut functions = HashMap::new();
-        for name in kernel_names() {
+        for k in signature::KERNELS {
             let func = modules
-                .iter()
-                .find_map(|m| m.load_function(name).ok())
-                .ok_or_else(|| err!(Cuda, "kernel {name} not found in kernels/"))?;
-            functions.insert(name, func);
+                .get(k.file)
+                .and_then(|m| m.load_function(k.name).ok())
+                .ok_or_else(|| err!(Cuda, "kernel {} not found in kernels/{}", k.name, k.file))?;
+            functions.insert(k.name, func);
         }
         Ok(Kernels { functions })
     }
 
     /// Enqueues one launch on `s`.
     pub fn launch(&self, s: &CudaStream, l: &Launch) -> Result<()> {
+        signature::check(l)?;
         let func = self
             .functions
             .get(l.kernel)
@@ -56,10 +59,9 @@ impl Kernels {
             block_dim: l.block,
             shared_mem_bytes: 0,
         };
-        // SAFETY: the op families (crates/core/src/ops) build each argument list from the kernel's
-        // signature (kernels/README.md) and the caller sized every buffer for
-        // the op's shapes; the emulator's tests (crates/emu) run the same
-        // plans against the kernels' own parameter lists.
+        // SAFETY: the argument kinds and count were checked above against the
+        // kernel's own parameter list (parsed from its .cu file at build
+        // time), and the caller sized every buffer for the op's shapes.
         unsafe { b.launch(cfg) }
             .map(|_| ())
             .map_err(|e| err!(Cuda, "launch of {} failed: {e}", l.kernel))

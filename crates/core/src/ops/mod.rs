@@ -16,6 +16,7 @@ pub mod lamb;
 pub mod launch;
 pub mod loss;
 pub mod reduce;
+pub mod signature;
 pub mod split;
 
 pub use adam::{AdamStep, StepIncrement};
@@ -141,33 +142,12 @@ pub(crate) unsafe fn host<'a>(addr: u64, len: usize) -> &'a mut [f32] {
     std::slice::from_raw_parts_mut(addr as *mut f32, len)
 }
 
-/// Every kernel a plan can name, family by family.
+/// Every kernel an op family can launch: kernels/*.cu's, less the
+/// test-only ones.
 pub fn kernel_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = [
-        gemm::FORWARD,
-        gemm::INPUT_GRAD,
-        gemm::WEIGHT_GRAD,
-        gemm::FORWARD_PARTIAL,
-        gemm::INPUT_GRAD_PARTIAL,
-    ]
-    .concat();
-    v.extend([
-        reduce::REDUCE_SPLITS,
-        reduce::SPLITK_BIAS_ACT,
-        reduce::SPLITK_MASK,
-        reduce::BIAS_GRAD,
-        loss::BCE_LOGITS,
-        loss::LOSS_ACCUMULATE,
-        adam::ADAM_STEP,
-        adam::STEP_INCREMENT,
-        data::GATHER_U8,
-        data::GATHER_F32,
-        data::GATHER_U8_DEV,
-        data::GATHER_F32_DEV,
-        data::OFFSET_ADVANCE,
-        lamb::LAMB_MOMENTS,
-        lamb::LAMB_TRUST_RATIO,
-        lamb::LAMB_APPLY,
-    ]);
-    v
+    signature::KERNELS
+        .iter()
+        .filter(|k| !k.test_only)
+        .map(|k| k.name)
+        .collect()
 }
