@@ -19,6 +19,7 @@ fn checkpoint() -> Checkpoint {
         history: History {
             loss: vec![0.7, 0.6],
             val_loss: vec![0.71, 0.65],
+            lr: vec![],
         },
         data: "synthetic".into(),
     }
