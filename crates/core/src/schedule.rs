@@ -373,10 +373,7 @@ impl Warmup {
             Warmup::Steps(n) => Ok(n),
             Warmup::Epochs(e) => {
                 if !(e.is_finite() && e >= 0.0) {
-                    fail!(
-                        Input,
-                        "warmup of {e} epochs: must be a finite number ≥ 0"
-                    );
+                    fail!(Input, "warmup of {e} epochs: must be a finite number ≥ 0");
                 }
                 let steps = (e * steps_per_epoch as f64).ceil();
                 if steps > u64::MAX as f64 {

@@ -2,9 +2,9 @@
 //! backend: checkpoints happen after each epoch, a non-finite loss stops
 //! training with the epoch and step named, and the last good epoch is kept.
 
+use dae_core::schedule::LrSchedule;
 use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
-use dae_core::schedule::LrSchedule;
 use dae_model::Result;
 use dae_model::{
     fit, Backend, EpochStats, Evaluation, FitObserver, History, NonFiniteLoss, StepObserver,

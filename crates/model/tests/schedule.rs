@@ -115,7 +115,10 @@ fn a_resumed_schedule_continues_bit_for_bit() {
         warmup: Warmup::default(),
         ..cfg
     };
-    assert_ne!(bits(&uninterrupted(&constant, &d).0.params), bits(&want.params));
+    assert_ne!(
+        bits(&uninterrupted(&constant, &d).0.params),
+        bits(&want.params)
+    );
 }
 
 #[test]
