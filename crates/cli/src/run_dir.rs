@@ -61,8 +61,9 @@ impl RunDir {
         write_atomically(&self.path.join("history.csv"), history.to_csv().as_bytes())?;
         let name = self.path.file_name().unwrap_or(self.path.as_os_str());
         let title = format!("training history, {}", name.to_string_lossy());
-        // Issue 12 records the learning rate; until then the chart has no lr panel.
-        crate::chart::history_chart(&title, &history.loss, &history.val_loss, None)?
+        // Histories from before the rate was recorded have no lr panel.
+        let lr = (!history.lr.is_empty()).then_some(history.lr.as_slice());
+        crate::chart::history_chart(&title, &history.loss, &history.val_loss, lr)?
             .render_png(&self.path.join("history.png"))
             .context("writing history.png")
     }

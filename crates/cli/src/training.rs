@@ -11,7 +11,7 @@ use dae_data::Dataset;
 use dae_model::memory::human_bytes;
 use dae_model::{
     fit, Architecture, Backend, Checkpoint, EpochStats, FitObserver, History, MemoryPlan,
-    StepObserver, TrainConfig, TrainState,
+    StepObserver, TargetReached, TrainConfig, TrainState,
 };
 
 pub struct Session<'a> {
@@ -31,6 +31,8 @@ pub struct Trained {
     pub history: History,
     /// Time spent in training steps (validation and checkpoints excluded).
     pub train_seconds: f64,
+    /// Where `config.target_val_loss` was met (training stopped there).
+    pub reached: Option<TargetReached>,
 }
 
 /// Reports progress and checkpoints after every epoch.
@@ -183,7 +185,7 @@ pub fn train(
         progress: Progress::new(session.quiet),
         train_seconds: 0.0,
     };
-    fit(
+    let outcome = fit(
         backend.as_mut(),
         train,
         validation,
@@ -196,5 +198,6 @@ pub fn train(
         backend,
         history,
         train_seconds,
+        reached: outcome.reached,
     })
 }

@@ -323,6 +323,199 @@ fn resume_continues_exactly() {
     );
 }
 
+// ---------------------------------------------------------------- schedules / time to quality
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_cosine_schedule_with_warmup_records_each_steps_rate() {
+    let tmp = scratch();
+    let run = tmp.path().join("cosine");
+    let out = train(
+        tmp.path(),
+        &run,
+        &[
+            "--epochs",
+            "2",
+            "--seed",
+            "1",
+            "--schedule",
+            "cosine",
+            "--warmup",
+            "1",
+        ],
+    );
+    assert!(!out.contains("reach"), "no target, no clause: {out}");
+    let h = json(&run.join("history.json"));
+    let lr: Vec<f64> = h["lr"]
+        .as_array()
+        .unwrap_or_else(|| panic!("history.json lacks 'lr': {h}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    // 2,000 rows at batch 128: 16 steps an epoch; warmup is the first 16.
+    assert_eq!(lr.len(), 32);
+    let peak = lr.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(peak, 1e-3f32 as f64);
+    assert_eq!(lr[15], peak, "the warmup ends at the peak");
+    assert!(lr[..16].windows(2).all(|w| w[0] < w[1]), "{lr:?}");
+    assert!(lr[15..].windows(2).all(|w| w[0] > w[1]), "{lr:?}");
+    assert_eq!(lr[31], 0.0, "--final-lr defaults to 0");
+    let settings = &json(&run.join("run.json"))["settings"];
+    assert_eq!(settings["schedule"], "cosine");
+    assert_eq!(settings["warmup"]["epochs"], 1.0);
+    // The loss differs from the constant-rate run of the same seed.
+    let constant = tmp.path().join("constant");
+    train(tmp.path(), &constant, &["--epochs", "2", "--seed", "1"]);
+    assert_ne!(history(&run).0, history(&constant).0);
+    assert_eq!(
+        json(&constant.join("history.json"))["lr"]
+            .as_array()
+            .unwrap()
+            .len(),
+        32
+    );
+
+    // Resuming may not change the schedule, nor a decaying schedule's length.
+    let resume = |extra: &[&str], needles: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--resume",
+            s(&run),
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        fails(tmp.path(), &args, needles);
+    };
+    resume(
+        &["--schedule", "linear"],
+        &["--schedule linear", "resumed run's cosine"],
+    );
+    resume(&["--warmup", "2s"], &["--warmup 2s", "resumed run's 1"]);
+    resume(&["--final-lr", "0.5"], &["--final-lr 0.5"]);
+    resume(&["--epochs", "4"], &["--epochs 4", "cosine schedule spans"]);
+}
+
+#[test]
+fn time_to_a_target_val_loss_is_reported() {
+    let tmp = scratch();
+    // The shared 3-epoch run's first validation loss: the same seed meets it
+    // after exactly one epoch.
+    let first_val = history(trained_run()).1[0];
+    let target = first_val.to_string();
+    let run = tmp.path().join("reached");
+    let out = train(
+        tmp.path(),
+        &run,
+        &["--epochs", "3", "--seed", "1", "--target-val-loss", &target],
+    );
+    assert!(
+        out.contains(&format!(
+            "reached val_loss ≤ {target} after 1 epochs (16 steps,"
+        )),
+        "{out}"
+    );
+    assert_eq!(history(&run).1, [first_val]);
+    let t = &json(&run.join("run.json"))["target"];
+    assert_eq!(t["value"].as_f64(), Some(first_val), "{t}");
+    assert_eq!(t["reached"], true, "{t}");
+    assert_eq!(
+        (&t["epoch"], &t["steps"], &t["samples"]),
+        (&1.into(), &16.into(), &2000.into())
+    );
+    let (train_s, wall_s) = (
+        t["train_seconds"].as_f64().unwrap(),
+        t["wall_seconds"].as_f64().unwrap(),
+    );
+    assert!(0.0 < train_s && train_s <= wall_s, "{t}");
+
+    // Below any loss two epochs reach: trains them all and says so.
+    let run = tmp.path().join("missed");
+    let out = train(
+        tmp.path(),
+        &run,
+        &["--epochs", "2", "--seed", "1", "--target-val-loss", "1e-6"],
+    );
+    assert!(
+        out.contains("did not reach val_loss ≤ 0.000001 in 2 epochs"),
+        "{out}"
+    );
+    assert_eq!(history(&run).1.len(), 2);
+    let t = &json(&run.join("run.json"))["target"];
+    assert_eq!(t["reached"], false, "{t}");
+    assert!(t.get("epoch").is_none(), "{t}");
+}
+
+#[test]
+fn bad_schedule_and_target_flags_are_refused() {
+    let tmp = scratch();
+    let out = tmp.path().join("never");
+    let cases: &[(&[&str], &[&str])] = &[
+        // 2 epochs × 16 steps = 32.
+        (
+            &["--warmup", "33s"],
+            &["--warmup 33s is 33 steps", "run's 32"],
+        ),
+        (
+            &["--warmup", "2.5"],
+            &["--warmup 2.5 is 40 steps", "run's 32"],
+        ),
+        (&["--warmup", "soon"], &["--warmup", "'soon'"]),
+        (&["--final-lr", "1.5"], &["--final-lr 1.5", "[0, 1]"]),
+        (&["--final-lr=-0.1"], &["--final-lr -0.1", "[0, 1]"]),
+        (&["--schedule", "cos"], &["--schedule", "'cos'", "cosine"]),
+        (
+            &["--lr-scaling", "root"],
+            &["--lr-scaling", "none, sqrt or linear"],
+        ),
+        (
+            &["--lr-scaling", "sqrt", "--reference-batch", "0"],
+            &["--reference-batch"],
+        ),
+        (
+            &["--target-val-loss", "0"],
+            &["--target-val-loss", "positive finite"],
+        ),
+        (
+            &["--target-val-loss=-1"],
+            &["--target-val-loss", "positive finite"],
+        ),
+        (
+            &["--target-val-loss", "nan"],
+            &["--target-val-loss", "positive finite"],
+        ),
+        (
+            &["--target-val-loss", "inf"],
+            &["--target-val-loss", "positive finite"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec![
+            "train",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--batch",
+            "128",
+            "--epochs",
+            "2",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        fails(tmp.path(), &args, needles);
+        assert!(!out.exists(), "{extra:?} left {}", out.display());
+    }
+}
+
 // ---------------------------------------------------------------- encode / eval / figure
 
 #[test]

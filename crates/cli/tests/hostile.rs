@@ -24,6 +24,7 @@ fn tiny_run(dir: &Path) {
         history: History {
             loss: vec![0.5],
             val_loss: vec![0.5],
+            lr: vec![],
         },
         data: "test".into(),
     }

@@ -28,10 +28,13 @@
 //! Step 0 is not a training step (warmup gives 0 there).
 
 use crate::{fail, Result};
+use serde::{Deserialize, Serialize};
 
-/// The shape after warmup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The shape after warmup. Stored by name ("cosine").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
+    #[default]
     Constant,
     Cosine,
     Linear,
@@ -75,6 +78,13 @@ impl ScheduleKind {
             ScheduleKind::Cosine | ScheduleKind::OneCycle => 1,
             ScheduleKind::Linear => 2,
         }
+    }
+}
+
+impl std::str::FromStr for ScheduleKind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
     }
 }
 
@@ -289,10 +299,12 @@ pub fn cos_pi(p: f64) -> f64 {
     sign * c
 }
 
-/// How the peak learning rate follows the batch size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How the peak learning rate follows the batch size. Stored by name ("sqrt").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BatchScaling {
     /// The learning rate as given.
+    #[default]
     None,
     /// ×√(batch/reference) (Hoffer et al. 2017; Adam/LAMB-style optimizers).
     Sqrt,
@@ -319,6 +331,75 @@ impl BatchScaling {
                 Input,
                 "unknown batch scaling rule '{s}' (none, sqrt or linear)"
             ),
+        }
+    }
+}
+
+impl std::str::FromStr for BatchScaling {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// How long the warmup lasts: in epochs (fractional allowed) or in steps.
+/// Stored as `{"epochs": 0.5}` or `{"steps": 500}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Warmup {
+    Epochs(f64),
+    Steps(u64),
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Warmup::Epochs(0.0)
+    }
+}
+
+impl Warmup {
+    /// As the flag spells it: "0.5" (epochs) or "500s" (steps).
+    pub fn describe(self) -> String {
+        match self {
+            Warmup::Epochs(e) => format!("{e}"),
+            Warmup::Steps(n) => format!("{n}s"),
+        }
+    }
+
+    /// The warmup in optimizer steps at `steps_per_epoch`; a fractional
+    /// epoch count rounds up, so any warmup asked for lasts at least a step.
+    pub fn steps(self, steps_per_epoch: usize) -> Result<u64> {
+        match self {
+            Warmup::Steps(n) => Ok(n),
+            Warmup::Epochs(e) => {
+                if !(e.is_finite() && e >= 0.0) {
+                    fail!(Input, "warmup of {e} epochs: must be a finite number ≥ 0");
+                }
+                let steps = (e * steps_per_epoch as f64).ceil();
+                if steps > u64::MAX as f64 {
+                    fail!(Input, "warmup of {e} epochs is too many steps");
+                }
+                Ok(steps as u64)
+            }
+        }
+    }
+}
+
+/// "2" or "0.5" (epochs), "500s" (steps).
+impl std::str::FromStr for Warmup {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            crate::Error::Input(format!(
+                "warmup '{s}': give epochs (2, 0.5) or steps (500s), a number ≥ 0"
+            ))
+        };
+        if let Some(steps) = s.strip_suffix('s') {
+            return steps.parse().map(Warmup::Steps).map_err(|_| bad());
+        }
+        match s.parse::<f64>() {
+            Ok(e) if e.is_finite() && e >= 0.0 => Ok(Warmup::Epochs(e)),
+            _ => Err(bad()),
         }
     }
 }
@@ -501,6 +582,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("none, sqrt or linear"));
+    }
+
+    #[test]
+    fn names_and_warmups_parse_and_round_trip() {
+        for k in ScheduleKind::ALL {
+            assert_eq!(k.name().parse::<ScheduleKind>().unwrap(), k);
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+            assert_eq!(serde_json::from_str::<ScheduleKind>(&json).unwrap(), k);
+        }
+        for b in BatchScaling::ALL {
+            assert_eq!(b.name().parse::<BatchScaling>().unwrap(), b);
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(json, format!("\"{}\"", b.name()));
+        }
+        assert_eq!("2".parse::<Warmup>().unwrap(), Warmup::Epochs(2.0));
+        assert_eq!("0.5".parse::<Warmup>().unwrap(), Warmup::Epochs(0.5));
+        assert_eq!("500s".parse::<Warmup>().unwrap(), Warmup::Steps(500));
+        for bad in ["", "s", "-1", "nan", "inf", "1.5s", "-3s", "x"] {
+            assert!(bad.parse::<Warmup>().is_err(), "{bad}");
+        }
+        assert_eq!(Warmup::Epochs(0.5).steps(3).unwrap(), 2);
+        assert_eq!(Warmup::Epochs(2.0).steps(3).unwrap(), 6);
+        assert_eq!(Warmup::Epochs(0.0).steps(3).unwrap(), 0);
+        assert_eq!(Warmup::Steps(7).steps(3).unwrap(), 7);
+        let w = Warmup::Epochs(0.5);
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(json, r#"{"epochs":0.5}"#);
+        assert_eq!(serde_json::from_str::<Warmup>(&json).unwrap(), w);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::Result;
 use crate::TrainState;
+use dae_core::schedule::LrSchedule;
 use dae_data::Dataset;
 
 /// Training met a non-finite loss at this 1-based step of the epoch (None
@@ -77,6 +78,9 @@ pub trait Backend {
     fn device(&self) -> String;
     fn load_state(&mut self, state: &TrainState) -> Result<()>;
     fn state(&mut self) -> Result<TrainState>;
+    /// The learning rate of every step from now on, by the 1-based step
+    /// counter the state carries (`fit` sets the run's before training).
+    fn set_schedule(&mut self, schedule: LrSchedule) -> Result<()>;
     /// One epoch of mini-batch steps over `data` in the order `perm`, the
     /// last batch partial; returns the sample-weighted mean of the batch
     /// losses (what Keras reports as the epoch's `loss`).

@@ -230,6 +230,7 @@ mod tests {
             history: History {
                 loss: vec![0.5, 0.4],
                 val_loss: vec![0.45, 0.41],
+                lr: vec![1e-3; 4],
             },
             data: "synthetic".into(),
         };

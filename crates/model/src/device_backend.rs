@@ -575,6 +575,16 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         Ok(dev.synchronize()?)
     }
 
+    fn set_schedule(&mut self, schedule: LrSchedule) -> Result<()> {
+        schedule.validate()?;
+        if schedule != self.schedule {
+            // The schedule is part of the recorded update's launch.
+            self.schedule = schedule;
+            self.graphs.clear();
+        }
+        Ok(())
+    }
+
     fn state(&mut self) -> Result<TrainState> {
         let (dev, n) = (&self.dev, self.arch.param_count());
         Ok(TrainState {

@@ -4,6 +4,7 @@ use crate::error::{err, fail};
 use crate::Result;
 use crate::{Backend, Error, StepObserver};
 use dae_core::rng::epoch_permutation;
+use dae_core::schedule::{scaled_peak, BatchScaling, LrSchedule, ScheduleKind, Warmup};
 use dae_core::{AdamConfig, Precision};
 use dae_data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,28 @@ pub struct TrainConfig {
     pub epsilon: f64,
     /// Stored by name ("fp32"), as it always was.
     pub precision: Precision,
+    // The learning-rate schedule (issue 12). Each defaults to the lab's
+    // behaviour, so checkpoints written before these fields load as before.
+    /// The shape after warmup.
+    #[serde(default)]
+    pub schedule: ScheduleKind,
+    #[serde(default)]
+    pub warmup: Warmup,
+    /// The last step's learning rate as a fraction of the peak.
+    #[serde(default)]
+    pub final_lr: f64,
+    /// How the peak follows `batch` relative to `reference_batch`.
+    #[serde(default)]
+    pub lr_scaling: BatchScaling,
+    #[serde(default = "default_reference_batch")]
+    pub reference_batch: usize,
+    /// Stop after the first epoch whose validation loss is at most this.
+    #[serde(default)]
+    pub target_val_loss: Option<f64>,
+}
+
+fn default_reference_batch() -> usize {
+    256
 }
 
 impl TrainConfig {
@@ -38,6 +61,12 @@ impl TrainConfig {
             beta2: 0.999,
             epsilon: 1e-7,
             precision: Precision::Fp32,
+            schedule: ScheduleKind::Constant,
+            warmup: Warmup::default(),
+            final_lr: 0.0,
+            lr_scaling: BatchScaling::None,
+            reference_batch: default_reference_batch(),
+            target_val_loss: None,
         }
     }
 
@@ -54,13 +83,74 @@ impl TrainConfig {
     pub fn steps_per_epoch(&self, rows: usize) -> usize {
         rows.div_ceil(self.batch)
     }
+
+    /// The run's learning-rate schedule on `rows` training rows: peak =
+    /// `lr` scaled for `batch`, over `epochs` × steps per epoch. It depends
+    /// only on these settings, so a resumed run continues it exactly. With
+    /// the lab's settings every step's rate is exactly `lr as f32`.
+    pub fn lr_schedule(&self, rows: usize) -> Result<LrSchedule> {
+        if self.batch == 0 {
+            fail!(Settings, "--batch must be at least 1");
+        }
+        if self.lr_scaling != BatchScaling::None && self.reference_batch == 0 {
+            fail!(
+                Settings,
+                "--lr-scaling {} needs --reference-batch ≥ 1",
+                self.lr_scaling.name()
+            );
+        }
+        if !(0.0..=1.0).contains(&self.final_lr) {
+            fail!(
+                Settings,
+                "--final-lr {} must be a fraction of the peak learning rate in [0, 1]",
+                self.final_lr
+            );
+        }
+        let peak = scaled_peak(
+            self.lr as f32,
+            self.batch,
+            self.reference_batch.max(1),
+            self.lr_scaling,
+        )?;
+        let per_epoch = self.steps_per_epoch(rows);
+        let total = (self.epochs as u64).checked_mul(per_epoch as u64);
+        let total = match total.and_then(|t| u32::try_from(t).ok()) {
+            Some(t) => t,
+            None => fail!(
+                Settings,
+                "{} epochs × {per_epoch} steps exceed the step counter's range",
+                self.epochs
+            ),
+        };
+        let warmup = self.warmup.steps(per_epoch)?;
+        if warmup > total as u64 {
+            fail!(
+                Settings,
+                "--warmup {} is {warmup} steps, longer than the run's {total} ({} epochs × {per_epoch} steps)",
+                self.warmup.describe(),
+                self.epochs
+            );
+        }
+        Ok(LrSchedule::new(
+            self.schedule,
+            peak,
+            warmup as u32,
+            total,
+            self.final_lr as f32,
+        )?)
+    }
 }
 
-/// Per-epoch losses, named as Keras' History names them.
+/// Per-epoch losses, named as Keras' History names them, and the learning
+/// rate of every step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub loss: Vec<f64>,
     pub val_loss: Vec<f64>,
+    /// The learning rate of each optimizer step, in order (empty in
+    /// histories written before it was recorded).
+    #[serde(default)]
+    pub lr: Vec<f64>,
 }
 
 impl History {
@@ -110,9 +200,34 @@ fn kept(done: usize) -> String {
     }
 }
 
-/// Trains from `history.epochs_done()` up to `cfg.epochs`, validating on
-/// `validation` after each epoch. The shuffle of each epoch depends only on
-/// the seed and the epoch, so a resumed run continues exactly.
+/// How a run met its `target_val_loss`, counted over this `fit` call
+/// (a resumed run's earlier epochs are counted in `epoch`, `steps` and
+/// `samples`, its earlier time is not).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetReached {
+    /// The 1-based epoch whose validation loss first met the target.
+    pub epoch: usize,
+    /// Optimizer steps and training samples up to the end of that epoch.
+    pub steps: u64,
+    pub samples: u64,
+    /// Training time (validation excluded) and wall time of this call up to
+    /// that epoch's validation.
+    pub train_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+/// What `fit` tells its caller besides the history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FitOutcome {
+    /// Set when `target_val_loss` was met (training stopped there).
+    pub reached: Option<TargetReached>,
+}
+
+/// Trains from `history.epochs_done()` up to `cfg.epochs` (or the first
+/// epoch meeting `cfg.target_val_loss`), validating on `validation` after
+/// each epoch. The shuffle of each epoch depends only on the seed and the
+/// epoch, and the schedule only on the settings and the step, so a resumed
+/// run continues exactly.
 pub fn fit(
     backend: &mut dyn Backend,
     train: &Dataset,
@@ -120,11 +235,28 @@ pub fn fit(
     cfg: &TrainConfig,
     history: &mut History,
     observer: &mut dyn FitObserver,
-) -> Result<()> {
-    if cfg.batch == 0 {
-        fail!(Settings, "--batch must be at least 1");
+) -> Result<FitOutcome> {
+    let schedule = cfg.lr_schedule(train.rows)?;
+    if let Some(t) = cfg.target_val_loss {
+        if !(t.is_finite() && t > 0.0) {
+            fail!(
+                Settings,
+                "--target-val-loss {t} must be a positive finite number"
+            );
+        }
     }
+    backend.set_schedule(schedule)?;
     let steps = cfg.steps_per_epoch(train.rows);
+    // Histories written before rates were recorded get the rates of their
+    // epochs filled in (a pure function of the step).
+    let done_steps = history.epochs_done() * steps;
+    if history.lr.len() != done_steps {
+        history.lr = (1..=done_steps)
+            .map(|s| schedule.lr_at(s as u32) as f64)
+            .collect();
+    }
+    let started = Instant::now();
+    let mut train_total = 0.0;
     for epoch in history.epochs_done()..cfg.epochs {
         observer.on_epoch_start(epoch + 1, cfg.epochs, steps);
         let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
@@ -151,6 +283,7 @@ pub fn fit(
                 e => e,
             })?;
         let train_seconds = start.elapsed().as_secs_f64();
+        train_total += train_seconds;
         let val_loss = backend.evaluate(validation, false)?.loss;
         if !val_loss.is_finite() {
             fail!(
@@ -161,6 +294,10 @@ pub fn fit(
         }
         history.loss.push(loss);
         history.val_loss.push(val_loss);
+        let first = epoch * steps + 1;
+        history
+            .lr
+            .extend((first..first + steps).map(|s| schedule.lr_at(s as u32) as f64));
         let stats = EpochStats {
             epoch: epoch + 1,
             epochs: cfg.epochs,
@@ -171,8 +308,20 @@ pub fn fit(
             samples_per_second: train.rows as f64 / train_seconds.max(1e-9),
         };
         observer.on_epoch_end(&stats, history, backend)?;
+        if cfg.target_val_loss.is_some_and(|t| val_loss <= t) {
+            let done = (epoch + 1) as u64;
+            return Ok(FitOutcome {
+                reached: Some(TargetReached {
+                    epoch: epoch + 1,
+                    steps: done * steps as u64,
+                    samples: done * train.rows as u64,
+                    train_seconds: train_total,
+                    wall_seconds: started.elapsed().as_secs_f64(),
+                }),
+            });
+        }
     }
-    Ok(())
+    Ok(FitOutcome::default())
 }
 
 #[cfg(test)]

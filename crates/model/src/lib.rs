@@ -25,7 +25,7 @@ pub use device_backend::{
     buffer_bytes, capacity, CpuBackend, CudaBackend, DeviceBackend, HOST_SM_COUNT,
 };
 pub use error::{Error, Result};
-pub use fit::{fit, EpochStats, FitObserver, History, TrainConfig};
+pub use fit::{fit, EpochStats, FitObserver, FitOutcome, History, TargetReached, TrainConfig};
 pub use memory::MemoryPlan;
 pub use state::TrainState;
 pub use summary::{format_summary, group_digits, SummaryTable};

@@ -33,6 +33,23 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
         c.epsilon.is_finite() && c.epsilon > 0.0,
         "a positive number",
     )?;
+    field(
+        "final_lr",
+        c.final_lr,
+        (0.0..=1.0).contains(&c.final_lr),
+        "in [0, 1]",
+    )?;
+    if let dae_core::schedule::Warmup::Epochs(e) = c.warmup {
+        field("warmup epochs", e, e.is_finite() && e >= 0.0, "≥ 0")?;
+    }
+    if let Some(t) = c.target_val_loss {
+        field(
+            "target_val_loss",
+            t,
+            t.is_finite() && t > 0.0,
+            "a positive number",
+        )?;
+    }
     if c.epochs == 0 {
         fail!(Checkpoint, "metadata 'training': epochs must be at least 1");
     }
@@ -51,6 +68,14 @@ pub fn check_history(h: &History, c: &TrainConfig, epoch: Option<&str>, step: u6
             "metadata 'history': {} losses but {} validation losses",
             h.loss.len(),
             h.val_loss.len()
+        );
+    }
+    if let Some(i) = h.lr.iter().position(|v| !v.is_finite()) {
+        fail!(
+            Checkpoint,
+            "metadata 'history': lr of step {} is {}",
+            i + 1,
+            h.lr[i]
         );
     }
     for (name, values) in [("loss", &h.loss), ("val_loss", &h.val_loss)] {

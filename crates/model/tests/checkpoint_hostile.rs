@@ -19,6 +19,7 @@ fn checkpoint() -> Checkpoint {
         history: History {
             loss: vec![0.7, 0.6],
             val_loss: vec![0.71, 0.65],
+            lr: vec![],
         },
         data: "synthetic".into(),
     }
@@ -131,6 +132,31 @@ fn bad_settings_and_histories_are_refused_by_field() {
             &["fp8"],
         ),
         (
+            "training",
+            set(&lab, "final_lr", Value::from(1.5)),
+            &["final_lr 1.5", "[0, 1]"],
+        ),
+        (
+            "training",
+            set(&lab, "target_val_loss", Value::from(-0.1)),
+            &["target_val_loss -0.1"],
+        ),
+        (
+            "training",
+            set(&lab, "warmup", serde_json::json!({"epochs": -2.0})),
+            &["warmup epochs -2"],
+        ),
+        (
+            "training",
+            set(&lab, "schedule", Value::from("triangle")),
+            &["triangle"],
+        ),
+        (
+            "history",
+            r#"{"loss":[0.7,0.6],"val_loss":[0.7,0.6],"lr":[0.001,null]}"#.into(),
+            &["'history'"],
+        ),
+        (
             "history",
             r#"{"loss":[0.7,0.6],"val_loss":[0.7]}"#.into(),
             &["'history'", "2 losses but 1"],
@@ -163,7 +189,7 @@ fn bad_settings_and_histories_are_refused_by_field() {
         (
             "architecture",
             r#"{"input_dim":6,"encoder":[16000000]}"#.into(),
-            &["'architecture'", "but the file has 1824 bytes"],
+            &["'architecture'", "(2496000072 bytes) but the file has"],
         ),
         (
             "architecture",

@@ -2,6 +2,7 @@
 //! backend: checkpoints happen after each epoch, a non-finite loss stops
 //! training with the epoch and step named, and the last good epoch is kept.
 
+use dae_core::schedule::LrSchedule;
 use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
 use dae_model::Result;
@@ -21,6 +22,9 @@ impl Backend for Scripted {
         "scripted".into()
     }
     fn load_state(&mut self, _: &TrainState) -> Result<()> {
+        Ok(())
+    }
+    fn set_schedule(&mut self, _: LrSchedule) -> Result<()> {
         Ok(())
     }
     fn state(&mut self) -> Result<TrainState> {
@@ -122,6 +126,7 @@ fn resumed_history_continues_where_it_stopped() {
     let mut history = History {
         loss: vec![9.0, 8.0],
         val_loss: vec![9.5, 8.5],
+        lr: vec![],
     };
     let mut rec = Recorder::default();
     let mut backend = Scripted {
@@ -131,4 +136,54 @@ fn resumed_history_continues_where_it_stopped() {
     fit(&mut backend, &d, &d, &cfg, &mut history, &mut rec).unwrap();
     assert_eq!(rec.saved_epochs, [3, 4]);
     assert_eq!(history.loss, [9.0, 8.0, 1.0, 0.5]);
+    // The rates of the two old epochs are filled in: 4 epochs × 4 steps,
+    // every one the lab's constant rate.
+    assert_eq!(history.lr, vec![1e-3f32 as f64; 16]);
+}
+
+/// The scripted validation loss is 0.5 every epoch.
+fn run_to_target(target: Option<f64>) -> Result<(dae_model::FitOutcome, History)> {
+    let d = data();
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch: 30,
+        target_val_loss: target,
+        ..TrainConfig::lab()
+    };
+    let mut history = History::default();
+    let mut backend = Scripted {
+        epoch: 0,
+        fail_epoch: 0,
+    };
+    let outcome = fit(
+        &mut backend,
+        &d,
+        &d,
+        &cfg,
+        &mut history,
+        &mut Recorder::default(),
+    )?;
+    Ok((outcome, history))
+}
+
+#[test]
+fn a_met_target_stops_training_after_that_epoch() {
+    let (outcome, history) = run_to_target(Some(0.5)).unwrap();
+    let reached = outcome.reached.expect("0.5 ≤ 0.5 is met");
+    assert_eq!((reached.epoch, reached.steps, reached.samples), (1, 4, 100));
+    assert!(reached.train_seconds <= reached.wall_seconds);
+    assert_eq!(history.epochs_done(), 1);
+
+    let (outcome, history) = run_to_target(Some(0.49)).unwrap();
+    assert_eq!(outcome.reached, None);
+    assert_eq!(history.epochs_done(), 3);
+    assert_eq!(run_to_target(None).unwrap().0.reached, None);
+}
+
+#[test]
+fn a_target_must_be_positive_and_finite() {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let msg = run_to_target(Some(bad)).unwrap_err().to_string();
+        assert!(msg.contains("positive finite"), "{bad}: {msg}");
+    }
 }

@@ -25,6 +25,7 @@ fn valid() -> Vec<u8> {
         history: History {
             loss: vec![0.7, 0.6],
             val_loss: vec![0.71, 0.65],
+            lr: vec![],
         },
         data: "synthetic".into(),
     };

@@ -8,8 +8,9 @@ use crate::run_lock;
 use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::Args;
+use dae_core::schedule::{BatchScaling, ScheduleKind, Warmup};
 use dae_core::Precision;
-use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
+use dae_model::{format_summary, Architecture, SummaryTable, TargetReached, TrainConfig};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,6 +37,24 @@ pub struct TrainArgs {
     /// Adam learning rate [default: 0.001]
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate shape after warmup: constant, cosine, linear or onecycle [default: constant]
+    #[arg(long)]
+    pub schedule: Option<ScheduleKind>,
+    /// Warmup from lr/steps up to the peak: epochs (2, 0.5) or steps (500s) [default: 0]
+    #[arg(long, value_name = "EPOCHS|Ns")]
+    pub warmup: Option<Warmup>,
+    /// The last step's learning rate as a fraction of the peak, in [0, 1] [default: 0]
+    #[arg(long, value_name = "FRACTION")]
+    pub final_lr: Option<f64>,
+    /// Scale the peak learning rate with --batch / --reference-batch: none, sqrt or linear [default: none]
+    #[arg(long)]
+    pub lr_scaling: Option<BatchScaling>,
+    /// The batch --lr was tuned at, for --lr-scaling [default: 256]
+    #[arg(long, value_name = "N")]
+    pub reference_batch: Option<usize>,
+    /// Stop after the first epoch whose val_loss is at most this, and report the time to it
+    #[arg(long, value_name = "LOSS")]
+    pub target_val_loss: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -70,6 +89,68 @@ struct RunReport<'a> {
     wall_seconds_this_invocation: f64,
     final_loss: Option<f64>,
     final_val_loss: f64,
+    /// Time to quality, when --target-val-loss was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<TargetReport<'a>>,
+}
+
+/// run.json's `target`: the value, whether it was met, and when.
+#[derive(Serialize)]
+struct TargetReport<'a> {
+    value: f64,
+    reached: bool,
+    #[serde(flatten)]
+    at: Option<&'a TargetReached>,
+}
+
+/// The summary's clause on the target, e.g. "reached val_loss ≤ 0.3 after
+/// 4 epochs (940 steps, 12.1 s training, 14.0 s wall)".
+fn describe_target(value: f64, reached: Option<&TargetReached>, epochs: usize) -> String {
+    match reached {
+        Some(r) => format!(
+            "reached val_loss ≤ {value} after {} epochs ({} steps, {:.1} s training, {:.1} s wall)",
+            r.epoch, r.steps, r.train_seconds, r.wall_seconds
+        ),
+        None => format!("did not reach val_loss ≤ {value} in {epochs} epochs"),
+    }
+}
+
+/// On --resume: the schedule flags must repeat the run's settings (its
+/// rates so far and to come depend on them).
+fn refuse_schedule_changes(a: &TrainArgs, stored: &TrainConfig) -> Result<()> {
+    let differs = |flag: &str, given: Option<String>, stored: String| -> Result<()> {
+        match given {
+            Some(g) if g != stored => {
+                bail!("{flag} {g} differs from the resumed run's {stored}")
+            }
+            _ => Ok(()),
+        }
+    };
+    differs(
+        "--schedule",
+        a.schedule.map(|k| k.name().to_string()),
+        stored.schedule.name().to_string(),
+    )?;
+    differs(
+        "--warmup",
+        a.warmup.map(Warmup::describe),
+        stored.warmup.describe(),
+    )?;
+    differs(
+        "--final-lr",
+        a.final_lr.map(|f| f.to_string()),
+        stored.final_lr.to_string(),
+    )?;
+    differs(
+        "--lr-scaling",
+        a.lr_scaling.map(|b| b.name().to_string()),
+        stored.lr_scaling.name().to_string(),
+    )?;
+    differs(
+        "--reference-batch",
+        a.reference_batch.map(|r| r.to_string()),
+        stored.reference_batch.to_string(),
+    )
 }
 
 /// Refuses to train a fresh run over a trained one unless `force`.
@@ -116,8 +197,21 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     ck.arch.describe()
                 );
             }
+            refuse_schedule_changes(&a, &ck.config)?;
             if let Some(e) = a.epochs {
+                // A decaying schedule spans the run's epochs: more of them
+                // would move every rate from here on.
+                if e != config.epochs && config.schedule != ScheduleKind::Constant {
+                    bail!(
+                        "--epochs {e} differs from the resumed run's {}: its {} schedule spans                          those epochs (start a new run to train longer)",
+                        config.epochs,
+                        config.schedule.name()
+                    );
+                }
                 config.epochs = e;
+            }
+            if a.target_val_loss.is_some() {
+                config.target_val_loss = a.target_val_loss;
             }
             if ck.history.epochs_done() >= config.epochs {
                 bail!(
@@ -138,6 +232,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 seed: a.seed.unwrap_or(lab.seed),
                 lr: a.lr.unwrap_or(lab.lr),
                 precision: a.precision.unwrap_or(lab.precision),
+                schedule: a.schedule.unwrap_or(lab.schedule),
+                warmup: a.warmup.unwrap_or(lab.warmup),
+                final_lr: a.final_lr.unwrap_or(lab.final_lr),
+                lr_scaling: a.lr_scaling.unwrap_or(lab.lr_scaling),
+                reference_batch: a.reference_batch.unwrap_or(lab.reference_batch),
+                target_val_loss: a.target_val_loss,
                 ..lab
             };
             let name = encoder
@@ -158,6 +258,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if !(config.lr.is_finite() && config.lr > 0.0) {
         bail!("--lr must be a positive number, got {}", config.lr);
     }
+    if let Some(t) = config.target_val_loss {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("--target-val-loss must be a positive finite number, got {t}");
+        }
+    }
     if let (Some(_), Some(p)) = (&resumed, a.precision) {
         config.precision = p;
     }
@@ -174,6 +279,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     }
     let image_shape = parse_image_shape(&a.image_shape, arch.input_dim)?;
+    // The schedule's checks (warmup within the run, final fraction, scaling)
+    // need the data's row count: before anything is created.
+    config.lr_schedule(splits.train.rows)?;
     // After the data and settings check out; a run that then fails before
     // its first checkpoint removes the directory it created.
     let flag = if resumed.is_some() {
@@ -220,6 +328,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         mut backend,
         history,
         train_seconds,
+        reached,
     } = training::train(&session, start, &splits.train, &splits.test)
         .inspect_err(|_| {
             if created {
@@ -271,6 +380,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             wall_seconds_this_invocation: started.elapsed().as_secs_f64(),
             final_loss: history.loss.last().copied(),
             final_val_loss: final_val,
+            target: config.target_val_loss.map(|value| TargetReport {
+                value,
+                reached: reached.is_some(),
+                at: reached.as_ref(),
+            }),
         },
     )?;
     say!(
@@ -281,5 +395,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         train_seconds,
         run.path.display()
     );
+    if let Some(value) = config.target_val_loss {
+        say!(
+            "{}",
+            describe_target(value, reached.as_ref(), history.epochs_done())
+        );
+    }
     Ok(())
 }
