@@ -2,7 +2,7 @@
 
 use crate::error::{err, fail};
 use crate::Result;
-use crate::{Backend, Error, StepObserver};
+use crate::{Backend, Error, Optimizer, StepObserver};
 use dae_core::rng::epoch_permutation;
 use dae_core::{AdamConfig, Precision};
 use dae_data::Dataset;
@@ -23,6 +23,13 @@ pub struct TrainConfig {
     pub epsilon: f64,
     /// Stored by name ("fp32"), as it always was.
     pub precision: Precision,
+    /// Stored by name ("adam", "adamw", "lamb"); runs saved before it
+    /// existed trained with Adam.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// AdamW's and LAMB's weight decay (0: none; Adam has none).
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 impl TrainConfig {
@@ -38,16 +45,24 @@ impl TrainConfig {
             beta2: 0.999,
             epsilon: 1e-7,
             precision: Precision::Fp32,
+            optimizer: Optimizer::Adam,
+            weight_decay: 0.0,
         }
     }
 
+    /// The optimizer's hyper-parameters; the weight decay only where the
+    /// optimizer applies one (AdamW, LAMB).
     pub fn adam(&self) -> AdamConfig {
         AdamConfig {
             lr: self.lr as f32,
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             eps: self.epsilon as f32,
-            weight_decay: 0.0,
+            weight_decay: if self.optimizer.decays() {
+                self.weight_decay as f32
+            } else {
+                0.0
+            },
         }
     }
 

@@ -127,6 +127,16 @@ fn bad_settings_and_histories_are_refused_by_field() {
         ("training", set(&lab, "batch", Value::from(0)), &["batch"]),
         (
             "training",
+            set(&lab, "weight_decay", Value::from(-0.5)),
+            &["weight_decay"],
+        ),
+        (
+            "training",
+            set(&lab, "optimizer", Value::from("sgd")),
+            &["sgd"],
+        ),
+        (
+            "training",
             set(&lab, "precision", Value::from("fp8")),
             &["fp8"],
         ),
