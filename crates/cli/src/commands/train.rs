@@ -9,7 +9,7 @@ use crate::training::{self, Session, Start, Trained};
 use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::Precision;
-use dae_model::{format_summary, Architecture, SummaryTable, TrainConfig};
+use dae_model::{format_summary, Architecture, Optimizer, SummaryTable, TrainConfig};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,6 +36,13 @@ pub struct TrainArgs {
     /// Adam learning rate [default: 0.001]
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Optimizer: adam, adamw (decoupled weight decay) or lamb (per-layer
+    /// trust ratios) [default: adam]
+    #[arg(long, value_parser = parse_optimizer)]
+    pub optimizer: Option<Optimizer>,
+    /// Weight decay of adamw and lamb (biases excluded with lamb) [default: 0]
+    #[arg(long, value_name = "X")]
+    pub weight_decay: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -70,6 +77,43 @@ struct RunReport<'a> {
     wall_seconds_this_invocation: f64,
     final_loss: Option<f64>,
     final_val_loss: f64,
+}
+
+fn parse_optimizer(s: &str) -> Result<Optimizer, String> {
+    Optimizer::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--optimizer` and `--weight-decay` into `config` (a resumed run's must
+/// not change), checked.
+fn apply_optimizer_flags(a: &TrainArgs, config: &mut TrainConfig, resuming: bool) -> Result<()> {
+    if resuming {
+        if let Some(o) = a.optimizer.filter(|&o| o != config.optimizer) {
+            bail!(
+                "--optimizer {o} differs from the resumed run's {}",
+                config.optimizer
+            );
+        }
+        if let Some(w) = a.weight_decay.filter(|&w| w != config.weight_decay) {
+            bail!(
+                "--weight-decay {w} differs from the resumed run's {}",
+                config.weight_decay
+            );
+        }
+        return Ok(());
+    }
+    config.optimizer = a.optimizer.unwrap_or(config.optimizer);
+    if let Some(w) = a.weight_decay {
+        if !(w.is_finite() && w >= 0.0) {
+            bail!("--weight-decay must be a non-negative finite number, got {w}");
+        }
+        if !config.optimizer.decays() {
+            bail!(
+                "--weight-decay {w}: plain adam has no weight decay; use --optimizer adamw (or lamb)"
+            );
+        }
+        config.weight_decay = w;
+    }
+    Ok(())
 }
 
 /// Refuses to train a fresh run over a trained one unless `force`.
@@ -158,6 +202,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if !(config.lr.is_finite() && config.lr > 0.0) {
         bail!("--lr must be a positive number, got {}", config.lr);
     }
+    apply_optimizer_flags(&a, &mut config, resumed.is_some())?;
     if let (Some(_), Some(p)) = (&resumed, a.precision) {
         config.precision = p;
     }
