@@ -246,7 +246,11 @@ fn lamb_trains_and_resume_keeps_the_optimizer() {
     let tmp = scratch();
     let run = tmp.path().join("lamb");
     let lamb = ["--optimizer", "lamb", "--weight-decay", "0.01"];
-    train(tmp.path(), &run, &[&["--epochs", "2", "--seed", "3"][..], &lamb].concat());
+    train(
+        tmp.path(),
+        &run,
+        &[&["--epochs", "2", "--seed", "3"][..], &lamb].concat(),
+    );
     let (loss, val_loss) = history(&run);
     assert!(loss[1] < loss[0], "LAMB's loss did not fall: {loss:?}");
     assert!(val_loss.iter().all(|v| v.is_finite()), "{val_loss:?}");

@@ -97,8 +97,8 @@ pub fn lamb_bounds(
                 0.0
             };
             let a = (m_mag[i] / c1) / ((rv[i] / c2).sqrt() + eps);
-            p_mag[i] = rp[i].abs()
-                + 24.0 * cfg.lr as f64 * ratios[k] * (a + wd * (p0[i] as f64).abs());
+            p_mag[i] =
+                rp[i].abs() + 24.0 * cfg.lr as f64 * ratios[k] * (a + wd * (p0[i] as f64).abs());
         }
     }
     ([rp, rm, rv], [p_mag, m_mag, v_mag])

@@ -10,9 +10,7 @@ use dae_core::{AdamConfig, Precision};
 use dae_data::Dataset;
 use dae_emu::{suite_seed, Emulator};
 use dae_model::gpu_check::model_tolerance;
-use dae_model::{
-    Architecture, Backend, CpuBackend, DeviceBackend, Optimizer, Silent, TrainState,
-};
+use dae_model::{Architecture, Backend, CpuBackend, DeviceBackend, Optimizer, Silent, TrainState};
 
 fn lab_test_data() -> Dataset {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist");
@@ -20,7 +18,12 @@ fn lab_test_data() -> Dataset {
 }
 
 /// (epoch loss, the state after it).
-fn epoch(backend: &mut dyn Backend, data: &Dataset, perm: &[u32], batch: usize) -> (f64, TrainState) {
+fn epoch(
+    backend: &mut dyn Backend,
+    data: &Dataset,
+    perm: &[u32],
+    batch: usize,
+) -> (f64, TrainState) {
     let loss = backend.train_epoch(data, perm, batch, &mut Silent).unwrap();
     (loss, backend.state().unwrap())
 }
@@ -60,7 +63,11 @@ fn a_lamb_epoch_on_the_emulator_matches_the_cpu_backend() {
     // The update (not the parameters, which it barely moves): what LAMB's
     // kernels computed.
     let update = |s: &TrainState| -> Vec<f32> {
-        s.params.iter().zip(&state.params).map(|(a, b)| a - b).collect()
+        s.params
+            .iter()
+            .zip(&state.params)
+            .map(|(a, b)| a - b)
+            .collect()
     };
     let (got_update, want_update) = (update(got), update(&want));
     assert!(

@@ -75,7 +75,14 @@ impl MemoryPlan {
         dataset_bytes: usize,
     ) -> Result<Self> {
         let capacity = crate::capacity(false, batch);
-        Self::of_buffers(arch, optimizer, capacity, sm_count, train_rows, dataset_bytes)
+        Self::of_buffers(
+            arch,
+            optimizer,
+            capacity,
+            sm_count,
+            train_rows,
+            dataset_bytes,
+        )
     }
 
     /// The backend's plan: its activation rows (the batch or an inference

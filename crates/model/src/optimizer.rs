@@ -119,8 +119,13 @@ mod tests {
         let layers = arch.layers();
         let tensors = lamb_tensors(&layers);
         assert_eq!(tensors.len(), 12);
-        assert_eq!(tensors.iter().map(|t| t.len).sum::<usize>(), arch.param_count());
-        assert!(tensors.windows(2).all(|w| w[0].offset + w[0].len == w[1].offset));
+        assert_eq!(
+            tensors.iter().map(|t| t.len).sum::<usize>(),
+            arch.param_count()
+        );
+        assert!(tensors
+            .windows(2)
+            .all(|w| w[0].offset + w[0].len == w[1].offset));
         assert_eq!((tensors[0].decay, tensors[1].decay), (true, false));
         let table = lamb_table(&layers).unwrap();
         assert_eq!(
