@@ -115,12 +115,9 @@ pub fn build_backend(
     state: TrainState,
 ) -> Result<Box<dyn Backend>> {
     match device {
-        Device::Cpu => Ok(Box::new(CpuBackend::new(
-            arch,
-            cfg.adam(),
-            cfg.batch,
-            state,
-        )?)),
+        Device::Cpu => Ok(Box::new(
+            CpuBackend::new(arch, cfg.adam(), cfg.batch, state)?.with_optimizer(cfg.optimizer)?,
+        )),
         Device::Cuda(gpu) => {
             let backend = CudaBackend::on(
                 gpu.clone(),
@@ -130,6 +127,8 @@ pub fn build_backend(
                 cfg.batch,
                 state,
             )
+            .context("CUDA device")?
+            .with_optimizer(cfg.optimizer)
             .context("CUDA device")?;
             Ok(Box::new(backend.recording_graphs(graphs_enabled())))
         }

@@ -120,10 +120,11 @@ fn preflight(
     // buffer of the device backend for this GPU's SM count.
     let data = train.bytes() + validation.bytes();
     let plan = match device {
-        Device::Cpu => MemoryPlan::cpu(arch, config.batch, train.rows, data)?,
+        Device::Cpu => MemoryPlan::cpu(arch, config.optimizer, config.batch, train.rows, data)?,
         Device::Cuda(gpu) => {
             let sms = gpu.sm_count as usize;
-            MemoryPlan::device(arch, config.batch, sms, train.rows, data)?
+            let optimizer = config.optimizer;
+            MemoryPlan::device(arch, optimizer, config.batch, sms, train.rows, data)?
         }
     };
     let name = match device {

@@ -239,6 +239,52 @@ fn same_seed_same_history_other_seed_differs() {
     assert_ne!(va[0], vb[0]);
 }
 
+/// LAMB with weight decay trains (the loss falls over two epochs), is
+/// recorded in run.json and the checkpoint, and a resume may not change it.
+#[test]
+fn lamb_trains_and_resume_keeps_the_optimizer() {
+    let tmp = scratch();
+    let run = tmp.path().join("lamb");
+    let lamb = ["--optimizer", "lamb", "--weight-decay", "0.01"];
+    train(
+        tmp.path(),
+        &run,
+        &[&["--epochs", "2", "--seed", "3"][..], &lamb].concat(),
+    );
+    let (loss, val_loss) = history(&run);
+    assert!(loss[1] < loss[0], "LAMB's loss did not fall: {loss:?}");
+    assert!(val_loss.iter().all(|v| v.is_finite()), "{val_loss:?}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["settings"]["optimizer"], "lamb", "{report}");
+    assert_eq!(report["settings"]["weight_decay"], 0.01, "{report}");
+    let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.config.optimizer, dae_model::Optimizer::Lamb);
+    let resume = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = ["train", "--resume", s(&run), "--epochs", "3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(["--data", s(small_data()), "--device", "cpu"].map(String::from));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    for (extra, needles) in [
+        (
+            &["--optimizer", "adamw"][..],
+            &["--optimizer adamw differs from the resumed run's lamb"][..],
+        ),
+        (
+            &["--weight-decay", "0.1"],
+            &["--weight-decay 0.1 differs from the resumed run's 0.01"],
+        ),
+    ] {
+        let args = resume(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(tmp.path(), &args, needles);
+    }
+}
+
 #[test]
 fn resume_continues_exactly() {
     let tmp = scratch();
@@ -664,6 +710,19 @@ fn bad_flags_are_clean_errors() {
         (&["--layers", "64,,32"], &["--layers"]),
         (&["--lr=-1", "--epochs", "1"], &["--lr"]),
         (&["--lr=nan", "--epochs", "1"], &["--lr"]),
+        (&["--optimizer", "sgd"], &["unknown optimizer 'sgd'"]),
+        (
+            &["--optimizer", "adamw", "--weight-decay=-0.1"],
+            &["--weight-decay", "non-negative finite"],
+        ),
+        (
+            &["--optimizer", "lamb", "--weight-decay", "inf"],
+            &["--weight-decay", "non-negative finite"],
+        ),
+        (
+            &["--weight-decay", "0.01"],
+            &["--weight-decay", "plain adam", "--optimizer adamw"],
+        ),
         (
             &["--epochs", "1", "--image-shape", "20,20"],
             &["--image-shape", "784"],

@@ -58,14 +58,55 @@ pub fn lamb(
 /// f32 unit roundoff.
 const U32: f64 = f32::EPSILON as f64 / 2.0;
 
-/// Per element: |p − p_ref| ≤ u32·|p_ref| + 24·u32·lr·r·(|â| + wd·|w|),
-/// â = m̂/(√v̂+ε): u within ~10 ulp of its terms (m, v 3 each, the
-/// corrections, sqrt, sum, quotient, decay term), r within ~4 ulp
-/// (the sums in another order, two square roots, the quotient), lr·r
-/// and its product with u one rounding each, then one rounding of p.
-/// m and v: 3·u32 of their terms. Elements outside every tensor must come
-/// back unchanged. Ok: the largest error / bound of the parameters (how
-/// tight the bound is); Err: the first element past its bound (NaN fails).
+/// The relative bounds of p, m and v: each element's error is at most
+/// `REL[k]` times its magnitude from [`lamb_bounds`].
+pub const REL: [f64; 3] = [U32, 3.0 * U32, 3.0 * U32];
+
+/// The reference (p, m, v) of one step and each element's magnitude, so
+/// that |out − want| ≤ REL·magnitude:
+/// p: |p_ref| + 24·lr·r·(|â| + wd·|w|), â = m̂/(√v̂+ε): u within ~10 ulp of
+/// its terms (m, v 3 each, the corrections, sqrt, sum, quotient, decay
+/// term), r within ~4 ulp (the sums in another order, two square roots,
+/// the quotient), lr·r and its product with u one rounding each, then one
+/// rounding of p. m and v: their terms' magnitudes (3 roundings). Elements
+/// outside every tensor have magnitude 0: they must come back unchanged.
+pub fn lamb_bounds(
+    inp: &[Vec<f32>; 4],
+    t: u64,
+    cfg: &AdamConfig,
+    tensors: &[LambTensor],
+) -> ([Vec<f64>; 3], [Vec<f64>; 3]) {
+    let [p0, g, m0, v0] = inp;
+    let (rp, rm, rv, ratios) = lamb(p0, g, m0, v0, t, cfg, tensors);
+    let (b1, b2, eps) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.eps as f64);
+    let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
+    let n = p0.len();
+    let mut owner = vec![None; n];
+    for (k, tn) in tensors.iter().enumerate() {
+        owner[tn.offset..tn.offset + tn.len].fill(Some(k));
+    }
+    let (mut p_mag, mut m_mag, mut v_mag) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for i in 0..n {
+        let g = g[i] as f64;
+        m_mag[i] = b1 * (m0[i] as f64).abs() + (1.0 - b1) * g.abs();
+        v_mag[i] = b2 * v0[i] as f64 + (1.0 - b2) * g * g;
+        if let Some(k) = owner[i] {
+            let wd = if tensors[k].decay {
+                cfg.weight_decay as f64
+            } else {
+                0.0
+            };
+            let a = (m_mag[i] / c1) / ((rv[i] / c2).sqrt() + eps);
+            p_mag[i] =
+                rp[i].abs() + 24.0 * cfg.lr as f64 * ratios[k] * (a + wd * (p0[i] as f64).abs());
+        }
+    }
+    ([rp, rm, rv], [p_mag, m_mag, v_mag])
+}
+
+/// Every element of (p, m, v) within its bound ([`lamb_bounds`]). Ok: the
+/// largest error / bound of the parameters (how tight the bound is); Err:
+/// the first element past its bound (NaN fails).
 pub fn check_lamb(
     out: [&[f32]; 3],
     inp: &[Vec<f32>; 4],
@@ -73,41 +114,17 @@ pub fn check_lamb(
     cfg: &AdamConfig,
     tensors: &[LambTensor],
 ) -> Result<f64, String> {
-    let [p0, g, m0, v0] = inp;
-    let (rp, rm, rv, ratios) = lamb(p0, g, m0, v0, t, cfg, tensors);
-    let (b1, b2, eps) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.eps as f64);
-    let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
-    let [p, m, v] = out;
-    let mut worst = 0.0f64;
-    let mut owner = vec![None; p0.len()];
+    let (want, mag) = lamb_bounds(inp, t, cfg, tensors);
+    let mut owner = vec![None; inp[0].len()];
     for (k, tn) in tensors.iter().enumerate() {
         owner[tn.offset..tn.offset + tn.len].fill(Some(k));
     }
-    for i in 0..p0.len() {
-        let g = g[i] as f64;
-        let m_mag = b1 * (m0[i] as f64).abs() + (1.0 - b1) * g.abs();
-        let v_mag = b2 * v0[i] as f64 + (1.0 - b2) * g * g;
-        let p_bound = match owner[i] {
-            None => 0.0,
-            Some(k) => {
-                let wd = if tensors[k].decay {
-                    cfg.weight_decay as f64
-                } else {
-                    0.0
-                };
-                let a = (m_mag / c1) / ((rv[i] / c2).sqrt() + eps);
-                U32 * rp[i].abs()
-                    + 24.0 * U32 * cfg.lr as f64 * ratios[k] * (a + wd * (p0[i] as f64).abs())
-            }
-        };
-        let checks = [
-            ("p", p[i], rp[i], p_bound),
-            ("m", m[i], rm[i], 3.0 * U32 * m_mag),
-            ("v", v[i], rv[i], 3.0 * U32 * v_mag),
-        ];
-        for (what, got, want, bound) in checks {
+    let mut worst = 0.0f64;
+    for i in 0..inp[0].len() {
+        for (k, what) in ["p", "m", "v"].into_iter().enumerate() {
+            let (got, want, bound) = (out[k][i], want[k][i], REL[k] * mag[k][i]);
             let err = (got as f64 - want).abs();
-            if what == "p" && bound > 0.0 {
+            if k == 0 && bound > 0.0 {
                 worst = worst.max(err / bound);
             }
             if err.is_nan() || err > bound {

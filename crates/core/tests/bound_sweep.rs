@@ -1,5 +1,5 @@
 //! The kernel suite's bounds, swept over a thousand seeds on the host: the
-//! cheap cases (small products, loss, Adam, reductions, gathers) through
+//! cheap cases (small products, loss, Adam, LAMB, reductions, gathers) through
 //! the very code `dae check` runs, on `HostDevice` (the CPU ops, with
 //! tensor-core operand rounding). Correct ops pass every seed; each
 //! deliberate mutation fails every seed, so the bounds are neither loose
@@ -26,6 +26,10 @@ enum Mutant {
     AdamMomentsSwapped,
     /// ε dropped from √v + ε.
     AdamNoEpsilon,
+    /// LAMB's bias corrections from step t−1.
+    LambStepMinusOne,
+    /// LAMB's weight decay dropped.
+    LambNoDecay,
     /// The bias gradient's column sums skip their last row.
     ColumnSumSkipsLast,
     /// The loss sum skips its last element.
@@ -52,6 +56,13 @@ impl Mutant {
             }
             (Op::Adam(a), Mutant::AdamMomentsSwapped) => std::mem::swap(&mut a.m, &mut a.v),
             (Op::Adam(a), Mutant::AdamNoEpsilon) => a.cfg.eps = 0.0,
+            (Op::Lamb(l), Mutant::LambStepMinusOne) => {
+                // SAFETY: the op's step is a live host i32.
+                let earlier = [unsafe { *(l.buffers.step as *const i32) } - 1];
+                l.buffers.step = earlier.as_ptr() as u64;
+                return run(&op);
+            }
+            (Op::Lamb(l), Mutant::LambNoDecay) => l.cfg.weight_decay = 0.0,
             (Op::BiasGrad(b), Mutant::ColumnSumSkipsLast) => b.m -= 1,
             (Op::Bce(_), Mutant::LossSumSkipsLast) => return loss_skipping_last(&op, run),
             (Op::GemmDx(d), Mutant::ReluMaskWrongBuffer) if d.mask != 0 => d.mask = d.dx,
@@ -126,6 +137,8 @@ fn every_mutant_fails_every_seed() {
         Mutant::AdamStepMinusOne,
         Mutant::AdamMomentsSwapped,
         Mutant::AdamNoEpsilon,
+        Mutant::LambStepMinusOne,
+        Mutant::LambNoDecay,
         Mutant::ColumnSumSkipsLast,
         Mutant::LossSumSkipsLast,
         Mutant::ReluMaskWrongBuffer,

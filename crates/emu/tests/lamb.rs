@@ -90,7 +90,14 @@ fn run(
         table: words.ptr(),
         scratch: scratch.ptr(),
     };
-    let launches = lamb_launches(&b, &table, cfg, &schedule.device_args(), emu.sm_count()).unwrap();
+    let launches = lamb_launches(
+        &b,
+        table.counts(),
+        cfg,
+        &schedule.device_args(),
+        emu.sm_count(),
+    )
+    .unwrap();
     for l in &launches {
         emu.launch(l)
             .unwrap_or_else(|e| panic!("{}: {e}", l.kernel));

@@ -8,7 +8,7 @@ use dae_data::testing::flat_dataset;
 use dae_data::{Dataset, Pixels};
 use dae_emu::Emulator;
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Optimizer, Silent, TrainConfig, TrainState,
 };
 
 fn data(rows: usize, dim: usize, salt: u8) -> Dataset {
@@ -40,8 +40,9 @@ fn the_device_plan_equals_the_emulators_live_bytes() {
             ..TrainConfig::lab()
         };
         let (train, val) = (data(train_rows, input, 1), data(val_rows, input, 2));
+        let data_bytes = train.bytes() + val.bytes();
         let plan =
-            MemoryPlan::device(&arch, batch, sms, train_rows, train.bytes() + val.bytes()).unwrap();
+            MemoryPlan::device(&arch, Optimizer::Adam, batch, sms, train_rows, data_bytes).unwrap();
         let emu = Emulator::new(sms);
         let state = TrainState::initialize(&arch, 1);
         let mut backend =

@@ -2,7 +2,7 @@
 //! the CPU kernels on host memory), the GPU (`CudaBackend`), or the host
 //! emulator of crates/emu, which runs this very code in CI. Every device
 //! runs the one training step of `step.rs`. Parameters, gradients and
-//! Adam's moments live in flat buffers; the dataset lives on the device as
+//! the optimizer's moments live in flat buffers; the dataset lives on the device as
 //! stored (u8 or f32) and each batch is gathered through the epoch's
 //! permutation; the whole train step (gather, forward, loss, backward,
 //! Adam, advancing the batch offset) is recorded once (a CUDA graph on a
@@ -12,10 +12,12 @@
 
 use crate::backend::push_row_losses;
 use crate::error::{err, fail};
-use crate::step::{self, BatchSource, StepBuffers, StepPlan};
+use crate::optimizer;
+use crate::step::{self, BatchSource, LambTableBuffers, StepBuffers, StepPlan};
 use crate::Result;
 use crate::{
-    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, StepObserver, TrainState,
+    Architecture, Backend, Evaluation, Interrupted, Layer, NonFiniteLoss, Optimizer, StepObserver,
+    TrainState,
 };
 use dae_core::cuda::Gpu;
 use dae_core::ops::{Bce, Gather, NamedOp, Offset, Op, LOSS_BLOCKS};
@@ -128,11 +130,16 @@ pub type CpuBackend = DeviceBackend<HostDevice>;
 /// splits and the split-K scratch stays small (the CPU ops ignore it).
 pub const HOST_SM_COUNT: usize = 1;
 
-/// Bytes `DeviceBackend::on` allocates for `capacity` activation rows on a
-/// device of `sm_count` SMs, every buffer as `on` makes it (datasets and the
-/// epoch's row order come on top, as they are uploaded). Saturates on
-/// overflow.
-pub fn buffer_bytes(arch: &Architecture, capacity: usize, sm_count: usize) -> usize {
+/// Bytes `DeviceBackend::on` (then `with_optimizer(optimizer)`) allocates
+/// for `capacity` activation rows on a device of `sm_count` SMs, every
+/// buffer as `on` makes it (datasets and the epoch's row order come on top,
+/// as they are uploaded). Saturates on overflow.
+pub fn buffer_bytes(
+    arch: &Architecture,
+    capacity: usize,
+    sm_count: usize,
+    optimizer: Optimizer,
+) -> usize {
     let layers = arch.layers();
     let total = arch.param_count();
     let rows_width = |w: usize| capacity.saturating_mul(w);
@@ -149,6 +156,15 @@ pub fn buffer_bytes(arch: &Architecture, capacity: usize, sm_count: usize) -> us
     f32s.iter()
         .fold(0usize, |a, &n| a.saturating_add(n.saturating_mul(4)))
         .saturating_add(small)
+        .saturating_add(optimizer::extra_bytes(optimizer, &layers))
+}
+
+/// LAMB's table (uploaded once) and scratch on the device.
+struct LambOnDevice<D: KernelDevice> {
+    table: Buffer<D, i32>,
+    scratch: Buffer<D, f64>,
+    tensors: usize,
+    chunks: usize,
 }
 
 pub struct DeviceBackend<D: KernelDevice> {
@@ -157,6 +173,9 @@ pub struct DeviceBackend<D: KernelDevice> {
     layers: Vec<Layer>,
     adam: AdamConfig,
     schedule: LrSchedule,
+    optimizer: Optimizer,
+    /// Allocated for LAMB only.
+    lamb: Option<LambOnDevice<D>>,
     precision: Precision,
     use_graphs: bool,
     driving: Driving,
@@ -233,6 +252,30 @@ impl<D: KernelDevice> DeviceBackend<D> {
         self
     }
 
+    /// The update of every step from now on (Adam unless set): LAMB's table
+    /// is uploaded and its scratch allocated here, and freed for the
+    /// others; recorded steps are recorded again. AdamW is Adam with the
+    /// `AdamConfig` given to `on` carrying its weight decay.
+    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Result<Self> {
+        self.graphs.clear();
+        self.optimizer = optimizer;
+        if let Some(l) = self.lamb.take() {
+            self.allocated -= 4 * l.table.len() + 8 * l.scratch.len();
+        }
+        if optimizer == Optimizer::Lamb {
+            let table = optimizer::lamb_table(&self.layers)?;
+            let l = LambOnDevice {
+                table: Buffer::from_host(&self.dev, &table.words)?,
+                scratch: Buffer::zeros(&self.dev, table.scratch_len())?,
+                tensors: table.tensors,
+                chunks: table.chunks,
+            };
+            self.allocated += 4 * l.table.len() + 8 * l.scratch.len();
+            self.lamb = Some(l);
+        }
+        Ok(self)
+    }
+
     /// Bytes this backend has allocated on its device.
     pub fn allocated_bytes(&self) -> usize {
         self.allocated
@@ -301,6 +344,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
             last_epoch_ms: None,
             use_graphs: true,
             schedule: LrSchedule::constant(adam.lr)?,
+            optimizer: Optimizer::Adam,
+            lamb: None,
             driving,
             capacity,
             precision,
@@ -357,6 +402,12 @@ impl<D: KernelDevice> DeviceBackend<D> {
             loss_sum: self.loss_sum.ptr(),
             loss_partial: self.loss_partial.ptr(),
             work: self.work.ptr(),
+            lamb: self.lamb.as_ref().map(|l| LambTableBuffers {
+                table: l.table.ptr(),
+                scratch: l.scratch.ptr(),
+                tensors: l.tensors,
+                chunks: l.chunks,
+            }),
         }
     }
 
@@ -380,6 +431,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             precision: self.precision,
             adam: self.adam,
             schedule: self.schedule,
+            optimizer: self.optimizer,
         };
         plan.train_step(&self.buffers(), &source, rows, update)
     }
@@ -404,6 +456,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             precision: self.precision,
             adam: self.adam,
             schedule: self.schedule,
+            optimizer: self.optimizer,
         };
         plan.forward(&self.buffers(), rows, layer_count, last)
     }

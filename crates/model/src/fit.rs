@@ -2,7 +2,7 @@
 
 use crate::error::{err, fail};
 use crate::Result;
-use crate::{Backend, Error, StepObserver};
+use crate::{Backend, Error, Optimizer, StepObserver};
 use dae_core::rng::epoch_permutation;
 use dae_core::schedule::{scaled_peak, BatchScaling, LrSchedule, ScheduleKind, Warmup};
 use dae_core::{AdamConfig, Precision};
@@ -42,6 +42,13 @@ pub struct TrainConfig {
     /// Stop after the first epoch whose validation loss is at most this.
     #[serde(default)]
     pub target_val_loss: Option<f64>,
+    /// Stored by name ("adam", "adamw", "lamb"); runs saved before it
+    /// existed trained with Adam.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// AdamW's and LAMB's weight decay (0: none; Adam has none).
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 fn default_reference_batch() -> usize {
@@ -67,16 +74,24 @@ impl TrainConfig {
             lr_scaling: BatchScaling::None,
             reference_batch: default_reference_batch(),
             target_val_loss: None,
+            optimizer: Optimizer::Adam,
+            weight_decay: 0.0,
         }
     }
 
+    /// The optimizer's hyper-parameters; the weight decay only where the
+    /// optimizer applies one (AdamW, LAMB).
     pub fn adam(&self) -> AdamConfig {
         AdamConfig {
             lr: self.lr as f32,
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             eps: self.epsilon as f32,
-            weight_decay: 0.0,
+            weight_decay: if self.optimizer.decays() {
+                self.weight_decay as f32
+            } else {
+                0.0
+            },
         }
     }
 

@@ -13,6 +13,7 @@ mod fit;
 pub mod folds;
 pub mod gpu_check;
 pub mod memory;
+pub mod optimizer;
 mod state;
 pub mod step;
 mod summary;
@@ -27,5 +28,6 @@ pub use device_backend::{
 pub use error::{Error, Result};
 pub use fit::{fit, EpochStats, FitObserver, FitOutcome, History, TargetReached, TrainConfig};
 pub use memory::MemoryPlan;
+pub use optimizer::Optimizer;
 pub use state::TrainState;
 pub use summary::{format_summary, group_digits, SummaryTable};

@@ -1,15 +1,15 @@
 //! What a training run needs in memory, so it can be refused up front.
 
 use crate::error::err;
-use crate::Architecture;
 use crate::Result;
+use crate::{Architecture, Optimizer};
 
 /// Bytes a run needs on its device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemoryPlan {
     /// Parameters and their gradients (f32).
     pub params: usize,
-    /// Adam's two moments (f32).
+    /// The optimizer's two moments (f32), and LAMB's table and scratch.
     pub optimizer: usize,
     /// Every layer's output, the input batch and the two gradient buffers for one batch.
     pub activations: usize,
@@ -55,30 +55,34 @@ impl MemoryPlan {
     /// (its data used in place, counted once in `dataset_bytes`).
     pub fn cpu(
         arch: &Architecture,
+        optimizer: Optimizer,
         batch: usize,
         train_rows: usize,
         dataset_bytes: usize,
     ) -> Result<Self> {
         let capacity = crate::capacity(true, batch);
-        Self::of_buffers(
-            arch,
-            capacity,
-            crate::HOST_SM_COUNT,
-            train_rows,
-            dataset_bytes,
-        )
+        let sms = crate::HOST_SM_COUNT;
+        Self::of_buffers(arch, optimizer, capacity, sms, train_rows, dataset_bytes)
     }
 
     /// A GPU's (or the emulator's) plan at `batch` on `sm_count` SMs.
     pub fn device(
         arch: &Architecture,
+        optimizer: Optimizer,
         batch: usize,
         sm_count: usize,
         train_rows: usize,
         dataset_bytes: usize,
     ) -> Result<Self> {
         let capacity = crate::capacity(false, batch);
-        Self::of_buffers(arch, capacity, sm_count, train_rows, dataset_bytes)
+        Self::of_buffers(
+            arch,
+            optimizer,
+            capacity,
+            sm_count,
+            train_rows,
+            dataset_bytes,
+        )
     }
 
     /// The backend's plan: its activation rows (the batch or an inference
@@ -86,6 +90,7 @@ impl MemoryPlan {
     /// `sm_count` SMs, with the epoch's order of `train_rows` rows.
     fn of_buffers(
         arch: &Architecture,
+        optimizer: Optimizer,
         capacity: usize,
         sm_count: usize,
         train_rows: usize,
@@ -93,7 +98,9 @@ impl MemoryPlan {
     ) -> Result<Self> {
         let batch = capacity;
         let mut plan = Self::new(arch, capacity, dataset_bytes)?;
-        let buffers = crate::buffer_bytes(arch, capacity, sm_count);
+        let lamb = crate::optimizer::extra_bytes(optimizer, &arch.layers());
+        plan.optimizer = plan.optimizer.saturating_add(lamb);
+        let buffers = crate::buffer_bytes(arch, capacity, sm_count, optimizer);
         // The order buffer grows from one row to the epoch's rows.
         let order = train_rows.saturating_sub(1).saturating_mul(4);
         plan.workspace = buffers
@@ -125,7 +132,7 @@ impl MemoryPlan {
 
     pub fn describe(&self) -> String {
         format!(
-            "memory needed: {} in all = parameters+gradients {}, Adam moments {}, activations per batch {}, dataset {}{}",
+            "memory needed: {} in all = parameters+gradients {}, optimizer state {}, activations per batch {}, dataset {}{}",
             human_bytes(self.total()),
             human_bytes(self.params),
             human_bytes(self.optimizer),

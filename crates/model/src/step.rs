@@ -4,7 +4,8 @@
 //! a CUDA graph, the emulator runs its kernels on the host, the CPU executes
 //! its ops with the CPU kernels on host memory (`DeviceBackend`).
 
-use crate::Layer;
+use crate::{Layer, Optimizer};
+use dae_core::ops::lamb::{LambBuffers, LambStep};
 use dae_core::ops::{
     AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, NamedOp, Offset, OffsetAdvance, Op,
     SplitPlan, StepIncrement, WeightGrad,
@@ -33,6 +34,18 @@ pub struct StepBuffers {
     pub loss_partial: u64,
     /// Split-K scratch.
     pub work: u64,
+    /// LAMB's table and scratch (None for Adam and AdamW).
+    pub lamb: Option<LambTableBuffers>,
+}
+
+/// LAMB's tensor table on the device (`LambTable::words`), its counts, and
+/// its f64 scratch (`LambTable::scratch_len`).
+#[derive(Clone, Copy, Debug)]
+pub struct LambTableBuffers {
+    pub table: u64,
+    pub scratch: u64,
+    pub tensors: usize,
+    pub chunks: usize,
 }
 
 /// Where the batch's rows come from.
@@ -52,6 +65,9 @@ pub struct StepPlan<'a> {
     pub adam: AdamConfig,
     /// The learning rate of each step, computed where the update runs.
     pub schedule: LrSchedule,
+    /// Adam or AdamW (`adam.weight_decay`): `Op::Adam`; LAMB: `Op::Lamb`
+    /// over `StepBuffers::lamb`.
+    pub optimizer: Optimizer,
 }
 
 /// Split-K scratch needed by every layer's products at up to `rows` rows
@@ -238,19 +254,12 @@ impl StepPlan<'_> {
                 "step counter",
                 Op::StepIncrement(StepIncrement { step: b.step }),
             ));
-            ops.push(named(
-                "Adam",
-                Op::Adam(AdamStep {
-                    params: b.params,
-                    grads: b.grads,
-                    m: b.m,
-                    v: b.v,
-                    n,
-                    step: b.step,
-                    cfg: self.adam,
-                    schedule: self.schedule,
-                }),
-            ));
+            let name = match self.optimizer {
+                Optimizer::Adam => "Adam",
+                Optimizer::AdamW => "AdamW",
+                Optimizer::Lamb => "LAMB",
+            };
+            ops.push(named(name, self.update(b, n)));
             if let Offset::Device(offset) = src.offset {
                 ops.push(named(
                     "batch offset",
@@ -259,6 +268,43 @@ impl StepPlan<'_> {
             }
         }
         ops
+    }
+}
+
+impl StepPlan<'_> {
+    /// The optimizer's update of the `n` parameters.
+    fn update(&self, b: &StepBuffers, n: usize) -> Op {
+        match (self.optimizer, b.lamb) {
+            (Optimizer::Lamb, Some(l)) => Op::Lamb(LambStep {
+                buffers: LambBuffers {
+                    params: b.params,
+                    grads: b.grads,
+                    m: b.m,
+                    v: b.v,
+                    step: b.step,
+                    table: l.table,
+                    scratch: l.scratch,
+                },
+                tensors: l.tensors,
+                chunks: l.chunks,
+                elements: n,
+                cfg: self.adam,
+                schedule: self.schedule,
+            }),
+            (Optimizer::Lamb, None) => {
+                unreachable!("a LAMB plan over buffers without LAMB's table")
+            }
+            (Optimizer::Adam | Optimizer::AdamW, _) => Op::Adam(AdamStep {
+                params: b.params,
+                grads: b.grads,
+                m: b.m,
+                v: b.v,
+                n,
+                step: b.step,
+                cfg: self.adam,
+                schedule: self.schedule,
+            }),
+        }
     }
 }
 

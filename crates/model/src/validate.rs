@@ -50,6 +50,12 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
             "a positive number",
         )?;
     }
+    field(
+        "weight_decay",
+        c.weight_decay,
+        c.weight_decay.is_finite() && c.weight_decay >= 0.0,
+        "a non-negative number",
+    )?;
     if c.epochs == 0 {
         fail!(Checkpoint, "metadata 'training': epochs must be at least 1");
     }

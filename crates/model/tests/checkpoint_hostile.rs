@@ -128,6 +128,16 @@ fn bad_settings_and_histories_are_refused_by_field() {
         ("training", set(&lab, "batch", Value::from(0)), &["batch"]),
         (
             "training",
+            set(&lab, "weight_decay", Value::from(-0.5)),
+            &["weight_decay"],
+        ),
+        (
+            "training",
+            set(&lab, "optimizer", Value::from("sgd")),
+            &["sgd"],
+        ),
+        (
+            "training",
             set(&lab, "precision", Value::from("fp8")),
             &["fp8"],
         ),
@@ -189,7 +199,7 @@ fn bad_settings_and_histories_are_refused_by_field() {
         (
             "architecture",
             r#"{"input_dim":6,"encoder":[16000000]}"#.into(),
-            &["'architecture'", "(2496000072 bytes) but the file has"],
+            &["'architecture'", "bytes) but the file has"],
         ),
         (
             "architecture",

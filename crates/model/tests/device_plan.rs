@@ -4,13 +4,14 @@
 //! plan's total, for the lab model at batch 1, 256 and 65,536, a 224×224
 //! input with 2048,512,128, and the split-K plans of 132 SMs and none of 2;
 //! driven as a GPU (`MemoryPlan::device`) and as the CPU is driven (data in
-//! place, `MemoryPlan::cpu`).
+//! place, `MemoryPlan::cpu`); with Adam and with LAMB (its table and
+//! scratch).
 
 use dae_core::ops::Op;
 use dae_core::{KernelDevice, Precision, Result};
 use dae_data::{Dataset, Pixels};
 use dae_model::{
-    Architecture, Backend, DeviceBackend, MemoryPlan, Silent, TrainConfig, TrainState,
+    Architecture, Backend, DeviceBackend, MemoryPlan, Optimizer, Silent, TrainConfig, TrainState,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -107,15 +108,19 @@ fn the_device_plan_equals_its_allocations() {
         (784, &[32], 37, 132, 500, 5000),
         (50_176, &[2048, 512, 128], 1, 132, 2, 2),
     ];
-    for (input, encoder, batch, sms, train_rows, val_rows) in cases {
+    let runs = cases
+        .into_iter()
+        .flat_map(|c| [Optimizer::Adam, Optimizer::Lamb].map(|o| (c, o)));
+    for ((input, encoder, batch, sms, train_rows, val_rows), optimizer) in runs {
         let arch = Architecture::new(input, encoder.to_vec()).unwrap();
         let cfg = TrainConfig {
             batch,
             ..TrainConfig::lab()
         };
         let (train, val) = (data(train_rows, input), data(val_rows, input));
+        let data_bytes = train.bytes() + val.bytes();
         let plan =
-            MemoryPlan::device(&arch, batch, sms, train_rows, train.bytes() + val.bytes()).unwrap();
+            MemoryPlan::device(&arch, optimizer, batch, sms, train_rows, data_bytes).unwrap();
         let live = Arc::new(AtomicUsize::new(0));
         let dev = Counting {
             sms,
@@ -123,8 +128,9 @@ fn the_device_plan_equals_its_allocations() {
             host: false,
         };
         let state = TrainState::initialize(&arch, 1);
-        let mut backend =
-            DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state).unwrap();
+        let mut backend = DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state)
+            .and_then(|b| b.with_optimizer(optimizer))
+            .unwrap();
         let perm: Vec<u32> = (0..train_rows as u32).collect();
         backend
             .train_epoch(&train, &perm, batch, &mut Silent)
@@ -134,7 +140,7 @@ fn the_device_plan_equals_its_allocations() {
         assert_eq!(
             live.load(Ordering::SeqCst),
             plan.total(),
-            "{} batch {batch}, {sms} SMs, {train_rows}/{val_rows} rows: {}",
+            "{} {optimizer} batch {batch}, {sms} SMs, {train_rows}/{val_rows} rows: {}",
             arch.describe(),
             plan.describe()
         );
@@ -151,7 +157,10 @@ fn the_cpu_plan_equals_its_allocations() {
         (784, &[128, 64, 32], 64, 100, 5000),
         (12_544, &[2048, 512, 128], 1, 2, 3),
     ];
-    for (input, encoder, batch, train_rows, val_rows) in cases {
+    let runs = cases
+        .into_iter()
+        .flat_map(|c| [Optimizer::Adam, Optimizer::Lamb].map(|o| (c, o)));
+    for ((input, encoder, batch, train_rows, val_rows), optimizer) in runs {
         let arch = Architecture::new(input, encoder.to_vec()).unwrap();
         let cfg = TrainConfig {
             batch,
@@ -159,7 +168,7 @@ fn the_cpu_plan_equals_its_allocations() {
         };
         let (train, val) = (data(train_rows, input), data(val_rows, input));
         let in_place = train.bytes() + val.bytes();
-        let plan = MemoryPlan::cpu(&arch, batch, train_rows, in_place).unwrap();
+        let plan = MemoryPlan::cpu(&arch, optimizer, batch, train_rows, in_place).unwrap();
         let live = Arc::new(AtomicUsize::new(0));
         let dev = Counting {
             sms: dae_model::HOST_SM_COUNT,
@@ -167,8 +176,9 @@ fn the_cpu_plan_equals_its_allocations() {
             host: true,
         };
         let state = TrainState::initialize(&arch, 1);
-        let mut backend =
-            DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state).unwrap();
+        let mut backend = DeviceBackend::on(dev, &arch, cfg.adam(), Precision::Fp32, batch, state)
+            .and_then(|b| b.with_optimizer(optimizer))
+            .unwrap();
         let perm: Vec<u32> = (0..train_rows as u32).collect();
         backend
             .train_epoch(&train, &perm, batch, &mut Silent)
@@ -179,7 +189,7 @@ fn the_cpu_plan_equals_its_allocations() {
         assert_eq!(
             live.load(Ordering::SeqCst) + in_place,
             plan.total(),
-            "{} batch {batch}, {train_rows}/{val_rows} rows: {}",
+            "{} {optimizer} batch {batch}, {train_rows}/{val_rows} rows: {}",
             arch.describe(),
             plan.describe()
         );

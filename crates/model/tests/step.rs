@@ -4,13 +4,18 @@
 //! through a shuffled order) gives the parameters, moments, step count and
 //! loss the reference gives. This checks the step's wiring (which buffer
 //! feeds which product, the ReLU masks, the gradient ping-pong, offsets into
-//! the flat parameters, the device-held batch offset and step counter).
+//! the flat parameters, the device-held batch offset and step counter),
+//! with each optimizer: Adam, AdamW (`reference::adam` with its weight
+//! decay) and LAMB (`reference_lamb::lamb`, a trust ratio per weight matrix
+//! and per bias, the biases not decayed).
 
+use dae_core::ops::lamb::LambTensor;
 use dae_core::reference::{self, relative_error};
+use dae_core::reference_lamb;
 use dae_core::rng::{epoch_permutation, Purpose, Rng};
 use dae_core::{Activation, AdamConfig};
 use dae_data::{Dataset, Pixels};
-use dae_model::{Architecture, Backend, CpuBackend, Silent, TrainState};
+use dae_model::{Architecture, Backend, CpuBackend, Optimizer, Silent, TrainState};
 
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
@@ -24,6 +29,7 @@ fn reference_step(
     x: &[f32],
     rows: usize,
     adam: &AdamConfig,
+    optimizer: Optimizer,
 ) -> f64 {
     let layers = arch.layers();
     let p = s.params.clone();
@@ -59,13 +65,56 @@ fn reference_step(
         }
     }
     s.step += 1;
-    let (np, nm, nv) = reference::adam(&s.params, &grads, &s.m, &s.v, s.step, adam);
+    let (np, nm, nv) = match optimizer {
+        Optimizer::Adam | Optimizer::AdamW => {
+            reference::adam(&s.params, &grads, &s.m, &s.v, s.step, adam)
+        }
+        Optimizer::Lamb => {
+            // Each weight matrix decayed, each bias not.
+            let tensors: Vec<LambTensor> = layers
+                .iter()
+                .flat_map(|l| {
+                    [
+                        (l.weight_offset, l.bias_offset - l.weight_offset, true),
+                        (l.bias_offset, l.fan_out, false),
+                    ]
+                })
+                .map(|(offset, len, decay)| LambTensor { offset, len, decay })
+                .collect();
+            let (p, m, v, _) =
+                reference_lamb::lamb(&s.params, &grads, &s.m, &s.v, s.step, adam, &tensors);
+            (p, m, v)
+        }
+    };
     (s.params, s.m, s.v) = (f32s(&np), f32s(&nm), f32s(&nv));
     loss / count as f64
 }
 
 #[test]
 fn an_epoch_of_the_step_matches_a_float64_reference() {
+    an_epoch_matches(Optimizer::Adam, AdamConfig::default());
+}
+
+#[test]
+fn an_adamw_epoch_matches_a_float64_reference() {
+    // Large enough that the decay moves the weights far past the tolerance.
+    let adam = AdamConfig {
+        weight_decay: 0.5,
+        ..AdamConfig::default()
+    };
+    an_epoch_matches(Optimizer::AdamW, adam);
+}
+
+#[test]
+fn a_lamb_epoch_matches_a_float64_reference() {
+    let adam = AdamConfig {
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    an_epoch_matches(Optimizer::Lamb, adam);
+}
+
+fn an_epoch_matches(optimizer: Optimizer, adam: AdamConfig) {
     for (case, (encoder, rows, batch)) in [
         (vec![7usize, 3], 50usize, 16usize),
         (vec![12, 5, 2], 37, 37),
@@ -88,10 +137,11 @@ fn an_epoch_of_the_step_matches_a_float64_reference() {
             image_shape: None,
         };
         let state = TrainState::initialize(&arch, 9);
-        let adam = AdamConfig::default();
         let perm = epoch_permutation(3, 0, rows);
 
-        let mut cpu = CpuBackend::new(&arch, adam, batch, state.clone()).unwrap();
+        let mut cpu = CpuBackend::new(&arch, adam, batch, state.clone())
+            .and_then(|b| b.with_optimizer(optimizer))
+            .unwrap();
         let loss = cpu.train_epoch(&data, &perm, batch, &mut Silent).unwrap();
         let got = cpu.state().unwrap();
 
@@ -103,13 +153,13 @@ fn an_epoch_of_the_step_matches_a_float64_reference() {
                 .flat_map(|&r| &pixels[r as usize * dim..(r as usize + 1) * dim])
                 .map(|&v| v as f32 / 255.0)
                 .collect();
-            weighted +=
-                reference_step(&arch, &mut want, &x, chunk.len(), &adam) * chunk.len() as f64;
+            let batch_loss = reference_step(&arch, &mut want, &x, chunk.len(), &adam, optimizer);
+            weighted += batch_loss * chunk.len() as f64;
             done += chunk.len();
         }
         let want_loss = weighted / done as f64;
         let what = format!(
-            "case {case} (seed {seed}): {}, batch {batch}",
+            "{optimizer} case {case} (seed {seed}): {}, batch {batch}",
             arch.describe()
         );
         assert_eq!(got.step, want.step, "{what}: the step counter");

@@ -33,6 +33,7 @@ fn stand_in_buffers(layers: usize) -> (StepBuffers, BatchSource) {
         loss_sum: addr(),
         loss_partial: addr(),
         work: addr(),
+        lamb: None,
     };
     let src = BatchSource {
         u8_data: true,
@@ -55,6 +56,7 @@ fn step(
         precision: p,
         adam: AdamConfig::default(),
         schedule: dae_core::schedule::LrSchedule::constant(AdamConfig::default().lr)?,
+        optimizer: dae_model::Optimizer::Adam,
     };
     let (bufs, src) = stand_in_buffers(layers.len());
     plan.train_step(&bufs, &src, rows, true)

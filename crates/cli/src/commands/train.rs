@@ -10,7 +10,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 use dae_core::schedule::{BatchScaling, ScheduleKind, Warmup};
 use dae_core::Precision;
-use dae_model::{format_summary, Architecture, SummaryTable, TargetReached, TrainConfig};
+use dae_model::{
+    format_summary, Architecture, Optimizer, SummaryTable, TargetReached, TrainConfig,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -55,6 +57,13 @@ pub struct TrainArgs {
     /// Stop after the first epoch whose val_loss is at most this, and report the time to it
     #[arg(long, value_name = "LOSS")]
     pub target_val_loss: Option<f64>,
+    /// Optimizer: adam, adamw (decoupled weight decay) or lamb (per-layer
+    /// trust ratios) [default: adam]
+    #[arg(long, value_parser = parse_optimizer)]
+    pub optimizer: Option<Optimizer>,
+    /// Weight decay of adamw and lamb (biases excluded with lamb) [default: 0]
+    #[arg(long, value_name = "X")]
+    pub weight_decay: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -151,6 +160,43 @@ fn refuse_schedule_changes(a: &TrainArgs, stored: &TrainConfig) -> Result<()> {
         a.reference_batch.map(|r| r.to_string()),
         stored.reference_batch.to_string(),
     )
+}
+
+fn parse_optimizer(s: &str) -> Result<Optimizer, String> {
+    Optimizer::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--optimizer` and `--weight-decay` into `config` (a resumed run's must
+/// not change), checked.
+fn apply_optimizer_flags(a: &TrainArgs, config: &mut TrainConfig, resuming: bool) -> Result<()> {
+    if resuming {
+        if let Some(o) = a.optimizer.filter(|&o| o != config.optimizer) {
+            bail!(
+                "--optimizer {o} differs from the resumed run's {}",
+                config.optimizer
+            );
+        }
+        if let Some(w) = a.weight_decay.filter(|&w| w != config.weight_decay) {
+            bail!(
+                "--weight-decay {w} differs from the resumed run's {}",
+                config.weight_decay
+            );
+        }
+        return Ok(());
+    }
+    config.optimizer = a.optimizer.unwrap_or(config.optimizer);
+    if let Some(w) = a.weight_decay {
+        if !(w.is_finite() && w >= 0.0) {
+            bail!("--weight-decay must be a non-negative finite number, got {w}");
+        }
+        if !config.optimizer.decays() {
+            bail!(
+                "--weight-decay {w}: plain adam has no weight decay; use --optimizer adamw (or lamb)"
+            );
+        }
+        config.weight_decay = w;
+    }
+    Ok(())
 }
 
 /// Refuses to train a fresh run over a trained one unless `force`.
@@ -263,6 +309,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             bail!("--target-val-loss must be a positive finite number, got {t}");
         }
     }
+    apply_optimizer_flags(&a, &mut config, resumed.is_some())?;
     if let (Some(_), Some(p)) = (&resumed, a.precision) {
         config.precision = p;
     }

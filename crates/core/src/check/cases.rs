@@ -1,18 +1,19 @@
 //! The kernel cases, group by group: the products of one shape (forward in
 //! each activation, input gradient, weight gradient, bias gradient, aligned
-//! and not), the fused loss, Adam, and the batch gathers. A group draws its
+//! and not), the fused loss, Adam, LAMB, and the batch gathers. A group draws its
 //! inputs from streams named after itself, lazily, so selecting one case
 //! computes only that case's inputs and reference.
 
 use super::bound::{Bound, U32};
 use super::golden::is_golden;
 use super::{CaseKey, CaseResult, Goldens, Options, Selection, SuiteRun, Timing};
+use crate::ops::lamb::{LambBuffers, LambStep, LambTable, LambTensor};
 use crate::ops::{
     AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan, StepIncrement,
     WeightGrad, LOSS_BLOCKS,
 };
 use crate::rng::{Purpose, Rng};
-use crate::{reference, Error};
+use crate::{reference, reference_lamb, Error};
 use crate::{Activation, AdamConfig, Buffer, GemmShape, KernelDevice, Precision, Result};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
@@ -57,6 +58,11 @@ pub enum Group {
         n: usize,
         t: u64,
     },
+    /// LAMB over `n` parameters split as [`lamb_tensors`] splits them.
+    Lamb {
+        n: usize,
+        t: u64,
+    },
     Gather {
         rows: usize,
         dim: usize,
@@ -70,6 +76,7 @@ impl Group {
             Group::Products { m, n, k } => format!("products {m}×{n}×{k}"),
             Group::Loss { count } => format!("loss {count}"),
             Group::Adam { n, t } => format!("adam {n} t={t}"),
+            Group::Lamb { n, t } => format!("lamb {n} t={t}"),
             Group::Gather { rows, dim } => format!("gather {rows}×{dim}"),
         }
     }
@@ -84,10 +91,29 @@ impl Group {
         match *self {
             Group::Products { m, n, k } => m * n * k <= 1 << 16,
             Group::Loss { count } => count <= 1000,
-            Group::Adam { n, .. } => n <= 1000,
+            Group::Adam { n, .. } | Group::Lamb { n, .. } => n <= 1000,
             Group::Gather { rows, dim } => rows * dim <= 1 << 14,
         }
     }
+}
+
+/// LAMB's tensors over `n` parameters: a weight, its bias (no decay), a
+/// gap of one element (left alone), a second weight and bias; boundaries
+/// off the 4096-element chunks. Below 8 parameters, one decayed tensor.
+pub fn lamb_tensors(n: usize) -> Vec<LambTensor> {
+    let t = |offset, len, decay| LambTensor { offset, len, decay };
+    if n < 8 {
+        return vec![t(0, n, true)];
+    }
+    let bias = (n / 50).max(1);
+    let w1 = (n - 2 * bias) / 2;
+    let w2 = n - 2 * bias - w1 - 1;
+    vec![
+        t(0, w1, true),
+        t(w1, bias, false),
+        t(w1 + bias + 1, w2, true),
+        t(w1 + bias + 1 + w2, bias, false),
+    ]
 }
 
 /// (M, N, K): the lab model's products at batch 256, the degenerate 1×1×1,
@@ -135,6 +161,7 @@ pub fn groups() -> Vec<Group> {
         .collect();
     g.extend([1, 1000, 256 * 784 + 3, 1 << 20].map(|count| Group::Loss { count }));
     g.extend([(1, 1), (1000, 3), (222_384, 1000)].map(|(n, t)| Group::Adam { n, t }));
+    g.extend([(1, 1), (1000, 3), (222_384, 1000)].map(|(n, t)| Group::Lamb { n, t }));
     g.extend([(1, 1), (300, 784), (1001, 13)].map(|(rows, dim)| Group::Gather { rows, dim }));
     g
 }
@@ -265,6 +292,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             Group::Products { m, n, k } => self.products(&name, m, n, k),
             Group::Loss { count } => self.loss(&name, count),
             Group::Adam { n, t } => self.adam(&name, n, t),
+            Group::Lamb { n, t } => self.lamb(&name, n, t),
             Group::Gather { rows, dim } => self.gather(&name, rows, dim),
         }
     }
@@ -698,6 +726,123 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     runs[j],
                     want,
                     mag.map(|v| &v[..]),
+                    n,
+                    t0,
+                );
+                self.record_run(
+                    r.timed(if j == 0 { timing.clone() } else { None }),
+                    runs[j][0],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// One LAMB step (weight decay 0.01 on the weights): p, m and v against
+    /// the f64 reference under `reference_lamb::lamb_bounds`, each run twice.
+    fn lamb(&self, group: &str, n: usize, t: u64) -> Result<()> {
+        let shape = n.to_string();
+        let keys = ["p", "m", "v"].map(|out| {
+            CaseKey::new(
+                "lamb",
+                format!("lamb {out} (t={t})"),
+                Precision::Fp32,
+                shape.clone(),
+            )
+        });
+        let wanted: Vec<bool> = keys.iter().map(|k| self.wants(k)).collect();
+        if !wanted.iter().any(|&w| w) {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let cfg = AdamConfig {
+            weight_decay: 0.01,
+            ..AdamConfig::default()
+        };
+        let schedule = crate::schedule::LrSchedule::constant(cfg.lr)?;
+        let tensors = lamb_tensors(n);
+        let table = LambTable::new(&tensors, n)?;
+        let dev = self.dev;
+        let p0 = self.uniform(group, "p", n, 1.0);
+        let g = self.log_uniform(group, "g", n, -8.0, -1.0);
+        let m0 = self.log_uniform(group, "m", n, -9.0, -2.0);
+        let v0: Vec<f32> = abs_of(&self.log_uniform(group, "v", n, -16.0, -3.0));
+        let words = Buffer::<D, i32>::from_host(dev, &table.words)?;
+        let scratch = Buffer::<D, f64>::zeros(dev, table.scratch_len())?;
+        // g is overwritten with the update, m and v updated in place: all
+        // three are reset before each run, m and v read after it.
+        let state = RefCell::new((
+            Buffer::from_host(dev, &g)?,
+            Buffer::from_host(dev, &m0)?,
+            Buffer::from_host(dev, &v0)?,
+        ));
+        let (g_ptr, m_ptr, v_ptr) = {
+            let s = state.borrow();
+            (s.0.ptr(), s.1.ptr(), s.2.ptr())
+        };
+        let step = Buffer::<D, i32>::from_host(dev, &[t as i32 - 1])?;
+        dev.run(&Op::StepIncrement(StepIncrement { step: step.ptr() }))?;
+        let mut collected: Vec<[Vec<f32>; 2]> = Vec::new();
+        let (p_runs, timing) = self.twice(
+            0,
+            n,
+            Some(&p0),
+            |out| {
+                Op::Lamb(LambStep {
+                    buffers: LambBuffers {
+                        params: out,
+                        grads: g_ptr,
+                        m: m_ptr,
+                        v: v_ptr,
+                        step: step.ptr(),
+                        table: words.ptr(),
+                        scratch: scratch.ptr(),
+                    },
+                    tensors: table.tensors,
+                    chunks: table.chunks,
+                    elements: n,
+                    cfg,
+                    schedule,
+                })
+            },
+            || {
+                let mut s = state.borrow_mut();
+                s.0.upload(dev, &g)?;
+                s.1.upload(dev, &m0)?;
+                s.2.upload(dev, &v0)?;
+                Ok(())
+            },
+            || {
+                let s = state.borrow();
+                collected.push([s.1.download(dev, n)?, s.2.download(dev, n)?]);
+                Ok(())
+            },
+        )?;
+        let [[m1, v1], [m2, v2], ..] = &collected[..] else {
+            crate::fail!(Plan, "lamb ran fewer than twice");
+        };
+        let runs: [[&[f32]; 2]; 3] = [[&p_runs[0], &p_runs[1]], [m1, m2], [v1, v2]];
+        let inputs = [p0, g, m0, v0];
+        let (want, mag) = reference_lamb::lamb_bounds(&inputs, t, &cfg, &tensors);
+        let rules = [
+            (
+                "|p'|+24·lr·r·(|â|+wd|w|)",
+                "u32: u within ~10 ulp, r within ~4, lr·r·u two roundings, one of p'",
+            ),
+            ("b1|m|+(1−b1)|g|", "3·u32: two products and a sum"),
+            ("b2·v+(1−b2)·g²", "3·u32: non-negative terms"),
+        ];
+        for (j, key) in keys.into_iter().enumerate() {
+            if wanted[j] {
+                let (scale, rule) = rules[j];
+                let bound = Bound::elementwise(0.0, reference_lamb::REL[j], scale, rule.into());
+                let r = CaseResult::from_runs(
+                    key,
+                    String::new(),
+                    bound,
+                    runs[j],
+                    &want[j],
+                    Some(&mag[j]),
                     n,
                     t0,
                 );

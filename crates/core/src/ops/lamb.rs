@@ -11,8 +11,9 @@
 //! (commonly off for biases).
 
 use super::launch::{Arg, Launch};
-use crate::schedule::ScheduleArgs;
-use crate::{fail, AdamConfig, Result};
+use super::{host, Kernel};
+use crate::schedule::{LrSchedule, ScheduleArgs};
+use crate::{cpu, fail, AdamConfig, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LambTensor {
@@ -141,6 +142,11 @@ impl LambTable {
     pub fn scratch_len(&self) -> usize {
         2 * self.chunks + self.tensors
     }
+
+    /// (tensors, chunks): what the launches need of the table.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.tensors, self.chunks)
+    }
 }
 
 /// Device addresses of one LAMB step's buffers.
@@ -172,22 +178,23 @@ fn grid(work: usize, sm_count: usize) -> (u32, u32, u32) {
     (work.clamp(1, BLOCKS_PER_SM * sm_count.max(1)) as u32, 1, 1)
 }
 
-/// lamb_moments, lamb_trust_ratio, lamb_apply for one step with the
-/// hyper-parameters of `cfg` (its `lr` unused: the rate is the schedule's,
-/// evaluated on the device) and the schedule `lr`.
+/// lamb_moments, lamb_trust_ratio, lamb_apply for one step over a table
+/// of `table_tensors` tensors in `table_chunks` chunks (`LambTable`'s
+/// counts), with the hyper-parameters of `cfg` (its `lr` unused: the rate
+/// is the schedule's, evaluated on the device) and the schedule `lr`.
 pub fn lamb_launches(
     b: &LambBuffers,
-    table: &LambTable,
+    (table_tensors, table_chunks): (usize, usize),
     cfg: &AdamConfig,
     lr: &ScheduleArgs,
     sm_count: usize,
 ) -> Result<Vec<Launch>> {
-    let (tensors, chunks) = (int(table.tensors)?, int(table.chunks)?);
+    let (tensors, chunks) = (int(table_tensors)?, int(table_chunks)?);
     let block = (LAMB_THREADS, 1, 1);
     Ok(vec![
         Launch {
             kernel: LAMB_MOMENTS,
-            grid: grid(table.chunks, sm_count),
+            grid: grid(table_chunks, sm_count),
             block,
             args: vec![
                 Arg::Ptr(b.params),
@@ -207,7 +214,7 @@ pub fn lamb_launches(
         },
         Launch {
             kernel: LAMB_TRUST_RATIO,
-            grid: grid(table.tensors, sm_count),
+            grid: grid(table_tensors, sm_count),
             block,
             args: vec![
                 Arg::Ptr(b.table),
@@ -224,7 +231,7 @@ pub fn lamb_launches(
         },
         Launch {
             kernel: LAMB_APPLY,
-            grid: grid(table.chunks, sm_count),
+            grid: grid(table_chunks, sm_count),
             block,
             args: vec![
                 Arg::Ptr(b.params),
@@ -236,6 +243,81 @@ pub fn lamb_launches(
             ],
         },
     ])
+}
+
+/// One LAMB step at the step the counter holds, over the table uploaded at
+/// `buffers.table` (`LambTable::words`, whose counts `tensors` and `chunks`
+/// are).
+#[derive(Clone, Debug)]
+pub struct LambStep {
+    pub buffers: LambBuffers,
+    pub tensors: usize,
+    pub chunks: usize,
+    /// Parameters the tensors cover (for the work estimate).
+    pub elements: usize,
+    /// β1, β2, ε and the weight decay (its `lr` is the schedule's).
+    pub cfg: AdamConfig,
+    /// The learning rate of each step.
+    pub schedule: LrSchedule,
+}
+
+impl LambStep {
+    /// The tensors of the table at `buffers.table`, read from host memory.
+    ///
+    /// # Safety
+    /// `buffers.table` must hold `LambTable::words` of `tensors` records.
+    unsafe fn host_tensors(&self) -> Vec<LambTensor> {
+        let words = std::slice::from_raw_parts(self.buffers.table as *const i32, 4 * self.tensors);
+        words
+            .chunks_exact(4)
+            .map(|r| LambTensor {
+                offset: r[0] as usize,
+                len: r[1] as usize,
+                decay: r[3] != 0,
+            })
+            .collect()
+    }
+}
+
+impl Kernel for LambStep {
+    fn launches(&self, sm: usize) -> Result<Vec<Launch>> {
+        let lr = self.schedule.device_args();
+        let counts = (self.tensors, self.chunks);
+        lamb_launches(&self.buffers, counts, &self.cfg, &lr, sm)
+    }
+
+    /// Per parameter: the moments pass ~14 FLOPs (m, v, the bias-corrected
+    /// quotient, sqrt, decay, two squares summed), reading w, g, m, v and
+    /// writing g (= u), m, v (28 bytes); the apply pass 2 FLOPs, reading w
+    /// and u and writing w (12 bytes). The table, partial sums and trust
+    /// ratios are O(chunks): left out.
+    fn work(&self) -> (f64, f64) {
+        let n = self.elements as f64;
+        (16.0 * n, 40.0 * n)
+    }
+
+    unsafe fn run_on_host(&self) {
+        let tensors = self.host_tensors();
+        // Ascending and disjoint (checked when the table was built): the
+        // last tensor ends the span updated.
+        let n = tensors.last().map_or(0, |t| t.offset + t.len);
+        let b = &self.buffers;
+        let t = *(b.step as *const i32) as u64;
+        let cfg = AdamConfig {
+            lr: self.schedule.lr_at(t as u32),
+            ..self.cfg
+        };
+        cpu::lamb_step(
+            host(b.params, n),
+            host(b.grads, n),
+            host(b.m, n),
+            host(b.v, n),
+            t,
+            &cfg,
+            &tensors,
+        )
+        .expect("LAMB table checked when it was built");
+    }
 }
 
 #[cfg(test)]
@@ -279,9 +361,9 @@ mod plan_tests {
         let lr = crate::schedule::LrSchedule::constant(1e-3)
             .unwrap()
             .device_args();
-        let l = lamb_launches(&b, &table, &AdamConfig::default(), &lr, 2).unwrap();
+        let l = lamb_launches(&b, table.counts(), &AdamConfig::default(), &lr, 2).unwrap();
         assert_eq!(l.iter().map(|l| l.grid.0).collect::<Vec<_>>(), [16, 1, 16]);
-        let l = lamb_launches(&b, &table, &AdamConfig::default(), &lr, 132).unwrap();
+        let l = lamb_launches(&b, table.counts(), &AdamConfig::default(), &lr, 132).unwrap();
         assert_eq!(
             l.iter().map(|l| l.grid.0).collect::<Vec<_>>(),
             [101, 1, 101]

@@ -1,7 +1,7 @@
 //! The ops of a training step, one kernel launch (or a fixed few) each,
 //! described by value. Each op family lives beside its kernels: `gemm.rs`
 //! for kernels/gemm_fp32.cu and gemm_tc.cu, `reduce.rs` for reduce.cu,
-//! `loss.rs`, `adam.rs`, `data.rs` for theirs. A family module holds its
+//! `loss.rs`, `adam.rs`, `lamb.rs`, `data.rs` for theirs. A family module holds its
 //! ops, their launch plans, their work (FLOPs and minimum bytes: the floors
 //! of kernels/README.md) and their meaning on the host (the CPU ops run on
 //! host addresses). This module only dispatches.
@@ -22,6 +22,7 @@ pub mod split;
 pub use adam::{AdamStep, StepIncrement};
 pub use data::{Gather, Offset, OffsetAdvance};
 pub use gemm::{Forward, InputGrad, WeightGrad};
+pub use lamb::LambStep;
 pub use launch::{Arg, Launch};
 pub use loss::{Bce, LOSS_BLOCKS};
 pub use reduce::BiasGrad;
@@ -65,6 +66,7 @@ pub enum Op {
     Bce(Bce),
     StepIncrement(StepIncrement),
     Adam(AdamStep),
+    Lamb(LambStep),
     OffsetAdvance(OffsetAdvance),
 }
 
@@ -80,6 +82,7 @@ macro_rules! each {
             Op::Bce($k) => $body,
             Op::StepIncrement($k) => $body,
             Op::Adam($k) => $body,
+            Op::Lamb($k) => $body,
             Op::OffsetAdvance($k) => $body,
         }
     };

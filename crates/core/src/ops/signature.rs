@@ -247,7 +247,7 @@ mod tests {
             scratch: 0x700,
         };
         let lr = LrSchedule::constant(1e-3).unwrap().device_args();
-        lamb_launches(&b, &table, &AdamConfig::default(), &lr, 132).unwrap()
+        lamb_launches(&b, table.counts(), &AdamConfig::default(), &lr, 132).unwrap()
     }
 
     #[test]
