@@ -545,6 +545,7 @@ fn check_selections_list_cases_and_bad_flags_are_named() {
         "bce_logits",
         "adam",
         "gather",
+        "accumulate_add",
         "model step",
         "model epoch",
     ] {

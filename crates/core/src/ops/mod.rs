@@ -23,7 +23,7 @@ pub use data::{Gather, Offset, OffsetAdvance};
 pub use gemm::{Forward, InputGrad, WeightGrad};
 pub use launch::{Arg, Launch};
 pub use loss::{Bce, LOSS_BLOCKS};
-pub use reduce::BiasGrad;
+pub use reduce::{AccumulateAdd, BiasGrad};
 pub use split::SplitPlan;
 
 use crate::{Precision, Result};
@@ -61,6 +61,7 @@ pub enum Op {
     GemmDx(InputGrad),
     GemmDw(WeightGrad),
     BiasGrad(BiasGrad),
+    AccumulateAdd(AccumulateAdd),
     Bce(Bce),
     StepIncrement(StepIncrement),
     Adam(AdamStep),
@@ -76,6 +77,7 @@ macro_rules! each {
             Op::GemmDx($k) => $body,
             Op::GemmDw($k) => $body,
             Op::BiasGrad($k) => $body,
+            Op::AccumulateAdd($k) => $body,
             Op::Bce($k) => $body,
             Op::StepIncrement($k) => $body,
             Op::Adam($k) => $body,
@@ -156,6 +158,7 @@ pub fn kernel_names() -> Vec<&'static str> {
         reduce::SPLITK_BIAS_ACT,
         reduce::SPLITK_MASK,
         reduce::BIAS_GRAD,
+        reduce::ACCUMULATE_ADD,
         loss::BCE_LOGITS,
         loss::LOSS_ACCUMULATE,
         adam::ADAM_STEP,
