@@ -115,12 +115,10 @@ pub fn build_backend(
     state: TrainState,
 ) -> Result<Box<dyn Backend>> {
     match device {
-        Device::Cpu => Ok(Box::new(CpuBackend::new(
-            arch,
-            cfg.adam(),
-            cfg.batch,
-            state,
-        )?)),
+        Device::Cpu => Ok(Box::new(
+            CpuBackend::new(arch, cfg.adam(), cfg.batch, state)?
+                .with_accumulation(cfg.accumulate)?,
+        )),
         Device::Cuda(gpu) => {
             let backend = CudaBackend::on(
                 gpu.clone(),
@@ -130,6 +128,7 @@ pub fn build_backend(
                 cfg.batch,
                 state,
             )
+            .and_then(|b| b.with_accumulation(cfg.accumulate))
             .context("CUDA device")?;
             Ok(Box::new(backend.recording_graphs(graphs_enabled())))
         }

@@ -123,7 +123,8 @@ fn preflight(
             let sms = gpu.sm_count as usize;
             MemoryPlan::device(arch, config.batch, sms, train.rows, data)?
         }
-    };
+    }
+    .accumulating(arch, config.accumulate);
     let name = match device {
         Device::Cpu => "the CPU",
         Device::Cuda(_) => "the GPU",

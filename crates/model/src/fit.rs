@@ -23,6 +23,14 @@ pub struct TrainConfig {
     pub epsilon: f64,
     /// Stored by name ("fp32"), as it always was.
     pub precision: Precision,
+    /// Micro-batches of `batch` rows per optimizer step (`--accumulate`);
+    /// checkpoints from before it train one per step.
+    #[serde(default = "one")]
+    pub accumulate: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -38,6 +46,7 @@ impl TrainConfig {
             beta2: 0.999,
             epsilon: 1e-7,
             precision: Precision::Fp32,
+            accumulate: 1,
         }
     }
 
@@ -51,8 +60,10 @@ impl TrainConfig {
         }
     }
 
+    /// Optimizer steps of an epoch of `rows` rows: each takes up to
+    /// `batch · accumulate` of them.
     pub fn steps_per_epoch(&self, rows: usize) -> usize {
-        rows.div_ceil(self.batch)
+        rows.div_ceil(self.batch.saturating_mul(self.accumulate).max(1))
     }
 }
 
@@ -124,6 +135,9 @@ pub fn fit(
     if cfg.batch == 0 {
         fail!(Settings, "--batch must be at least 1");
     }
+    if cfg.accumulate == 0 {
+        fail!(Settings, "--accumulate must be at least 1");
+    }
     let steps = cfg.steps_per_epoch(train.rows);
     for epoch in history.epochs_done()..cfg.epochs {
         observer.on_epoch_start(epoch + 1, cfg.epochs, steps);
@@ -189,5 +203,17 @@ mod tests {
             "{json}"
         );
         assert_eq!(cfg.steps_per_epoch(60_000), 235);
+        let accumulated = TrainConfig {
+            batch: 8,
+            accumulate: 4,
+            ..cfg
+        };
+        assert_eq!(accumulated.steps_per_epoch(64), 2);
+        assert_eq!(accumulated.steps_per_epoch(65), 3);
+        // A checkpoint from before --accumulate trains one batch per step.
+        let mut old = serde_json::to_value(TrainConfig::lab()).unwrap();
+        old.as_object_mut().unwrap().remove("accumulate");
+        let read: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(read.accumulate, 1);
     }
 }

@@ -9,8 +9,8 @@ use super::bound::{Bound, U32};
 use super::golden::is_golden;
 use super::{CaseKey, CaseResult, Goldens, Options, Selection, SuiteRun, Timing};
 use crate::ops::{
-    AccumulateAdd, AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan, StepIncrement,
-    WeightGrad, LOSS_BLOCKS,
+    AccumulateAdd, AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan,
+    StepIncrement, WeightGrad, LOSS_BLOCKS,
 };
 use crate::rng::{Purpose, Rng};
 use crate::{reference, Error};
