@@ -110,7 +110,7 @@ pub fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
 pub fn micro_batches(rows: usize, batch: usize) -> Vec<usize> {
     let batch = batch.max(1);
     let mut sizes = vec![batch; rows / batch];
-    if rows % batch > 0 {
+    if !rows.is_multiple_of(batch) {
         sizes.push(rows % batch);
     }
     sizes
