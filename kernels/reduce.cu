@@ -51,6 +51,30 @@ reduce_splits(const float* __restrict__ partial, float* __restrict__ out, int sp
     }
 }
 
+// Gradient accumulation: acc[i] += add[i] for i < count (fp32, one rounding
+// each). The accumulated train step writes each later micro-batch's dW / db
+// into a scratch buffer and adds it into the step's gradient with this, in
+// micro-batch order. Grid-stride like reduce_splits (same suggested grid);
+// acc and add must not overlap.
+extern "C" __global__ void __launch_bounds__(256, 8)
+accumulate_add(float* __restrict__ acc, const float* __restrict__ add, int count) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    const size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if ((count & 3) == 0 && aligned16(acc) && aligned16(add)) {
+        const size_t n4 = (size_t)count >> 2;
+        float4* a4 = reinterpret_cast<float4*>(acc);
+        const float4* b4 = reinterpret_cast<const float4*>(add);
+        for (size_t i = tid; i < n4; i += stride) {
+            float4 a = a4[i];
+            const float4 b = b4[i];
+            a.x += b.x; a.y += b.y; a.z += b.z; a.w += b.w;
+            a4[i] = a;
+        }
+    } else {
+        for (size_t i = tid; i < (size_t)count; i += stride) acc[i] += add[i];
+    }
+}
+
 // The fused GEMM epilogue's activations (kernels/gemm_*.cu): 0 id, 1 relu, 2 sigmoid.
 __device__ __forceinline__ float rd_act(float z, int act) {
     if (act == 1) return fmaxf(z, 0.0f);

@@ -45,7 +45,7 @@ CONTRACT = {
         "gemm_fwd_partial_tf32", "gemm_dx_partial_tf32",
         "gemm_fwd_partial_bf16", "gemm_dx_partial_bf16",
     ],
-    "reduce.cu": ["reduce_splits", "bias_grad", "splitk_bias_act", "splitk_mask"],
+    "reduce.cu": ["reduce_splits", "bias_grad", "splitk_bias_act", "splitk_mask", "accumulate_add"],
     "loss.cu": ["bce_logits", "loss_accumulate"],
     "adam.cu": ["adam_step", "step_increment"],
     "data.cu": ["gather_u8", "gather_f32", "gather_u8_dev", "gather_f32_dev", "offset_advance"],

@@ -116,7 +116,9 @@ pub fn build_backend(
 ) -> Result<Box<dyn Backend>> {
     match device {
         Device::Cpu => Ok(Box::new(
-            CpuBackend::new(arch, cfg.adam(), cfg.batch, state)?.with_optimizer(cfg.optimizer)?,
+            CpuBackend::new(arch, cfg.adam(), cfg.batch, state)?
+                .with_optimizer(cfg.optimizer)?
+                .with_accumulation(cfg.accumulate)?,
         )),
         Device::Cuda(gpu) => {
             let backend = CudaBackend::on(
@@ -127,8 +129,8 @@ pub fn build_backend(
                 cfg.batch,
                 state,
             )
-            .context("CUDA device")?
-            .with_optimizer(cfg.optimizer)
+            .and_then(|b| b.with_optimizer(cfg.optimizer))
+            .and_then(|b| b.with_accumulation(cfg.accumulate))
             .context("CUDA device")?;
             Ok(Box::new(backend.recording_graphs(graphs_enabled())))
         }

@@ -126,7 +126,8 @@ fn preflight(
             let optimizer = config.optimizer;
             MemoryPlan::device(arch, optimizer, config.batch, sms, train.rows, data)?
         }
-    };
+    }
+    .accumulating(arch, config.accumulate);
     let name = match device {
         Device::Cpu => "the CPU",
         Device::Cuda(_) => "the GPU",

@@ -367,6 +367,70 @@ fn resume_continues_exactly() {
         ],
         &["--batch 64", "128"],
     );
+    fails(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            s(&run),
+            "--epochs",
+            "4",
+            "--accumulate",
+            "2",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+        ],
+        &["--accumulate 2", "differs from the resumed run's 1"],
+    );
+}
+
+/// `--batch 64 --accumulate 2` trains as `--batch 128` does (the same rows
+/// and mean gradient per step; only the summation order of the gradient
+/// differs: the losses agree to 1e-6), records the setting, and a resumed
+/// run keeps it.
+#[test]
+fn accumulated_batches_train_as_the_full_batch() {
+    let tmp = scratch();
+    let run = tmp.path().join("accumulated");
+    let mut args = vec![
+        "train",
+        "--data",
+        s(small_data()),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--batch",
+        "64",
+        "--accumulate",
+        "2",
+        "--epochs",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        s(&run),
+    ];
+    ok(tmp.path(), &args);
+    let (loss, val) = history(&run);
+    let (full_loss, full_val) = history(trained_run());
+    for (got, want) in loss.iter().zip(&full_loss).chain(val.iter().zip(&full_val)) {
+        assert!(
+            (got - want).abs() <= 1e-6 * want,
+            "{loss:?} {val:?} vs {full_loss:?} {full_val:?}"
+        );
+    }
+    let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!((ck.config.batch, ck.config.accumulate), (64, 2));
+    assert_eq!(ck.state.step, 2 * 2_000u64.div_ceil(128));
+    args.truncate(5);
+    args.extend(["--resume", s(&run), "--epochs", "3"]);
+    ok(tmp.path(), &args);
+    let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.config.accumulate, 2);
+    assert_eq!(ck.state.step, 3 * 2_000u64.div_ceil(128));
 }
 
 // ---------------------------------------------------------------- schedules / time to quality
@@ -703,6 +767,7 @@ fn bad_flags_are_clean_errors() {
     };
     let cases: &[(&[&str], &[&str])] = &[
         (&["--batch", "0"], &["--batch"]),
+        (&["--accumulate", "0"], &["--accumulate", "at least 1"]),
         (&["--epochs", "0"], &["--epochs"]),
         (&["--layers", ""], &["--layers"]),
         (&["--layers", "0"], &["--layers"]),
@@ -742,6 +807,15 @@ fn bad_flags_are_clean_errors() {
         tmp.path(),
         &args,
         &["diverged", "non-finite loss at epoch", "step"],
+    );
+    // The same with accumulated steps: the step named is an optimizer step
+    // of ceil(2000 / (256 · 2)) = 4.
+    let args = base(&["--lr", "1e30", "--epochs", "3", "--accumulate", "2"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(
+        tmp.path(),
+        &args,
+        &["diverged", "non-finite loss at epoch", "of 4"],
     );
     fails(tmp.path(), &["frobnicate"], &["frobnicate"]);
     fails(tmp.path(), &["summary", "--layers", "32,x"], &["--layers"]);
@@ -797,6 +871,7 @@ fn check_selections_list_cases_and_bad_flags_are_named() {
         "bce_logits",
         "adam",
         "gather",
+        "accumulate_add",
         "model step",
         "model epoch",
     ] {

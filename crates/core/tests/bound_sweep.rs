@@ -36,6 +36,8 @@ enum Mutant {
     LossSumSkipsLast,
     /// dX masked by the output buffer instead of the layer's activations.
     ReluMaskWrongBuffer,
+    /// Gradient accumulation leaves the last element unadded.
+    AccumulateSkipsLast,
 }
 
 impl Mutant {
@@ -66,6 +68,7 @@ impl Mutant {
             (Op::BiasGrad(b), Mutant::ColumnSumSkipsLast) => b.m -= 1,
             (Op::Bce(_), Mutant::LossSumSkipsLast) => return loss_skipping_last(&op, run),
             (Op::GemmDx(d), Mutant::ReluMaskWrongBuffer) if d.mask != 0 => d.mask = d.dx,
+            (Op::AccumulateAdd(a), Mutant::AccumulateSkipsLast) => a.count -= 1,
             _ => {}
         }
         run(&op)
@@ -142,6 +145,7 @@ fn every_mutant_fails_every_seed() {
         Mutant::ColumnSumSkipsLast,
         Mutant::LossSumSkipsLast,
         Mutant::ReluMaskWrongBuffer,
+        Mutant::AccumulateSkipsLast,
     ] {
         let dev = mutant.device();
         let mut caught_by: BTreeMap<String, u64> = BTreeMap::new();

@@ -167,6 +167,16 @@ struct LambOnDevice<D: KernelDevice> {
     chunks: usize,
 }
 
+/// Bytes of the scratch gradient `DeviceBackend::with_accumulation`
+/// allocates for `micro_batches` micro-batches per step (none for one).
+pub fn accumulation_bytes(arch: &Architecture, micro_batches: usize) -> usize {
+    if micro_batches > 1 {
+        arch.param_count().saturating_mul(4)
+    } else {
+        0
+    }
+}
+
 pub struct DeviceBackend<D: KernelDevice> {
     dev: D,
     arch: Architecture,
@@ -182,6 +192,10 @@ pub struct DeviceBackend<D: KernelDevice> {
     capacity: usize,
     params: Buffer<D, f32>,
     grads: Buffer<D, f32>,
+    /// Micro-batches per optimizer step (`--accumulate`), and the gradient
+    /// buffer of every micro-batch after the first (only when more than one).
+    accumulate: usize,
+    grads_scratch: Option<Buffer<D, f32>>,
     m: Buffer<D, f32>,
     v: Buffer<D, f32>,
     step: Buffer<D, i32>,
@@ -196,7 +210,8 @@ pub struct DeviceBackend<D: KernelDevice> {
     perm: Buffer<D, u32>,
     rows_index: Buffer<D, u32>,
     datasets: HashMap<DataKey, DeviceData<D>>,
-    graphs: HashMap<(DataKey, usize), D::Graph>,
+    /// Recorded steps by (dataset, rows of the step, micro-batch rows).
+    graphs: HashMap<(DataKey, usize, usize), D::Graph>,
     allocated: usize,
     last_epoch_ms: Option<f64>,
 }
@@ -228,7 +243,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
         let key = self.upload_dataset(data)?;
         let index: Vec<u32> = (0..rows as u32).collect();
         self.rows_index.upload(&self.dev, &index)?;
-        let ops = self.step_ops(key, self.rows_index.ptr(), Offset::Value(0), rows, true);
+        let ops = self.step_ops(key, self.rows_index.ptr(), Offset::Value(0), &[rows], true);
         let state = self.state()?;
         let profile = profile_step(&self.dev, &ops);
         // Timing replays moved the weights: put them back.
@@ -273,6 +288,24 @@ impl<D: KernelDevice> DeviceBackend<D> {
             self.allocated += 4 * l.table.len() + 8 * l.scratch.len();
             self.lamb = Some(l);
         }
+        Ok(self)
+    }
+
+    /// Each optimizer step from now on takes `micro_batches` micro-batches
+    /// of the training batch and sums their gradients (one update each
+    /// `micro_batches`; 1: every batch is a step). Allocates the scratch
+    /// gradient that more than one needs (`accumulation_bytes`).
+    pub fn with_accumulation(mut self, micro_batches: usize) -> Result<Self> {
+        if micro_batches == 0 {
+            fail!(Settings, "--accumulate must be at least 1");
+        }
+        if micro_batches > 1 && self.grads_scratch.is_none() {
+            let n = self.arch.param_count();
+            self.grads_scratch = Some(Buffer::zeros(&self.dev, n)?);
+            self.allocated += accumulation_bytes(&self.arch, micro_batches);
+        }
+        self.accumulate = micro_batches;
+        self.graphs.clear();
         Ok(self)
     }
 
@@ -323,6 +356,8 @@ impl<D: KernelDevice> DeviceBackend<D> {
         let backend = DeviceBackend {
             params: f32s(total)?,
             grads: f32s(total)?,
+            accumulate: 1,
+            grads_scratch: None,
             m: f32s(total)?,
             v: f32s(total)?,
             input: f32s(capacity * arch.input_dim)?,
@@ -396,6 +431,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             delta: [self.delta[0].ptr(), self.delta[1].ptr()],
             params: self.params.ptr(),
             grads: self.grads.ptr(),
+            grads_scratch: self.grads_scratch.as_ref().map_or(0, Buffer::ptr),
             m: self.m.ptr(),
             v: self.v.ptr(),
             step: self.step.ptr(),
@@ -411,12 +447,13 @@ impl<D: KernelDevice> DeviceBackend<D> {
         }
     }
 
+    /// The ops of one step over micro-batches of the given sizes.
     fn step_ops(
         &self,
         data: DataKey,
         index: u64,
         offset: Offset,
-        rows: usize,
+        micro: &[usize],
         update: bool,
     ) -> Vec<NamedOp> {
         let d = &self.datasets[&data];
@@ -433,7 +470,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
             schedule: self.schedule,
             optimizer: self.optimizer,
         };
-        plan.train_step(&self.buffers(), &source, rows, update)
+        plan.accumulated_step(&self.buffers(), &source, micro, update)
     }
 
     fn enqueue_step(
@@ -441,10 +478,10 @@ impl<D: KernelDevice> DeviceBackend<D> {
         data: DataKey,
         index: u64,
         offset: Offset,
-        rows: usize,
+        micro: &[usize],
         update: bool,
     ) -> Result<()> {
-        for o in self.step_ops(data, index, offset, rows, update) {
+        for o in self.step_ops(data, index, offset, micro, update) {
             self.dev.run(&o.op)?;
         }
         Ok(())
@@ -468,39 +505,42 @@ impl<D: KernelDevice> DeviceBackend<D> {
         Ok(())
     }
 
-    /// Launches the next train step of the epoch (rows from the device-held
-    /// offset into the permutation): the replay of its recording (made by
-    /// `graph` beforehand), or eagerly.
-    fn launch_recorded_step(&self, key: DataKey, rows: usize) -> Result<()> {
+    /// Launches the next train step of the epoch (`rows` rows from the
+    /// device-held offset into the permutation, in micro-batches of at most
+    /// `batch`): the replay of its recording (made by `record_step`
+    /// beforehand), or eagerly.
+    fn launch_recorded_step(&self, key: DataKey, rows: usize, batch: usize) -> Result<()> {
         if self.use_graphs {
             let graph = self
                 .graphs
-                .get(&(key, rows))
+                .get(&(key, rows, batch))
                 .ok_or_else(|| err!(Usage, "no recorded step for {rows} rows"))?;
             Ok(self.dev.replay(graph)?)
         } else {
             let offset = Offset::Device(self.offset.ptr());
-            self.enqueue_step(key, self.perm.ptr(), offset, rows, true)
+            let micro = step::micro_batches(rows, batch);
+            self.enqueue_step(key, self.perm.ptr(), offset, &micro, true)
         }
     }
 
-    /// Records the train step for (dataset, rows) on first use: it reads
-    /// its rows through the device-held offset into the permutation.
-    fn record_step(&mut self, data: DataKey, rows: usize) -> Result<()> {
-        if !self.graphs.contains_key(&(data, rows)) {
+    /// Records the train step for (dataset, rows, batch) on first use: it
+    /// reads its rows through the device-held offset into the permutation.
+    fn record_step(&mut self, data: DataKey, rows: usize, batch: usize) -> Result<()> {
+        if !self.graphs.contains_key(&(data, rows, batch)) {
+            let micro = step::micro_batches(rows, batch);
             let ops: Vec<Op> = self
                 .step_ops(
                     data,
                     self.perm.ptr(),
                     Offset::Device(self.offset.ptr()),
-                    rows,
+                    &micro,
                     true,
                 )
                 .into_iter()
                 .map(|o| o.op)
                 .collect();
             let graph = self.dev.record(&ops)?;
-            self.graphs.insert((data, rows), graph);
+            self.graphs.insert((data, rows, batch), graph);
         }
         Ok(())
     }
@@ -508,18 +548,20 @@ impl<D: KernelDevice> DeviceBackend<D> {
     /// The epoch's steps with each step's loss read back (in host memory):
     /// the first non-finite loss stops the epoch at its step, the observer
     /// sees the running loss, and the epoch's loss is the sample-weighted
-    /// mean of the batch means.
+    /// mean of the steps' means (a step's loss: its micro-batches' sum over
+    /// all its rows).
     fn train_steps_reading_loss(
         &mut self,
         key: DataKey,
         sizes: impl Iterator<Item = usize>,
+        batch: usize,
         dim: usize,
         observer: &mut dyn StepObserver,
     ) -> Result<f64> {
         let (mut weighted, mut done) = (0.0, 0);
         for (step, rows) in sizes.enumerate() {
             self.loss_sum.upload(&self.dev, &[0.0])?;
-            self.launch_recorded_step(key, rows)?;
+            self.launch_recorded_step(key, rows, batch)?;
             let loss = self.loss_sum.download(&self.dev, 1)?[0] / (rows * dim) as f64;
             if !loss.is_finite() {
                 return Err(NonFiniteLoss {
@@ -675,24 +717,32 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
         self.perm.upload(&self.dev, perm)?;
         self.offset.upload(&self.dev, &[0])?;
         self.loss_sum.upload(&self.dev, &[0.0])?;
-        let (full, last) = (perm.len() / batch, perm.len() % batch);
+        // Rows per optimizer step: `accumulate` micro-batches of `batch`.
+        let step_rows = batch.checked_mul(self.accumulate).ok_or_else(|| {
+            err!(
+                Settings,
+                "--batch {batch} × --accumulate {} overflows",
+                self.accumulate
+            )
+        })?;
+        let (full, last) = (perm.len() / step_rows, perm.len() % step_rows);
         if self.use_graphs {
             // Capture before timing starts (capture is host work).
-            for rows in [batch, last] {
-                if rows > 0 && (rows < batch || full > 0) {
-                    self.record_step(key, rows)?;
+            for rows in [step_rows, last] {
+                if rows > 0 && (rows < step_rows || full > 0) {
+                    self.record_step(key, rows, batch)?;
                 }
             }
         }
-        let sizes = std::iter::repeat_n(batch, full).chain((last > 0).then_some(last));
+        let sizes = std::iter::repeat_n(step_rows, full).chain((last > 0).then_some(last));
         if self.driving.in_host_memory {
-            return self.train_steps_reading_loss(key, sizes, data.dim, observer);
+            return self.train_steps_reading_loss(key, sizes, batch, data.dim, observer);
         }
         let this = &*self;
         let ((), ms) = this.dev.timed(|| -> Result<()> {
             let mut done = 0;
             for (step, rows) in sizes.enumerate() {
-                this.launch_recorded_step(key, rows)?;
+                this.launch_recorded_step(key, rows, batch)?;
                 done += rows;
                 observer.on_step(step + 1, done, None);
                 if observer.stop_requested() {
@@ -779,7 +829,7 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
             key,
             self.rows_index.ptr(),
             Offset::Value(0),
-            rows.len(),
+            &[rows.len()],
             false,
         )?;
         let sum = self.loss_sum.download(&self.dev, 1)?[0];

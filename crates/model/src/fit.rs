@@ -49,10 +49,18 @@ pub struct TrainConfig {
     /// AdamW's and LAMB's weight decay (0: none; Adam has none).
     #[serde(default)]
     pub weight_decay: f64,
+    /// Micro-batches of `batch` rows per optimizer step (`--accumulate`);
+    /// checkpoints from before it train one per step.
+    #[serde(default = "one")]
+    pub accumulate: usize,
 }
 
 fn default_reference_batch() -> usize {
     256
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -76,6 +84,7 @@ impl TrainConfig {
             target_val_loss: None,
             optimizer: Optimizer::Adam,
             weight_decay: 0.0,
+            accumulate: 1,
         }
     }
 
@@ -95,8 +104,10 @@ impl TrainConfig {
         }
     }
 
+    /// Optimizer steps of an epoch of `rows` rows: each takes up to
+    /// `batch · accumulate` of them.
     pub fn steps_per_epoch(&self, rows: usize) -> usize {
-        rows.div_ceil(self.batch)
+        rows.div_ceil(self.batch.saturating_mul(self.accumulate).max(1))
     }
 
     /// The run's learning-rate schedule on `rows` training rows: peak =
@@ -260,6 +271,9 @@ pub fn fit(
             );
         }
     }
+    if cfg.accumulate == 0 {
+        fail!(Settings, "--accumulate must be at least 1");
+    }
     backend.set_schedule(schedule)?;
     let steps = cfg.steps_per_epoch(train.rows);
     // Histories written before rates were recorded get the rates of their
@@ -353,5 +367,17 @@ mod tests {
             "{json}"
         );
         assert_eq!(cfg.steps_per_epoch(60_000), 235);
+        let accumulated = TrainConfig {
+            batch: 8,
+            accumulate: 4,
+            ..cfg
+        };
+        assert_eq!(accumulated.steps_per_epoch(64), 2);
+        assert_eq!(accumulated.steps_per_epoch(65), 3);
+        // A checkpoint from before --accumulate trains one batch per step.
+        let mut old = serde_json::to_value(TrainConfig::lab()).unwrap();
+        old.as_object_mut().unwrap().remove("accumulate");
+        let read: TrainConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(read.accumulate, 1);
     }
 }

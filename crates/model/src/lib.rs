@@ -23,7 +23,8 @@ pub use arch::{Architecture, Layer, MAX_DEPTH, MAX_PARAMS, MAX_WIDTH};
 pub use backend::{Backend, Evaluation, Interrupted, NonFiniteLoss, Silent, StepObserver};
 pub use checkpoint::Checkpoint;
 pub use device_backend::{
-    buffer_bytes, capacity, CpuBackend, CudaBackend, DeviceBackend, HOST_SM_COUNT,
+    accumulation_bytes, buffer_bytes, capacity, CpuBackend, CudaBackend, DeviceBackend,
+    HOST_SM_COUNT,
 };
 pub use error::{Error, Result};
 pub use fit::{fit, EpochStats, FitObserver, FitOutcome, History, TargetReached, TrainConfig};

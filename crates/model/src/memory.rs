@@ -7,7 +7,8 @@ use crate::{Architecture, Optimizer};
 /// Bytes a run needs on its device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemoryPlan {
-    /// Parameters and their gradients (f32).
+    /// Parameters and their gradients (f32), with the micro-batch gradient
+    /// when steps accumulate (`accumulating`).
     pub params: usize,
     /// The optimizer's two moments (f32), and LAMB's table and scratch.
     pub optimizer: usize,
@@ -116,6 +117,15 @@ impl MemoryPlan {
                 )
             })?;
         Ok(plan)
+    }
+
+    /// The plan with the scratch gradient of `micro_batches` micro-batches
+    /// per step (`--accumulate`; nothing for one).
+    pub fn accumulating(mut self, arch: &Architecture, micro_batches: usize) -> Self {
+        self.params = self
+            .params
+            .saturating_add(crate::accumulation_bytes(arch, micro_batches));
+        self
     }
 
     fn checked_total(&self) -> Option<usize> {

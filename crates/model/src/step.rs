@@ -1,14 +1,14 @@
-//! The training step, written once: gather, forward, loss, backward, the
-//! optimizer update and the batch offset, as a list of ops over buffer
-//! addresses. Every device runs this one definition: the GPU records it as
+//! The training step, written once: gather, forward, loss, backward (once
+//! per micro-batch when gradients are accumulated), the optimizer update
+//! and the batch offset, as a list of ops over buffer addresses. Every device runs this one definition: the GPU records it as
 //! a CUDA graph, the emulator runs its kernels on the host, the CPU executes
 //! its ops with the CPU kernels on host memory (`DeviceBackend`).
 
 use crate::{Layer, Optimizer};
 use dae_core::ops::lamb::{LambBuffers, LambStep};
 use dae_core::ops::{
-    AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, NamedOp, Offset, OffsetAdvance, Op,
-    SplitPlan, StepIncrement, WeightGrad,
+    AccumulateAdd, AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, NamedOp, Offset,
+    OffsetAdvance, Op, SplitPlan, StepIncrement, WeightGrad,
 };
 use dae_core::schedule::LrSchedule;
 use dae_core::{Activation, AdamConfig, Precision};
@@ -25,6 +25,9 @@ pub struct StepBuffers {
     /// Flat f32 parameters, gradients and Adam moments.
     pub params: u64,
     pub grads: u64,
+    /// Where a later micro-batch's gradient goes before it is added into
+    /// `grads` (0 when steps are not accumulated).
+    pub grads_scratch: u64,
     pub m: u64,
     pub v: u64,
     /// Device-held i32 step counter.
@@ -118,6 +121,17 @@ pub fn work_len(layers: &[Layer], rows: usize, sm_count: usize) -> usize {
     len
 }
 
+/// The micro-batches of a step of `rows` rows: `batch` rows each, in order,
+/// the last taking the remainder.
+pub fn micro_batches(rows: usize, batch: usize) -> Vec<usize> {
+    let batch = batch.max(1);
+    let mut sizes = vec![batch; rows / batch];
+    if !rows.is_multiple_of(batch) {
+        sizes.push(rows % batch);
+    }
+    sizes
+}
+
 /// Address of f32 element `index` of the buffer at `base`.
 fn at(base: u64, index: usize) -> u64 {
     base + 4 * index as u64
@@ -167,12 +181,92 @@ impl StepPlan<'_> {
         rows: usize,
         update: bool,
     ) -> Vec<NamedOp> {
+        self.accumulated_step(b, src, &[rows], update)
+    }
+
+    /// One training step over micro-batches of the given sizes, taken in
+    /// order from the source: each one's gather, forward, loss (added to
+    /// `loss_sum`) and backward; the gradient is the mean over all their
+    /// rows (every loss gradient scaled by 1/(rows of the step × dim), the
+    /// first micro-batch's gradient written into `grads`, each later one's
+    /// into `grads_scratch` and then added, in micro-batch order); with
+    /// `update` one Adam step for them all. A device-held offset advances
+    /// past each micro-batch.
+    pub fn accumulated_step(
+        &self,
+        b: &StepBuffers,
+        src: &BatchSource,
+        micro: &[usize],
+        update: bool,
+    ) -> Vec<NamedOp> {
+        let dim = self.layers[0].fan_in;
+        let total: usize = micro.iter().sum();
+        let grad_scale = 1.0 / (total * dim) as f32;
+        let n = self.layers.iter().map(Layer::param_count).sum();
+        let mut ops = Vec::new();
+        let mut done = 0;
+        for (j, &rows) in micro.iter().enumerate() {
+            let offset = match src.offset {
+                Offset::Value(v) => Offset::Value(v + done),
+                device => device,
+            };
+            let grads = if j == 0 { b.grads } else { b.grads_scratch };
+            let src = BatchSource { offset, ..*src };
+            ops.extend(self.micro_batch(b, &src, rows, grad_scale, grads));
+            if j > 0 {
+                ops.push(named(
+                    "accumulate gradient",
+                    Op::AccumulateAdd(AccumulateAdd {
+                        acc: b.grads,
+                        add: b.grads_scratch,
+                        count: n,
+                    }),
+                ));
+            }
+            done += rows;
+            // The last micro-batch's advance follows the update (as an
+            // unaccumulated step's always has).
+            if let (Offset::Device(offset), true) = (src.offset, j + 1 < micro.len()) {
+                ops.push(named(
+                    "batch offset",
+                    Op::OffsetAdvance(OffsetAdvance { offset, rows }),
+                ));
+            }
+        }
+        let rows = *micro.last().unwrap_or(&0);
+        if update {
+            ops.push(named(
+                "step counter",
+                Op::StepIncrement(StepIncrement { step: b.step }),
+            ));
+            let name = match self.optimizer {
+                Optimizer::Adam => "Adam",
+                Optimizer::AdamW => "AdamW",
+                Optimizer::Lamb => "LAMB",
+            };
+            ops.push(named(name, self.update(b, n)));
+            if let Offset::Device(offset) = src.offset {
+                ops.push(named(
+                    "batch offset",
+                    Op::OffsetAdvance(OffsetAdvance { offset, rows }),
+                ));
+            }
+        }
+        ops
+    }
+
+    /// One micro-batch of `rows` rows: gather, forward, loss (its gradient
+    /// scaled by `grad_scale`), backward into the gradient buffer `grads`.
+    fn micro_batch(
+        &self,
+        b: &StepBuffers,
+        src: &BatchSource,
+        rows: usize,
+        grad_scale: f32,
+        grads: u64,
+    ) -> Vec<NamedOp> {
         let p = self.precision;
         let dim = self.layers[0].fan_in;
-        let named = |name: &str, op: Op| NamedOp {
-            name: name.to_string(),
-            op,
-        };
         let mut ops = vec![named(
             "gather batch",
             Op::Gather(Gather {
@@ -186,7 +280,6 @@ impl StepPlan<'_> {
             }),
         )];
         ops.extend(self.forward(b, rows, self.layers.len(), Activation::Identity));
-        let count = rows * dim;
         ops.push(named(
             "sigmoid+BCE",
             Op::Bce(Bce {
@@ -195,8 +288,8 @@ impl StepPlan<'_> {
                 dz: b.delta[0],
                 partial: b.loss_partial,
                 accum: b.loss_sum,
-                count,
-                grad_scale: 1.0 / count as f32,
+                count: rows * dim,
+                grad_scale,
                 weight: 1.0,
             }),
         ));
@@ -211,7 +304,7 @@ impl StepPlan<'_> {
                     p,
                     x,
                     dy: dz,
-                    dw: at(b.grads, l.weight_offset),
+                    dw: at(grads, l.weight_offset),
                     work,
                     shape,
                 }),
@@ -220,7 +313,7 @@ impl StepPlan<'_> {
                 &format!("db {}", l.name),
                 Op::BiasGrad(BiasGrad {
                     dy: dz,
-                    db: at(b.grads, l.bias_offset),
+                    db: at(grads, l.bias_offset),
                     work,
                     m: rows,
                     n: l.fan_out,
@@ -246,25 +339,6 @@ impl StepPlan<'_> {
                     }),
                 ));
                 current = 1 - current;
-            }
-        }
-        if update {
-            let n = self.layers.iter().map(Layer::param_count).sum();
-            ops.push(named(
-                "step counter",
-                Op::StepIncrement(StepIncrement { step: b.step }),
-            ));
-            let name = match self.optimizer {
-                Optimizer::Adam => "Adam",
-                Optimizer::AdamW => "AdamW",
-                Optimizer::Lamb => "LAMB",
-            };
-            ops.push(named(name, self.update(b, n)));
-            if let Offset::Device(offset) = src.offset {
-                ops.push(named(
-                    "batch offset",
-                    Op::OffsetAdvance(OffsetAdvance { offset, rows }),
-                ));
             }
         }
         ops
@@ -305,6 +379,13 @@ impl StepPlan<'_> {
                 schedule: self.schedule,
             }),
         }
+    }
+}
+
+fn named(name: &str, op: Op) -> NamedOp {
+    NamedOp {
+        name: name.to_string(),
+        op,
     }
 }
 

@@ -62,6 +62,12 @@ pub fn check_config(c: &TrainConfig) -> Result<()> {
     if c.batch == 0 {
         fail!(Checkpoint, "metadata 'training': batch must be at least 1");
     }
+    if c.accumulate == 0 {
+        fail!(
+            Checkpoint,
+            "metadata 'training': accumulate must be at least 1"
+        );
+    }
     Ok(())
 }
 

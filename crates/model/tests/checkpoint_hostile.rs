@@ -138,6 +138,11 @@ fn bad_settings_and_histories_are_refused_by_field() {
         ),
         (
             "training",
+            set(&lab, "accumulate", Value::from(0)),
+            &["accumulate"],
+        ),
+        (
+            "training",
             set(&lab, "precision", Value::from("fp8")),
             &["fp8"],
         ),
@@ -199,7 +204,7 @@ fn bad_settings_and_histories_are_refused_by_field() {
         (
             "architecture",
             r#"{"input_dim":6,"encoder":[16000000]}"#.into(),
-            &["'architecture'", "bytes) but the file has"],
+            &["'architecture'", "but the file has"],
         ),
         (
             "architecture",
@@ -216,6 +221,11 @@ fn bad_settings_and_histories_are_refused_by_field() {
         eprintln!("{key}={value}: {err}");
         assert_mentions(&err, &["checkpoint.safetensors"]);
         assert_mentions(&err, needles);
+        // The size named is the file's own.
+        if err.contains("but the file has") {
+            let size = std::fs::metadata(&path).unwrap().len();
+            assert_mentions(&err, &[&format!("but the file has {size} bytes")]);
+        }
     }
 }
 

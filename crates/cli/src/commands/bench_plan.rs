@@ -27,6 +27,7 @@ fn stand_in_buffers(layers: usize) -> (StepBuffers, BatchSource) {
         delta: [addr(), addr()],
         params: addr(),
         grads: addr(),
+        grads_scratch: addr(),
         m: addr(),
         v: addr(),
         step: addr(),

@@ -30,6 +30,10 @@ pub struct TrainArgs {
     /// Samples per step; the last step of an epoch takes the remainder [default: 256]
     #[arg(long, value_parser = positive)]
     pub batch: Option<usize>,
+    /// Micro-batches of --batch rows per optimizer step, their gradients
+    /// summed (a batch K times larger in the memory of one) [default: 1]
+    #[arg(long, value_name = "K", value_parser = positive)]
+    pub accumulate: Option<usize>,
     /// Seed of the weight init, the shuffles and the figure's samples [default: 42]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -221,6 +225,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             let mut config = ck.config.clone();
             for (flag, given, stored) in [
                 ("--batch", a.batch.map(|v| v as u64), ck.config.batch as u64),
+                (
+                    "--accumulate",
+                    a.accumulate.map(|v| v as u64),
+                    ck.config.accumulate as u64,
+                ),
                 ("--seed", a.seed, ck.config.seed),
             ] {
                 if given.is_some_and(|g| g != stored) {
@@ -275,6 +284,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             let config = TrainConfig {
                 epochs: a.epochs.unwrap_or(lab.epochs),
                 batch: a.batch.unwrap_or(lab.batch),
+                accumulate: a.accumulate.unwrap_or(lab.accumulate),
                 seed: a.seed.unwrap_or(lab.seed),
                 lr: a.lr.unwrap_or(lab.lr),
                 precision: a.precision.unwrap_or(lab.precision),

@@ -1,6 +1,7 @@
 //! The kernel cases, group by group: the products of one shape (forward in
 //! each activation, input gradient, weight gradient, bias gradient, aligned
-//! and not), the fused loss, Adam, LAMB, and the batch gathers. A group draws its
+//! and not), the fused loss, Adam, LAMB, gradient accumulation and the
+//! batch gathers. A group draws its
 //! inputs from streams named after itself, lazily, so selecting one case
 //! computes only that case's inputs and reference.
 
@@ -9,8 +10,8 @@ use super::golden::is_golden;
 use super::{CaseKey, CaseResult, Goldens, Options, Selection, SuiteRun, Timing};
 use crate::ops::lamb::{LambBuffers, LambStep, LambTable, LambTensor};
 use crate::ops::{
-    AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan, StepIncrement,
-    WeightGrad, LOSS_BLOCKS,
+    AccumulateAdd, AdamStep, Bce, BiasGrad, Forward, Gather, InputGrad, Offset, Op, SplitPlan,
+    StepIncrement, WeightGrad, LOSS_BLOCKS,
 };
 use crate::rng::{Purpose, Rng};
 use crate::{reference, reference_lamb, Error};
@@ -67,6 +68,10 @@ pub enum Group {
         rows: usize,
         dim: usize,
     },
+    /// acc += add over `count` floats (`--accumulate`).
+    Accumulate {
+        count: usize,
+    },
 }
 
 impl Group {
@@ -78,6 +83,7 @@ impl Group {
             Group::Adam { n, t } => format!("adam {n} t={t}"),
             Group::Lamb { n, t } => format!("lamb {n} t={t}"),
             Group::Gather { rows, dim } => format!("gather {rows}×{dim}"),
+            Group::Accumulate { count } => format!("accumulate {count}"),
         }
     }
 
@@ -93,6 +99,7 @@ impl Group {
             Group::Loss { count } => count <= 1000,
             Group::Adam { n, .. } | Group::Lamb { n, .. } => n <= 1000,
             Group::Gather { rows, dim } => rows * dim <= 1 << 14,
+            Group::Accumulate { count } => count <= 1 << 14,
         }
     }
 }
@@ -163,6 +170,9 @@ pub fn groups() -> Vec<Group> {
     g.extend([(1, 1), (1000, 3), (222_384, 1000)].map(|(n, t)| Group::Adam { n, t }));
     g.extend([(1, 1), (1000, 3), (222_384, 1000)].map(|(n, t)| Group::Lamb { n, t }));
     g.extend([(1, 1), (300, 784), (1001, 13)].map(|(rows, dim)| Group::Gather { rows, dim }));
+    // One float, an odd count (scalar path), the lab model's 222,384
+    // parameters (float4 path).
+    g.extend([1, 1001, 222_384].map(|count| Group::Accumulate { count }));
     g
 }
 
@@ -294,6 +304,7 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
             Group::Adam { n, t } => self.adam(&name, n, t),
             Group::Lamb { n, t } => self.lamb(&name, n, t),
             Group::Gather { rows, dim } => self.gather(&name, rows, dim),
+            Group::Accumulate { count } => self.accumulate(&name, count),
         }
     }
 
@@ -858,6 +869,56 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     runs[j][0],
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// acc += add in place: the output is set to `acc` before each run (an
+    /// unwritten element keeps `acc`, which differs from the sum wherever
+    /// `add` ≠ 0; the float before an unaligned output stays poisoned).
+    /// One fp32 addition per element: exactly the f64 sum rounded to f32.
+    fn accumulate(&self, group: &str, count: usize) -> Result<()> {
+        let shape = count.to_string();
+        for (name, skip) in [("accumulate_add", 0), ("accumulate_add unaligned", 1)] {
+            let key = CaseKey::new("accumulate_add", name, Precision::Fp32, shape.clone());
+            if !self.wants(&key) {
+                continue;
+            }
+            let t0 = Instant::now();
+            let acc = self.log_uniform(group, "acc", count, -6.0, 1.0);
+            let add = self.log_uniform(group, "add", count, -6.0, 1.0);
+            let addd = Buffer::from_host(self.dev, &add)?;
+            let (runs, timing) = self.twice(
+                skip,
+                count,
+                Some(&acc),
+                |out| {
+                    Op::AccumulateAdd(AccumulateAdd {
+                        acc: out,
+                        add: addd.ptr(),
+                        count,
+                    })
+                },
+                || Ok(()),
+                || Ok(()),
+            )?;
+            let want: Vec<f64> = acc
+                .iter()
+                .zip(&add)
+                .map(|(&a, &b)| (a as f64 + b as f64) as f32 as f64)
+                .collect();
+            let bound = Bound::exact("one fp32 addition: the f64 sum rounded to f32");
+            let r = CaseResult::from_runs(
+                key,
+                String::new(),
+                bound,
+                [&runs[0], &runs[1]],
+                &want,
+                None,
+                count,
+                t0,
+            );
+            self.record_run(r.timed(timing), &runs[0]);
         }
         Ok(())
     }

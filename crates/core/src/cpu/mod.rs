@@ -22,7 +22,7 @@ pub use lamb::{lamb_bias_corrections, lamb_step};
 pub use loss::bce_logits;
 pub(crate) use matmul::strided;
 pub use matmul::{matmul, matmul_a_bt, matmul_at_b};
-pub use reduce::column_sums;
+pub use reduce::{accumulate_add, column_sums};
 
 /// Rows (or elements / 1024) per parallel chunk: fixed, for determinism.
 pub(crate) const CHUNK: usize = 64;

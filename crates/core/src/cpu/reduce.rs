@@ -1,4 +1,5 @@
-//! Deterministic column sums (the bias gradient).
+//! Deterministic column sums (the bias gradient), and gradient
+//! accumulation.
 
 use super::simd::avx512_dispatch;
 use super::CHUNK;
@@ -39,4 +40,13 @@ pub fn column_sums(dy: &[f32], out: &mut [f32], m: usize, n: usize) {
     for p in &partials {
         add_rows(out, p);
     }
+}
+
+/// acc[i] += add[i]: each element one fp32 addition, so the bits do not
+/// depend on how the work is split.
+pub fn accumulate_add(acc: &mut [f32], add: &[f32]) {
+    let add = &add[..acc.len()];
+    acc.par_chunks_mut(CHUNK * 1024)
+        .zip(add.par_chunks(CHUNK * 1024))
+        .for_each(|(a, b)| add_rows(a, b));
 }

@@ -25,7 +25,7 @@ pub use gemm::{Forward, InputGrad, WeightGrad};
 pub use lamb::LambStep;
 pub use launch::{Arg, Launch};
 pub use loss::{Bce, LOSS_BLOCKS};
-pub use reduce::BiasGrad;
+pub use reduce::{AccumulateAdd, BiasGrad};
 pub use split::SplitPlan;
 
 use crate::{Precision, Result};
@@ -63,6 +63,7 @@ pub enum Op {
     GemmDx(InputGrad),
     GemmDw(WeightGrad),
     BiasGrad(BiasGrad),
+    AccumulateAdd(AccumulateAdd),
     Bce(Bce),
     StepIncrement(StepIncrement),
     Adam(AdamStep),
@@ -79,6 +80,7 @@ macro_rules! each {
             Op::GemmDx($k) => $body,
             Op::GemmDw($k) => $body,
             Op::BiasGrad($k) => $body,
+            Op::AccumulateAdd($k) => $body,
             Op::Bce($k) => $body,
             Op::StepIncrement($k) => $body,
             Op::Adam($k) => $body,

@@ -1,7 +1,8 @@
 //! kernels/reduce.cu: the bias gradient (column sums of dY), and the
 //! finishes of every split-K product: summing the splits' partials in split
 //! order (dW, db), with the bias and activation (forward) or the ReLU mask
-//! (input gradient) applied on the way out.
+//! (input gradient) applied on the way out; and gradient accumulation
+//! (a later micro-batch's gradient added into the step's).
 
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::split::SplitPlan;
@@ -12,6 +13,7 @@ pub const REDUCE_SPLITS: &str = "reduce_splits";
 pub const SPLITK_BIAS_ACT: &str = "splitk_bias_act";
 pub const SPLITK_MASK: &str = "splitk_mask";
 pub const BIAS_GRAD: &str = "bias_grad";
+pub const ACCUMULATE_ADD: &str = "accumulate_add";
 
 /// out[i] = Σ_s partial[s·count + i], in split order.
 pub(crate) fn reduce_splits(
@@ -84,5 +86,35 @@ impl Kernel for BiasGrad {
     unsafe fn run_on_host(&self) {
         let (m, n) = (self.m, self.n);
         cpu::column_sums(host(self.dy, m * n), host(self.db, n), m, n)
+    }
+}
+
+/// acc[i] += add[i] over `count` floats: one micro-batch's gradient added
+/// into the step's (`--accumulate`), in micro-batch order.
+#[derive(Clone, Debug)]
+pub struct AccumulateAdd {
+    pub acc: u64,
+    pub add: u64,
+    pub count: usize,
+}
+
+impl Kernel for AccumulateAdd {
+    fn launches(&self, sm: usize) -> Result<Vec<Launch>> {
+        Ok(vec![launch(
+            ACCUMULATE_ADD,
+            elementwise_grid(self.count, sm),
+            256,
+            vec![Arg::Ptr(self.acc), Arg::Ptr(self.add), int(self.count)?],
+        )])
+    }
+
+    fn work(&self) -> (f64, f64) {
+        let n = self.count as f64;
+        (n, 12.0 * n)
+    }
+
+    unsafe fn run_on_host(&self) {
+        let n = self.count;
+        cpu::accumulate_add(host(self.acc, n), host(self.add, n))
     }
 }
