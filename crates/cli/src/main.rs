@@ -45,6 +45,8 @@ enum Command {
     Figure(commands::figure::FigureArgs),
     /// Train several architectures with the same data, seed and schedule, side by side
     Compare(commands::compare::CompareArgs),
+    /// Steps and time to a target loss per batch size, the critical batch and the gradient noise scale
+    Scan(commands::scan::ScanArgs),
     /// K-fold cross-validation on the training set
     Cv(commands::cv::CvArgs),
     /// Get datasets (MNIST digits) and make high-dimensional ones (upscaled images)
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Figure(a) => commands::figure::run(a),
         Command::Compare(a) => commands::compare::run(a),
+        Command::Scan(a) => commands::scan::run(a),
         Command::Cv(a) => commands::cv::run(a),
         Command::Data(a) => commands::data::run(a),
         Command::Check(a) => commands::check::run(a),

@@ -9,5 +9,6 @@ pub mod data;
 pub mod encode;
 pub mod eval;
 pub mod figure;
+pub mod scan;
 pub mod summary;
 pub mod train;
