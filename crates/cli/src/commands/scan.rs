@@ -348,7 +348,15 @@ pub fn run(a: ScanArgs) -> Result<()> {
         .map(|t| (t.batch, t.steps))
         .collect();
     let fit_curve = critical_batch(&reached);
-    let noise_batch = *a.batch_sizes.iter().max().expect("checked non-empty");
+    // The largest scanned batch that `--noise-batches` disjoint batches of
+    // fit in the training rows.
+    let noise_batch = a
+        .batch_sizes
+        .iter()
+        .copied()
+        .filter(|&b| b >= 2 && b.saturating_mul(a.noise_batches) <= train.rows)
+        .max()
+        .unwrap_or(2);
     let noise = noise_scale(&arch, train, noise_batch, a.noise_batches, a.seed, &device)
         .map_err(|e| say_err!("noise scale skipped: {e}"))
         .ok();
