@@ -338,8 +338,8 @@ pub fn run(a: ScanArgs) -> Result<()> {
         trials.extend(at_batch);
         if device_name.is_empty() {
             let cfg = TrainConfig::lab();
-            device_name = build_backend(&device, &arch, &cfg, TrainState::initialize(&arch, 1))?
-                .device();
+            device_name =
+                build_backend(&device, &arch, &cfg, TrainState::initialize(&arch, 1))?.device();
         }
     }
     let reached: Vec<(usize, usize)> = best_per_batch
@@ -369,7 +369,8 @@ pub fn run(a: ScanArgs) -> Result<()> {
         "train s",
         "val_loss"
     );
-    let mut csv = String::from("batch,peak_lr,reached,epochs,steps,samples,train_seconds,best_val_loss\n");
+    let mut csv =
+        String::from("batch,peak_lr,reached,epochs,steps,samples,train_seconds,best_val_loss\n");
     for t in &best_per_batch {
         say!(
             "{:>8} {:>10.2e} {:>7} {:>8} {:>10.1} {:>9.4}{}",
@@ -379,13 +380,24 @@ pub fn run(a: ScanArgs) -> Result<()> {
             t.steps,
             t.train_seconds,
             t.best_val_loss,
-            if t.reached { "" } else { "  (target not reached)" }
+            if t.reached {
+                ""
+            } else {
+                "  (target not reached)"
+            }
         );
     }
     for t in &trials {
         csv += &format!(
             "{},{},{},{},{},{},{},{}\n",
-            t.batch, t.peak_lr, t.reached, t.epochs, t.steps, t.samples, t.train_seconds, t.best_val_loss
+            t.batch,
+            t.peak_lr,
+            t.reached,
+            t.epochs,
+            t.steps,
+            t.samples,
+            t.train_seconds,
+            t.best_val_loss
         );
     }
     match fit_curve {

@@ -108,6 +108,7 @@ mod tests {
             reduce::SPLITK_BIAS_ACT,
             reduce::SPLITK_MASK,
             reduce::BIAS_GRAD,
+            reduce::ACCUMULATE_ADD,
             loss::BCE_LOGITS,
             loss::LOSS_ACCUMULATE,
             adam::ADAM_STEP,
@@ -193,6 +194,11 @@ mod tests {
                 n: 8192,
             }));
         }
+        ops.push(Op::AccumulateAdd(crate::ops::reduce::AccumulateAdd {
+            acc: 0x100,
+            add: 0x200,
+            count: 1001,
+        }));
         for u8_data in [true, false] {
             for offset in [Offset::Value(7), Offset::Device(0x900)] {
                 ops.push(Op::Gather(Gather {
