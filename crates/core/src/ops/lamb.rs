@@ -10,7 +10,7 @@
 //! chooses whether the weight decay term enters the tensor's update
 //! (commonly off for biases).
 
-use super::launch::{Arg, Launch};
+use super::launch::{int, Arg, Launch};
 use super::{host, Kernel};
 use crate::schedule::{LrSchedule, ScheduleArgs};
 use crate::{cpu, fail, AdamConfig, Result};
@@ -165,13 +165,6 @@ pub struct LambBuffers {
     pub table: u64,
     /// f64 × table.scratch_len().
     pub scratch: u64,
-}
-
-fn int(v: usize) -> Result<Arg> {
-    match i32::try_from(v) {
-        Ok(v) => Ok(Arg::I32(v)),
-        Err(_) => fail!(Input, "LAMB: size {v} exceeds the kernels' int range"),
-    }
 }
 
 fn grid(work: usize, sm_count: usize) -> (u32, u32, u32) {
