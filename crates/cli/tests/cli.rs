@@ -278,11 +278,49 @@ fn lamb_trains_and_resume_keeps_the_optimizer() {
             &["--weight-decay", "0.1"],
             &["--weight-decay 0.1 differs from the resumed run's 0.01"],
         ),
+        (
+            &["--beta2", "0.99"],
+            &["--beta2 0.99 differs from the resumed run's 0.999"],
+        ),
     ] {
         let args = resume(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fails(tmp.path(), &args, needles);
     }
+}
+
+/// `--beta1`, `--beta2` and `--epsilon` reach the optimizer (the losses
+/// differ from the defaults') and are recorded in run.json.
+#[test]
+fn adam_moments_and_epsilon_are_settings() {
+    let tmp = scratch();
+    let (plain, tuned) = (tmp.path().join("plain"), tmp.path().join("tuned"));
+    train(tmp.path(), &plain, &["--epochs", "1", "--seed", "3"]);
+    train(
+        tmp.path(),
+        &tuned,
+        &[
+            "--epochs",
+            "1",
+            "--seed",
+            "3",
+            "--beta1",
+            "0.8",
+            "--beta2",
+            "0.95",
+            "--epsilon",
+            "1e-6",
+        ],
+    );
+    assert_ne!(history(&plain).0, history(&tuned).0);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(tuned.join("run.json")).unwrap()).unwrap();
+    let settings = &report["settings"];
+    assert_eq!(
+        (&settings["beta1"], &settings["beta2"], &settings["epsilon"]),
+        (&Value::from(0.8), &Value::from(0.95), &Value::from(1e-6)),
+        "{report}"
+    );
 }
 
 #[test]
@@ -776,6 +814,9 @@ fn bad_flags_are_clean_errors() {
         (&["--lr=-1", "--epochs", "1"], &["--lr"]),
         (&["--lr=nan", "--epochs", "1"], &["--lr"]),
         (&["--optimizer", "sgd"], &["unknown optimizer 'sgd'"]),
+        (&["--beta1", "1"], &["--beta1 1", "in [0, 1)"]),
+        (&["--beta2=-0.5"], &["--beta2 -0.5", "in [0, 1)"]),
+        (&["--epsilon", "0"], &["--epsilon 0", "positive finite"]),
         (
             &["--optimizer", "adamw", "--weight-decay=-0.1"],
             &["--weight-decay", "non-negative finite"],

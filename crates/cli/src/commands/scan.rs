@@ -5,7 +5,9 @@
 //! Shallue et al. (JMLR 2019). The critical batch size comes from fitting
 //! S(B) = S_min·(1 + B_crit/B) to the steps (McCandlish et al. 2018,
 //! eq. 2.11), and the gradient noise scale B_simple = tr(Σ)/|G|² is
-//! measured beside it from gradient norms of a full and a half batch.
+//! measured beside it from gradient norms of a full and a half batch, at
+//! chosen steps of a run at the reference batch (it grows as the loss
+//! falls, so its value at the start says little about the critical batch).
 
 use crate::args::{parse_layers, positive, DataArgs, Widths};
 use crate::chart::{LineChart, Panel, Scale, Series};
@@ -57,6 +59,11 @@ pub struct ScanArgs {
     /// Batches of each size the noise scale averages over
     #[arg(long, default_value_t = 16, value_parser = positive)]
     pub noise_batches: usize,
+    /// Steps of a run at --reference-batch (the rule's peak, warmup +
+    /// cosine over --max-epochs) at which the noise scale is measured
+    /// [default: 0 and 1/20, 1/4, 1/2 and all of that run's steps]
+    #[arg(long, value_delimiter = ',')]
+    pub noise_steps: Vec<usize>,
     /// Where scan.json, scan.csv and scan.png go
     #[arg(long, default_value = "runs/scan")]
     pub out: PathBuf,
@@ -120,6 +127,8 @@ fn critical_batch(points: &[(usize, usize)]) -> Option<(f64, f64)> {
 
 #[derive(Serialize)]
 struct NoiseScale {
+    /// Optimizer steps the weights had taken.
+    step: usize,
     batch: usize,
     batches: usize,
     /// |G|² and tr(Σ) estimates, and B_simple = tr(Σ)/|G|².
@@ -144,7 +153,16 @@ struct ScanReport {
     /// the target.
     s_min: Option<f64>,
     critical_batch: Option<f64>,
-    noise_scale: Option<NoiseScale>,
+    /// The run the noise scale was measured along, and its measurements.
+    noise_run: Option<NoiseRun>,
+}
+
+#[derive(Serialize)]
+struct NoiseRun {
+    batch: usize,
+    peak_lr: f64,
+    steps: usize,
+    at: Vec<NoiseScale>,
 }
 
 /// Times the epochs of a trial and shows its progress, one line per epoch.
@@ -249,31 +267,19 @@ fn trial(
     })
 }
 
-/// B_simple at the initial weights from `batches` disjoint batches of B and
-/// of B/2 rows: E|G_B|² = |G|² + tr(Σ)/B, solved from the two sizes.
+/// B_simple at the backend's current weights from `batches` disjoint
+/// batches of B and of B/2 rows (a fixed draw of the training rows):
+/// E|G_B|² = |G|² + tr(Σ)/B, solved from the two sizes.
 fn noise_scale(
-    arch: &Architecture,
+    backend: &mut dyn Backend,
     train: &Dataset,
     batch: usize,
     batches: usize,
     seed: u64,
-    device: &crate::device::Device,
+    step: usize,
 ) -> Result<NoiseScale> {
     let half = batch / 2;
-    if half == 0 || batch * batches > train.rows {
-        bail!(
-            "noise scale: {batches} batches of {batch} rows need {} training rows, the data has {}",
-            batch * batches,
-            train.rows
-        );
-    }
-    let cfg = TrainConfig {
-        batch,
-        seed,
-        ..TrainConfig::lab()
-    };
-    let mut backend = build_backend(device, arch, &cfg, TrainState::initialize(arch, seed))?;
-    let perm = epoch_permutation(seed, 0, train.rows);
+    let perm = epoch_permutation(seed, u64::MAX, train.rows);
     let norm_sq = |g: &[f32]| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
     let (mut big, mut small) = (0.0, 0.0);
     for rows in perm.chunks_exact(batch).take(batches) {
@@ -285,12 +291,89 @@ fn noise_scale(
     let grad_norm_sq = (bb * big - bs * small) / (bb - bs);
     let trace_sigma = (small - big) / (1.0 / bs - 1.0 / bb);
     Ok(NoiseScale {
+        step,
         batch,
         batches,
         grad_norm_sq,
         trace_sigma,
         b_simple: trace_sigma / grad_norm_sq,
     })
+}
+
+/// The steps at which the noise run measures: the given ones (checked
+/// against the run's `total` steps), or 0, 1/20, 1/4, 1/2 and all of them.
+fn noise_steps(given: &[usize], total: usize) -> Result<Vec<usize>> {
+    let mut steps = if given.is_empty() {
+        vec![0, total / 20, total / 4, total / 2, total]
+    } else {
+        given.to_vec()
+    };
+    if let Some(s) = steps.iter().find(|&&s| s > total) {
+        bail!("--noise-steps {s}: the noise run has only {total} steps (--max-epochs)");
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(steps)
+}
+
+/// Trains from step `done` to step `target` of `cfg`'s run by pieces of
+/// each epoch's shuffle, aligned on its batches: exactly the steps `fit`
+/// takes (the schedule must be set on `backend`).
+fn advance(
+    backend: &mut dyn Backend,
+    cfg: &TrainConfig,
+    train: &Dataset,
+    mut done: usize,
+    target: usize,
+    observer: &mut dyn StepObserver,
+) -> Result<()> {
+    let per_epoch = cfg.steps_per_epoch(train.rows);
+    while done < target {
+        let epoch = done / per_epoch;
+        let perm = epoch_permutation(cfg.seed, epoch as u64, train.rows);
+        let end_step = target.min((epoch + 1) * per_epoch);
+        let from = (done - epoch * per_epoch) * cfg.batch;
+        let to = ((end_step - epoch * per_epoch) * cfg.batch).min(train.rows);
+        backend.train_epoch(train, &perm[from..to], cfg.batch, observer)?;
+        done = end_step;
+    }
+    Ok(())
+}
+
+/// Trains one run of the scan's recipe at `cfg.batch` and measures the
+/// noise scale whenever it has taken one of `steps` (sorted) steps.
+#[allow(clippy::too_many_arguments)]
+fn noise_along_run(
+    cfg: &TrainConfig,
+    arch: &Architecture,
+    train: &Dataset,
+    noise_batch: usize,
+    batches: usize,
+    steps: &[usize],
+    device: &crate::device::Device,
+) -> Result<Vec<NoiseScale>> {
+    let mut backend = build_backend(device, arch, cfg, TrainState::initialize(arch, cfg.seed))?;
+    backend.set_schedule(cfg.lr_schedule(train.rows)?)?;
+    let mut observer = TrialObserver {
+        label: String::new(),
+        train_seconds: 0.0,
+    };
+    let (mut done, mut out) = (0, Vec::new());
+    for &step in steps {
+        advance(backend.as_mut(), cfg, train, done, step, &mut observer)?;
+        done = step;
+        let n = noise_scale(
+            backend.as_mut(),
+            train,
+            noise_batch,
+            batches,
+            cfg.seed,
+            step,
+        )?;
+        say_err!("noise scale at step {step}: B_simple ≈ {:.0}", n.b_simple);
+        out.push(n);
+    }
+    Ok(out)
 }
 
 pub fn run(a: ScanArgs) -> Result<()> {
@@ -310,11 +393,35 @@ pub fn run(a: ScanArgs) -> Result<()> {
     if let Some(lr) = a.lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
         bail!("--lrs: {lr} is not a positive learning rate");
     }
+    if !(a.base_lr.is_finite() && a.base_lr > 0.0) {
+        bail!("--base-lr {}: must be a positive learning rate", a.base_lr);
+    }
     crate::run_dir::claim("--out", &a.out, a.force, SCAN_FILES)?;
     let splits = a.data.load()?;
     let (train, validation) = (&splits.train, &splits.test);
     let arch = Architecture::new(train.dim, a.layers.0.clone())?;
     let device = resolve(a.device, Precision::Fp32, false)?;
+    // The noise scale's batch: the largest scanned one of which
+    // `--noise-batches` disjoint batches fit in the training rows.
+    let noise_batch = a
+        .batch_sizes
+        .iter()
+        .copied()
+        .filter(|&b| b >= 2 && b.saturating_mul(a.noise_batches) <= train.rows)
+        .max();
+    let noise_cfg = TrainConfig {
+        epochs: a.max_epochs,
+        batch: a.reference_batch,
+        seed: a.seed,
+        lr: a.base_lr,
+        schedule: ScheduleKind::Cosine,
+        warmup: Warmup::Epochs(a.warmup),
+        final_lr: 0.0,
+        ..TrainConfig::lab()
+    };
+    let noise_total = a.max_epochs * noise_cfg.steps_per_epoch(train.rows);
+    // Checked before the long part.
+    let noise_at = noise_steps(&a.noise_steps, noise_total)?;
     crate::signals::install();
     let started = Instant::now();
     let mut trials = Vec::new();
@@ -348,18 +455,33 @@ pub fn run(a: ScanArgs) -> Result<()> {
         .map(|t| (t.batch, t.steps))
         .collect();
     let fit_curve = critical_batch(&reached);
-    // The largest scanned batch that `--noise-batches` disjoint batches of
-    // fit in the training rows.
-    let noise_batch = a
-        .batch_sizes
-        .iter()
-        .copied()
-        .filter(|&b| b >= 2 && b.saturating_mul(a.noise_batches) <= train.rows)
-        .max()
-        .unwrap_or(2);
-    let noise = noise_scale(&arch, train, noise_batch, a.noise_batches, a.seed, &device)
-        .map_err(|e| say_err!("noise scale skipped: {e}"))
-        .ok();
+    let noise = match noise_batch {
+        None => {
+            say_err!(
+                "noise scale skipped: no scanned batch size of 2 or more has {} disjoint batches in {} training rows",
+                a.noise_batches,
+                train.rows
+            );
+            None
+        }
+        Some(nb) => {
+            let at = noise_along_run(
+                &noise_cfg,
+                &arch,
+                train,
+                nb,
+                a.noise_batches,
+                &noise_at,
+                &device,
+            )?;
+            Some(NoiseRun {
+                batch: noise_cfg.batch,
+                peak_lr: noise_cfg.lr,
+                steps: noise_total,
+                at,
+            })
+        }
+    };
     say!(
         "\n{:>8} {:>10} {:>7} {:>8} {:>10} {:>9}",
         "batch",
@@ -407,14 +529,38 @@ pub fn run(a: ScanArgs) -> Result<()> {
         ),
         None => say!("critical batch: needs two or more batch sizes that reach the target on a decreasing curve"),
     }
-    if let Some(n) = &noise {
+    if let Some(run) = &noise {
+        let first = &run.at[0];
         say!(
-            "gradient noise scale B_simple ≈ {:.0} (at the initial weights, batches of {} and {}, {} each)",
-            n.b_simple,
-            n.batch,
-            n.batch / 2,
-            n.batches
+            "gradient noise scale B_simple along a batch-{} run (peak {:.2e}, {} steps), from batches of {} and {}, {} each:",
+            run.batch,
+            run.peak_lr,
+            run.steps,
+            first.batch,
+            first.batch / 2,
+            first.batches
         );
+        say!(
+            "{:>8} {:>10} {:>12} {:>12}",
+            "step",
+            "B_simple",
+            "|G|²",
+            "tr(Σ)"
+        );
+        for n in &run.at {
+            let b = if n.grad_norm_sq > 0.0 {
+                format!("{:.0}", n.b_simple)
+            } else {
+                "n/a".to_string()
+            };
+            say!(
+                "{:>8} {:>10} {:>12.4e} {:>12.4e}",
+                n.step,
+                b,
+                n.grad_norm_sq,
+                n.trace_sigma
+            );
+        }
     }
     say!("scan took {:.0}s", started.elapsed().as_secs_f64());
     let report = ScanReport {
@@ -430,7 +576,7 @@ pub fn run(a: ScanArgs) -> Result<()> {
         best: best_per_batch.clone(),
         s_min: fit_curve.map(|f| f.0),
         critical_batch: fit_curve.map(|f| f.1),
-        noise_scale: noise,
+        noise_run: noise,
     };
     dae_data::write_atomically(
         &a.out.join("scan.json"),
@@ -482,6 +628,85 @@ mod tests {
         // One point, or steps that grow with the batch: no curve.
         assert!(critical_batch(&points[..1]).is_none());
         assert!(critical_batch(&[(256, 100), (1024, 400)]).is_none());
+    }
+
+    #[test]
+    fn training_by_pieces_takes_the_steps_fit_takes() {
+        use dae_data::Pixels;
+        let rows = 70;
+        let pixels: Vec<u8> = (0..rows * 6).map(|i| (i * 37 % 256) as u8).collect();
+        let train = Dataset {
+            name: "pieces".into(),
+            rows,
+            dim: 6,
+            pixels: Pixels::U8(pixels.into()),
+            labels: None,
+            image_shape: None,
+        };
+        let arch = Architecture::new(6, vec![4, 2]).unwrap();
+        // 70 rows in batches of 16: 5 steps an epoch, the last one partial.
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch: 16,
+            seed: 5,
+            lr: 1e-2,
+            schedule: ScheduleKind::Cosine,
+            warmup: Warmup::Epochs(1.0),
+            ..TrainConfig::lab()
+        };
+        let device = crate::device::Device::Cpu;
+        let start = || {
+            build_backend(
+                &device,
+                &arch,
+                &cfg,
+                TrainState::initialize(&arch, cfg.seed),
+            )
+        };
+        let mut whole = start().unwrap();
+        let mut history = History::default();
+        let mut quiet = TrialObserver {
+            label: String::new(),
+            train_seconds: 0.0,
+        };
+        fit(
+            whole.as_mut(),
+            &train,
+            &train,
+            &cfg,
+            &mut history,
+            &mut quiet,
+        )
+        .unwrap();
+        let mut pieces = start().unwrap();
+        pieces.set_schedule(cfg.lr_schedule(rows).unwrap()).unwrap();
+        let mut done = 0;
+        for step in [0, 2, 5, 7, 13, 15] {
+            advance(
+                pieces.as_mut(),
+                &cfg,
+                &train,
+                done,
+                step,
+                &mut dae_model::Silent,
+            )
+            .unwrap();
+            done = step;
+        }
+        let (a, b) = (whole.state().unwrap(), pieces.state().unwrap());
+        assert_eq!(b.step, 15);
+        assert_eq!(a, b, "the pieces' weights differ from fit's");
+    }
+
+    #[test]
+    fn noise_steps_default_along_the_run_and_refuse_steps_beyond_it() {
+        assert_eq!(noise_steps(&[], 4700).unwrap(), [0, 235, 1175, 2350, 4700]);
+        assert_eq!(noise_steps(&[50, 0, 50], 100).unwrap(), [0, 50]);
+        let e = noise_steps(&[101], 100).unwrap_err().to_string();
+        assert!(
+            e.contains("--noise-steps 101") && e.contains("100 steps"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -68,6 +68,15 @@ pub struct TrainArgs {
     /// Weight decay of adamw and lamb (biases excluded with lamb) [default: 0]
     #[arg(long, value_name = "X")]
     pub weight_decay: Option<f64>,
+    /// Decay of the first-moment (gradient) average, in [0, 1) [default: 0.9]
+    #[arg(long)]
+    pub beta1: Option<f64>,
+    /// Decay of the second-moment average, in [0, 1) [default: 0.999]
+    #[arg(long)]
+    pub beta2: Option<f64>,
+    /// The optimizer's ε beside √v [default: 1e-7, Keras']
+    #[arg(long)]
+    pub epsilon: Option<f64>,
     /// Matrix-product precision (tf32/bf16: CUDA tensor cores) [default: fp32]
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -170,8 +179,8 @@ fn parse_optimizer(s: &str) -> Result<Optimizer, String> {
     Optimizer::parse(s).map_err(|e| e.to_string())
 }
 
-/// `--optimizer` and `--weight-decay` into `config` (a resumed run's must
-/// not change), checked.
+/// `--optimizer`, `--weight-decay`, `--beta1`, `--beta2` and `--epsilon`
+/// into `config` (a resumed run's must not change), checked.
 fn apply_optimizer_flags(a: &TrainArgs, config: &mut TrainConfig, resuming: bool) -> Result<()> {
     if resuming {
         if let Some(o) = a.optimizer.filter(|&o| o != config.optimizer) {
@@ -180,14 +189,29 @@ fn apply_optimizer_flags(a: &TrainArgs, config: &mut TrainConfig, resuming: bool
                 config.optimizer
             );
         }
-        if let Some(w) = a.weight_decay.filter(|&w| w != config.weight_decay) {
-            bail!(
-                "--weight-decay {w} differs from the resumed run's {}",
-                config.weight_decay
-            );
+        for (flag, given, stored) in [
+            ("--weight-decay", a.weight_decay, config.weight_decay),
+            ("--beta1", a.beta1, config.beta1),
+            ("--beta2", a.beta2, config.beta2),
+            ("--epsilon", a.epsilon, config.epsilon),
+        ] {
+            if let Some(g) = given.filter(|&g| g != stored) {
+                bail!("{flag} {g} differs from the resumed run's {stored}");
+            }
         }
         return Ok(());
     }
+    for (flag, given) in [("--beta1", a.beta1), ("--beta2", a.beta2)] {
+        if let Some(b) = given.filter(|b| !(0.0..1.0).contains(b)) {
+            bail!("{flag} {b}: a moment's decay must be in [0, 1)");
+        }
+    }
+    if let Some(e) = a.epsilon.filter(|e| !(e.is_finite() && *e > 0.0)) {
+        bail!("--epsilon {e}: must be a positive finite number");
+    }
+    config.beta1 = a.beta1.unwrap_or(config.beta1);
+    config.beta2 = a.beta2.unwrap_or(config.beta2);
+    config.epsilon = a.epsilon.unwrap_or(config.epsilon);
     config.optimizer = a.optimizer.unwrap_or(config.optimizer);
     if let Some(w) = a.weight_decay {
         if !(w.is_finite() && w >= 0.0) {
@@ -258,7 +282,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 // would move every rate from here on.
                 if e != config.epochs && config.schedule != ScheduleKind::Constant {
                     bail!(
-                        "--epochs {e} differs from the resumed run's {}: its {} schedule spans                          those epochs (start a new run to train longer)",
+                        "--epochs {e} differs from the resumed run's {}: its {} schedule spans \
+                         those epochs (start a new run to train longer)",
                         config.epochs,
                         config.schedule.name()
                     );
