@@ -1,10 +1,12 @@
 //! Adam over the flat parameter buffer.
 
-use super::simd::avx512_dispatch;
+use super::simd::simd_dispatch;
 use crate::AdamConfig;
 use rayon::prelude::*;
 
-const ELEMS_PER_CHUNK: usize = 32 * 1024;
+/// Small enough that the chunks of the lab's 222,384 parameters split evenly over
+/// a few threads (27 chunks: 7 would leave one of two threads a chunk idle).
+const ELEMS_PER_CHUNK: usize = 8 * 1024;
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -26,7 +28,7 @@ fn adam_block_body(
     }
 }
 
-avx512_dispatch!(
+simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
     fn adam_block(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) => adam_block_body
 );
@@ -56,7 +58,7 @@ fn adamw_block_body(
     }
 }
 
-avx512_dispatch!(
+simd_dispatch!(
     #[allow(clippy::too_many_arguments)]
     fn adamw_block(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32, lr_wd: f32) => adamw_block_body
 );

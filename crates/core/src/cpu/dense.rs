@@ -1,6 +1,6 @@
 //! A dense layer's three products with their epilogues, on the CPU.
 
-use super::simd::{avx512_dispatch, PARALLEL_MIN_ELEMENTS};
+use super::simd::{simd_dispatch, PARALLEL_MIN_ELEMENTS};
 use super::{matmul, matmul_a_bt, CHUNK};
 use crate::{Activation, GemmShape};
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ fn bias_act_rows(y: &mut [f32], b: &[f32], act: Activation) {
     }
 }
 
-avx512_dispatch!(fn bias_act_block(y: &mut [f32], b: &[f32], act: Activation) => bias_act_rows);
+simd_dispatch!(fn bias_act_block(y: &mut [f32], b: &[f32], act: Activation) => bias_act_rows);
 
 #[inline(always)]
 fn mask_block_body(d: &mut [f32], a: &[f32]) {
@@ -43,7 +43,7 @@ fn mask_block_body(d: &mut [f32], a: &[f32]) {
     }
 }
 
-avx512_dispatch!(fn mask_block(d: &mut [f32], a: &[f32]) => mask_block_body);
+simd_dispatch!(fn mask_block(d: &mut [f32], a: &[f32]) => mask_block_body);
 
 /// In place: y[i,j] = act(y[i,j] + b[j]) for y [rows, n].
 pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {

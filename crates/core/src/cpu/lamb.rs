@@ -6,7 +6,7 @@
 //! count), a different fixed order from the GPU's, so the trust ratio may
 //! differ from the GPU's in its last bit.
 
-use super::simd::avx512_dispatch;
+use super::simd::simd_dispatch;
 use crate::ops::lamb::{check_tensors, LambTensor};
 use crate::AdamConfig;
 use crate::{fail, Result};
@@ -59,7 +59,7 @@ fn moments_body(
     (ws, us)
 }
 
-avx512_dispatch!(
+simd_dispatch!(
     fn moments(w: &[f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], k: Coefficients) -> (f64, f64) => moments_body
 );
 
@@ -70,7 +70,7 @@ fn apply_body(w: &mut [f32], u: &[f32], scale: f32) {
     }
 }
 
-avx512_dispatch!(
+simd_dispatch!(
     fn apply(w: &mut [f32], u: &[f32], scale: f32) => apply_body
 );
 

@@ -1,7 +1,7 @@
 //! Fused sigmoid + binary cross-entropy from the logits.
 
 use super::fastmath::{exp_nonpositive, ln_1p_unit};
-use super::simd::avx512_dispatch;
+use super::simd::simd_dispatch;
 use rayon::prelude::*;
 
 const ELEMS_PER_CHUNK: usize = 16 * 1024;
@@ -41,7 +41,7 @@ fn chunk_body(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum()
 }
 
-avx512_dispatch!(fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 => chunk_body);
+simd_dispatch!(fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 => chunk_body);
 
 /// Writes dz = (sigmoid(z) − t)·grad_scale and returns Σ bce(sigmoid(z), t),
 /// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Chunk sums in f64,

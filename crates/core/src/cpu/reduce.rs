@@ -1,7 +1,7 @@
 //! Deterministic column sums (the bias gradient), and gradient
 //! accumulation.
 
-use super::simd::avx512_dispatch;
+use super::simd::simd_dispatch;
 use super::CHUNK;
 use rayon::prelude::*;
 
@@ -14,7 +14,7 @@ fn add_rows_body(acc: &mut [f32], rows: &[f32]) {
     }
 }
 
-avx512_dispatch!(fn add_rows(acc: &mut [f32], rows: &[f32]) => add_rows_body);
+simd_dispatch!(fn add_rows(acc: &mut [f32], rows: &[f32]) => add_rows_body);
 
 /// Rows summed per partial: fixed, so the bits do not depend on threads.
 const ROWS_PER_PARTIAL: usize = CHUNK * 4;
