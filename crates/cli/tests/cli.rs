@@ -664,6 +664,102 @@ fn bad_schedule_and_target_flags_are_refused() {
     }
 }
 
+/// `dae scan` on the small data: each batch size's trials, the best per
+/// batch, the noise scale at the chosen steps, and its three files.
+#[test]
+fn scan_reports_steps_to_the_target_and_the_noise_scale() {
+    let tmp = scratch();
+    let out = tmp.path().join("scan");
+    let said = ok(
+        tmp.path(),
+        &[
+            "scan",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--layers",
+            "32",
+            "--batch-sizes",
+            "64,128",
+            "--target",
+            "0.45",
+            "--max-epochs",
+            "3",
+            "--lrs",
+            "4e-3,8e-3",
+            "--warmup",
+            "0.5",
+            "--noise-batches",
+            "4",
+            "--noise-steps",
+            "0,20",
+            "--out",
+            s(&out),
+        ],
+    );
+    assert!(said.contains("B_simple"), "{said}");
+    let report = json(&out.join("scan.json"));
+    assert_eq!(report["trials"].as_array().unwrap().len(), 4, "{report}");
+    let best = report["best"].as_array().unwrap();
+    assert_eq!(best.len(), 2, "{report}");
+    for b in best {
+        assert!(b["best_val_loss"].as_f64().unwrap() < 0.69, "{b}");
+    }
+    let noise = &report["noise_run"];
+    assert_eq!(noise["batch"], 256, "{noise}");
+    let at: Vec<u64> = noise["at"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(at, [0, 20], "{noise}");
+    assert!(
+        noise["at"][0]["trace_sigma"].as_f64().unwrap() > 0.0,
+        "{noise}"
+    );
+    assert!(out.join("scan.csv").exists());
+}
+
+#[test]
+fn bad_scan_flags_are_refused() {
+    let tmp = scratch();
+    let out = tmp.path().join("never");
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--batch-sizes", ""], &["--batch-sizes"]),
+        (&["--target", "0"], &["--target 0", "positive finite"]),
+        (&["--target", "nan"], &["--target NaN", "positive finite"]),
+        (&["--final-lr", "2"], &["--final-lr 2", "[0, 1]"]),
+        (&["--beta2", "1"], &["--beta2 1", "[0, 1)"]),
+        (&["--lrs", "0"], &["--lrs", "positive learning rate"]),
+        (&["--warmup", "3"], &["--warmup 3", "--max-epochs 3"]),
+        (&["--noise-steps", "100000"], &["--noise-steps 100000"]),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec![
+            "scan",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--max-epochs",
+            "3",
+            "--out",
+            s(&out),
+        ];
+        if !extra.contains(&"--batch-sizes") {
+            args.extend(["--batch-sizes", "64"]);
+        }
+        if !extra.contains(&"--target") {
+            args.extend(["--target", "0.3"]);
+        }
+        args.extend_from_slice(extra);
+        fails(tmp.path(), &args, needles);
+        assert!(!out.join("scan.json").exists(), "{extra:?} wrote a report");
+    }
+}
+
 // ---------------------------------------------------------------- encode / eval / figure
 
 #[test]

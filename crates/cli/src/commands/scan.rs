@@ -50,6 +50,12 @@ pub struct ScanArgs {
     /// Warmup of each trial, in epochs
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Each trial's last learning rate as a fraction of its peak
+    #[arg(long, default_value_t = 0.0)]
+    pub final_lr: f64,
+    /// Adam's second-moment decay in every trial (0.95 serves large batches)
+    #[arg(long, default_value_t = 0.999)]
+    pub beta2: f64,
     #[arg(long, value_parser = parse_layers, default_value = "128,64,32")]
     pub layers: Widths,
     #[arg(long, default_value_t = 42)]
@@ -146,6 +152,8 @@ struct ScanReport {
     max_epochs: usize,
     warmup_epochs: f64,
     schedule: &'static str,
+    final_lr: f64,
+    beta2: f64,
     device: String,
     trials: Vec<Trial>,
     best: Vec<Trial>,
@@ -230,7 +238,8 @@ fn trial(
         lr: peak_lr,
         schedule: ScheduleKind::Cosine,
         warmup: Warmup::Epochs(a.warmup),
-        final_lr: 0.0,
+        final_lr: a.final_lr,
+        beta2: a.beta2,
         target_val_loss: Some(a.target),
         ..TrainConfig::lab()
     };
@@ -393,6 +402,15 @@ pub fn run(a: ScanArgs) -> Result<()> {
     if let Some(lr) = a.lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
         bail!("--lrs: {lr} is not a positive learning rate");
     }
+    if !(0.0..=1.0).contains(&a.final_lr) {
+        bail!(
+            "--final-lr {}: must be a fraction of the peak in [0, 1]",
+            a.final_lr
+        );
+    }
+    if !(0.0..1.0).contains(&a.beta2) {
+        bail!("--beta2 {}: a moment's decay must be in [0, 1)", a.beta2);
+    }
     if !(a.base_lr.is_finite() && a.base_lr > 0.0) {
         bail!("--base-lr {}: must be a positive learning rate", a.base_lr);
     }
@@ -416,7 +434,8 @@ pub fn run(a: ScanArgs) -> Result<()> {
         lr: a.base_lr,
         schedule: ScheduleKind::Cosine,
         warmup: Warmup::Epochs(a.warmup),
-        final_lr: 0.0,
+        final_lr: a.final_lr,
+        beta2: a.beta2,
         ..TrainConfig::lab()
     };
     let noise_total = a.max_epochs * noise_cfg.steps_per_epoch(train.rows);
@@ -570,7 +589,9 @@ pub fn run(a: ScanArgs) -> Result<()> {
         target: a.target,
         max_epochs: a.max_epochs,
         warmup_epochs: a.warmup,
-        schedule: "linear warmup, then cosine to 0 over the budget",
+        schedule: "linear warmup, then cosine to final_lr x peak over the budget",
+        final_lr: a.final_lr,
+        beta2: a.beta2,
         device: device_name,
         trials,
         best: best_per_batch.clone(),
