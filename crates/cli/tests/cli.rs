@@ -1116,6 +1116,63 @@ fn bench_plan_predicts_without_a_gpu() {
     );
 }
 
+/// `dae bench --device cpu --breakdown`: every op of the step timed, and
+/// the same in the JSON report; `--gemm` still needs CUDA.
+#[test]
+fn bench_breaks_a_cpu_step_down_by_op() {
+    let tmp = scratch();
+    let json_path = tmp.path().join("bench.json");
+    let out = ok(
+        tmp.path(),
+        &[
+            "bench",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--batch-sizes",
+            "100",
+            "--repeats",
+            "1",
+            "--breakdown",
+            "--json",
+            s(&json_path),
+        ],
+    );
+    assert!(
+        out.contains("step breakdown on the CPU: batch 100"),
+        "{out}"
+    );
+    for op in [
+        "gather batch",
+        "fwd encoder_1",
+        "sigmoid+BCE",
+        "dW encoder_1",
+        "Adam",
+    ] {
+        assert!(out.contains(op), "{op} missing:\n{out}");
+    }
+    let report = json(&json_path);
+    let ops = report["breakdown"][0]["ops"].as_array().unwrap();
+    assert!(ops.len() >= 20, "{report}");
+    assert!(
+        ops.iter().all(|o| o["ms"].as_f64().unwrap() >= 0.0),
+        "{report}"
+    );
+    fails(
+        tmp.path(),
+        &[
+            "bench",
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--gemm",
+        ],
+        &["--gemm", "CUDA"],
+    );
+}
+
 /// `--compare` reads the earlier report before anything runs: a missing
 /// file, one that is not JSON, or a report of another format each fail
 /// with the file named.

@@ -17,6 +17,10 @@ pub type OpHook = Box<dyn Fn(&Op, &dyn Fn(&Op) -> Result<()>) -> Result<()>>;
 pub struct HostDevice {
     sm_count: usize,
     hook: Option<OpHook>,
+    /// Whether `timed` reports wall-clock time (ops run synchronously here,
+    /// so the wall clock times exactly the work); off by default, so the
+    /// CPU reports no device time where a GPU reports its events.
+    clock: bool,
 }
 
 impl HostDevice {
@@ -25,14 +29,24 @@ impl HostDevice {
         HostDevice {
             sm_count,
             hook: None,
+            clock: false,
         }
     }
 
     /// A host device whose every op goes through `hook`.
     pub fn with_hook(sm_count: usize, hook: OpHook) -> Self {
         HostDevice {
-            sm_count,
             hook: Some(hook),
+            ..Self::new(sm_count)
+        }
+    }
+
+    /// A host device that times its work by the wall clock (for the
+    /// per-op profile of a CPU step).
+    pub fn with_clock(sm_count: usize) -> Self {
+        HostDevice {
+            clock: true,
+            ..Self::new(sm_count)
         }
     }
 
@@ -161,13 +175,23 @@ impl KernelDevice for HostDevice {
         &self,
         work: impl FnOnce() -> Result<R, E>,
     ) -> Result<(R, Option<f64>), E> {
-        Ok((work()?, None))
+        let start = std::time::Instant::now();
+        let out = work()?;
+        Ok((out, self.clock.then(|| start.elapsed().as_secs_f64() * 1e3)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_clocked_host_reports_time() {
+        let work = || Ok::<u8, crate::Error>(7);
+        assert_eq!(HostDevice::new(1).timed(work).unwrap(), (7, None));
+        let (out, ms) = HostDevice::with_clock(1).timed(work).unwrap();
+        assert!(out == 7 && ms.is_some_and(|ms| ms >= 0.0));
+    }
 
     #[test]
     fn tensor_core_roundings() {

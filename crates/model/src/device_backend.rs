@@ -227,6 +227,18 @@ impl CpuBackend {
         let host = HostDevice::new(HOST_SM_COUNT);
         Self::on(host, arch, adam, Precision::Fp32, batch, state)
     }
+
+    /// The same on a host that times its work by the wall clock, for
+    /// `profile_step` (`dae bench --device cpu --breakdown`).
+    pub fn clocked(
+        arch: &Architecture,
+        adam: AdamConfig,
+        batch: usize,
+        state: TrainState,
+    ) -> Result<Self> {
+        let host = HostDevice::with_clock(HOST_SM_COUNT);
+        Self::on(host, arch, adam, Precision::Fp32, batch, state)
+    }
 }
 
 impl<D: KernelDevice> DeviceBackend<D> {

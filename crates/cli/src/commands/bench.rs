@@ -7,7 +7,7 @@
 
 use crate::args::{DataArgs, DeviceChoice};
 use crate::chart::{LineChart, Panel, Scale, Series};
-use crate::commands::{bench_gpu, bench_plan};
+use crate::commands::{bench_cpu, bench_gpu, bench_plan};
 use crate::device::{build_backend, resolve};
 use crate::progress::thousands;
 use anyhow::{bail, Result};
@@ -62,7 +62,7 @@ pub struct BenchArgs {
     /// Copies of the training data used in turn [default: 3 on CUDA, 1 on the CPU]
     #[arg(long, value_name = "N")]
     pub rotate: Option<usize>,
-    /// CUDA: per-kernel breakdown of one step (time, TFLOP/s, GB/s, % of the measured ceilings)
+    /// Per-op breakdown of one step: CUDA (time, TFLOP/s, GB/s, % of the measured ceilings) or the CPU (time, share, GFLOP/s, GB/s)
     #[arg(long)]
     pub breakdown: bool,
     /// CUDA: our GEMMs against cuBLAS on the model's shapes (batch 256 and 65,536)
@@ -238,9 +238,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .unwrap_or(Precision::Fp32);
     let target = resolve(a.device, asked, true)?;
     let on_gpu = target.gpu().is_some();
-    if (a.breakdown || a.gemm) && !on_gpu {
+    if a.gemm && !on_gpu {
         bail!(
-            "--breakdown and --gemm measure CUDA kernels: they need a CUDA device (--device cuda)"
+            "--gemm measures our CUDA GEMM against cuBLAS: it needs a CUDA device (--device cuda)"
         );
     }
     let batches = if a.batch_sizes.is_empty() {
@@ -394,7 +394,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         breakdown: None,
         peaks: None,
     };
-    if a.breakdown || a.gemm {
+    if a.breakdown && !on_gpu {
+        let mut sizes = vec![batches[0], *batches.last().unwrap()];
+        sizes.dedup();
+        let b = sizes
+            .iter()
+            .map(|&batch| bench_cpu::breakdown(&arch, train, batch))
+            .collect::<Result<Vec<_>>>()?;
+        doc.breakdown = Some(Value::Array(b));
+    } else if a.breakdown || a.gemm {
         let ps = precisions.clone();
         let gpu = target.gpu().expect("checked on_gpu above");
         let peaks = bench_gpu::peaks(gpu, &ps)?;

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_cpu;
 pub mod bench_gpu;
 pub mod bench_plan;
 pub mod bench_schema;
