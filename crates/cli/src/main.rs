@@ -27,6 +27,10 @@ use std::process::ExitCode;
     about = "Dense deep autoencoders on our own CUDA kernels, with an exact CPU path"
 )]
 struct Cli {
+    /// CPU threads (the CPU path's share of a step per thread; its bits
+    /// follow this count) [default: every core, or RAYON_NUM_THREADS]
+    #[arg(long, global = true, value_parser = args::positive)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +63,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            say_err!("error: --threads {n}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a),
         Command::Summary(a) => commands::summary::run(a),

@@ -323,6 +323,33 @@ fn adam_moments_and_epsilon_are_settings() {
     );
 }
 
+/// `--threads N` sets the CPU's threads (recorded as the device), and the
+/// same count trains the same bits; 0 is refused.
+#[test]
+fn threads_flag_sets_the_cpu_threads() {
+    let tmp = scratch();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for run in [&a, &b] {
+        let mut args = vec!["--threads", "3", "train"];
+        args.extend([
+            "--data",
+            s(small_data()),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--out",
+            s(run),
+        ]);
+        ok(tmp.path(), &args);
+    }
+    assert_eq!(history(&a), history(&b));
+    let report = json(&a.join("run.json"));
+    assert_eq!(report["device"], "cpu (3 threads)", "{report}");
+    fails(tmp.path(), &["--threads", "0", "summary"], &["--threads"]);
+}
+
 #[test]
 fn resume_continues_exactly() {
     let tmp = scratch();

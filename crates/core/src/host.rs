@@ -7,8 +7,9 @@
 //! are swept over many seeds on it: the kernels' contracts checked against
 //! a second, independent implementation.
 
-use crate::ops::Op;
+use crate::ops::{HostPart, HostParts, Op};
 use crate::{fail, KernelDevice, Precision, Result};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Runs an op in place of the plain host execution, given that execution
 /// (for tests that plant a bug in one op).
@@ -121,6 +122,128 @@ unsafe fn with_rounded_operands(op: &Op) -> (Op, Vec<Vec<f32>>) {
     (op, keep)
 }
 
+/// Runs a recorded step on `threads` threads at once, each thread walking
+/// the whole op list: every thread takes the same share of the rows in
+/// every row op (`HostParts::Rows`), so a row block flows from the gather
+/// through the forward products, and back through the input gradients, in
+/// one core's cache with no synchronisation between those ops; the other
+/// ops are shared out (`Split`) or run by one thread (`Whole`) between
+/// barriers. One fork and join per step instead of one per product.
+///
+/// # Safety
+/// As [`Kernel::run_on_host`] for every op.
+///
+/// [`Kernel::run_on_host`]: crate::ops::Kernel::run_on_host
+unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
+    let parts: Vec<HostParts> = graph.iter().map(Op::host_parts).collect();
+    // A barrier before each op unless it and the one before are row ops
+    // over the same rows.
+    let barrier_before: Vec<bool> = (0..graph.len())
+        .map(|i| {
+            i > 0
+                && !matches!((parts[i - 1], parts[i]),
+                    (HostParts::Rows(a), HostParts::Rows(b)) if a == b)
+        })
+        .collect();
+    let sums_len = graph.iter().map(Op::host_sums).max().unwrap_or(0);
+    let mut sums = vec![0.0f64; sums_len];
+    let sums_at = SendPtr(sums.as_mut_ptr());
+    let barrier = SpinBarrier::new(threads);
+    rayon::broadcast(|ctx| {
+        let _poison = PoisonOnPanic(&barrier);
+        let sums_at = &sums_at;
+        crate::cpu::serially(|| {
+            for (i, op) in graph.iter().enumerate() {
+                if barrier_before[i] {
+                    barrier.wait();
+                }
+                let part = HostPart {
+                    index: ctx.index(),
+                    count: ctx.num_threads(),
+                    sums: sums_at.0,
+                    _scratch: std::marker::PhantomData,
+                };
+                match parts[i] {
+                    HostParts::Whole => {
+                        if part.index == 0 {
+                            HostDevice::execute(op).expect("host ops do not fail");
+                        }
+                    }
+                    HostParts::Rows(_) | HostParts::Split => op.run_on_host_part(&part),
+                }
+                if op.host_sums() > 0 {
+                    barrier.wait();
+                    if part.index == 0 {
+                        let n = op.host_sums();
+                        op.finish_on_host(std::slice::from_raw_parts(sums_at.0, n));
+                    }
+                }
+            }
+        })
+    });
+}
+
+/// A raw pointer the threads of one replay share (each writes its own
+/// elements, between barriers).
+struct SendPtr(*mut f64);
+// SAFETY: the replay's threads write disjoint elements and read them only
+// after a barrier.
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
+/// A barrier for the few threads of one replay, which wait microseconds:
+/// it spins (then yields, so an oversubscribed machine still progresses)
+/// where a futex wake-up would cost more than most ops. A thread that
+/// panics poisons it, so the others panic too instead of waiting forever.
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+    poisoned: AtomicBool,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        SpinBarrier {
+            threads,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if self.poisoned.load(Ordering::Relaxed) {
+                panic!("another thread of the host replay panicked");
+            }
+            spins += 1;
+            if spins < 1 << 14 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+struct PoisonOnPanic<'a>(&'a SpinBarrier);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl KernelDevice for HostDevice {
     /// u128s: 16-byte aligned, as the kernels' vector paths assume.
     type Memory = Vec<u128>;
@@ -169,7 +292,13 @@ impl KernelDevice for HostDevice {
         Ok(ops.to_vec())
     }
     fn replay(&self, graph: &Vec<Op>) -> Result<()> {
-        graph.iter().try_for_each(|op| self.run(op))
+        let threads = rayon::current_num_threads();
+        if self.hook.is_some() || threads == 1 || graph.len() < 2 {
+            return graph.iter().try_for_each(|op| self.run(op));
+        }
+        // SAFETY: as `execute`: callers size every buffer for the ops.
+        unsafe { replay_in_parts(graph, threads) };
+        Ok(())
     }
     fn timed<R, E: From<crate::Error>>(
         &self,

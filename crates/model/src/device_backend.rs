@@ -653,7 +653,10 @@ impl<D: KernelDevice> DeviceBackend<D> {
 impl<D: KernelDevice> Backend for DeviceBackend<D> {
     fn device(&self) -> String {
         if self.driving.in_host_memory {
-            format!("cpu ({} threads)", rayon::current_num_threads())
+            match rayon::current_num_threads() {
+                1 => "cpu (1 thread)".to_string(),
+                n => format!("cpu ({n} threads)"),
+            }
         } else {
             format!("{} {}", self.dev.describe(), self.precision.name())
         }

@@ -48,7 +48,7 @@ simd_dispatch!(fn mask_block(d: &mut [f32], a: &[f32]) => mask_block_body);
 /// In place: y[i,j] = act(y[i,j] + b[j]) for y [rows, n].
 pub fn bias_activation(y: &mut [f32], b: &[f32], n: usize, act: Activation) {
     let b = &b[..n];
-    if y.len() < PARALLEL_MIN_ELEMENTS {
+    if y.len() < PARALLEL_MIN_ELEMENTS || !super::may_fork() {
         bias_act_block(y, b, act);
     } else {
         y.par_chunks_mut(n * CHUNK)
@@ -83,7 +83,7 @@ pub fn dense_backward_input(
     matmul_a_bt(dy, w, dx, s);
     if let Some(mask) = mask {
         let (mask, k) = (&mask[..s.x_len()], s.k);
-        if dx.len() < PARALLEL_MIN_ELEMENTS {
+        if dx.len() < PARALLEL_MIN_ELEMENTS || !super::may_fork() {
             mask_block(dx, mask);
         } else {
             dx.par_chunks_mut(k * CHUNK)

@@ -2,8 +2,10 @@
 //! path that the GPU is checked against end to end. Matrix products go
 //! through the `gemm` crate (AVX-512 where present, all cores via rayon);
 //! elementwise ops and reductions are split into fixed-size chunks whose
-//! results combine in a fixed order, so results do not depend on the number
-//! of threads.
+//! results combine in a fixed order, so each op's results do not depend on
+//! the number of threads. A replayed training step is shared out by rows
+//! across the threads (`HostDevice::replay`), each share a product of its
+//! own: a step's bits follow the thread count (same count, same bits).
 
 mod adam;
 mod dense;
@@ -19,13 +21,33 @@ pub use adam::adam_step;
 pub use dense::{bias_activation, dense_backward_input, dense_forward};
 pub use gather::{gather, Pixels};
 pub use lamb::{lamb_bias_corrections, lamb_step};
-pub use loss::bce_logits;
+pub use loss::{bce_chunk_count, bce_chunks, bce_logits};
 pub(crate) use matmul::strided;
-pub use matmul::{matmul, matmul_a_bt, matmul_at_b};
-pub use reduce::{accumulate_add, column_sums};
+pub use matmul::{matmul, matmul_a_bt, matmul_at_b, matmul_at_b_rows};
+pub use reduce::{accumulate_add, column_sums, column_sums_of};
 
 /// Rows (or elements / 1024) per parallel chunk: fixed, for determinism.
 pub(crate) const CHUNK: usize = 64;
+
+thread_local! {
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every CPU op on the calling thread alone: for a part of a
+/// step the host already splits across its threads (`HostDevice::replay`),
+/// where a nested fork/join would only wake the other threads' cores. The
+/// results are the same bits either way.
+pub fn serially<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let out = f();
+    SERIAL.with(|s| s.set(before));
+    out
+}
+
+/// Whether an op may split its work across the thread pool here.
+pub(crate) fn may_fork() -> bool {
+    !SERIAL.with(|s| s.get())
+}
 
 #[cfg(test)]
 pub(crate) mod test_util {

@@ -19,6 +19,43 @@ simd_dispatch!(fn add_rows(acc: &mut [f32], rows: &[f32]) => add_rows_body);
 /// Rows summed per partial: fixed, so the bits do not depend on threads.
 const ROWS_PER_PARTIAL: usize = CHUNK * 4;
 
+/// out[j] = Σ_i dy[i,j] for the columns `cols` of dy [m,n] (`out` holds
+/// all n): one thread's share, with each column's bits as `column_sums`
+/// gives them (the same partials of the same rows, in the same order).
+pub fn column_sums_of(
+    dy: &[f32],
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    cols: std::ops::Range<usize>,
+) {
+    if cols.is_empty() {
+        return;
+    }
+    let out = &mut out[cols.clone()];
+    out.fill(0.0);
+    let mut partial = vec![0.0f32; cols.len()];
+    let chunks = dy[..m * n].chunks(n * ROWS_PER_PARTIAL);
+    let one_partial = m <= ROWS_PER_PARTIAL;
+    for rows in chunks {
+        // One partial: summed straight into `out`, as `column_sums` does.
+        let acc = if one_partial {
+            &mut *out
+        } else {
+            &mut partial[..]
+        };
+        if !one_partial {
+            acc.fill(0.0);
+        }
+        for row in rows.chunks_exact(n) {
+            add_rows(acc, &row[cols.clone()]);
+        }
+        if !one_partial {
+            add_rows(out, &partial);
+        }
+    }
+}
+
 /// out[j] = Σ_i dy[i,j] for dy [m,n]. Rows are summed in fixed chunks whose
 /// partial sums are then added in chunk order: same bits on any thread count.
 pub fn column_sums(dy: &[f32], out: &mut [f32], m: usize, n: usize) {
@@ -49,4 +86,34 @@ pub fn accumulate_add(acc: &mut [f32], add: &[f32]) {
     acc.par_chunks_mut(CHUNK * 1024)
         .zip(add.par_chunks(CHUNK * 1024))
         .for_each(|(a, b)| add_rows(a, b));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::test_util::random;
+
+    #[test]
+    fn column_shares_have_the_whole_sums_bits() {
+        for (tag, (m, n)) in [(1, 1), (255, 17), (256, 33), (257, 784), (1000, 130)]
+            .into_iter()
+            .enumerate()
+        {
+            let dy = random(m * n, 500 + tag as u64);
+            let mut whole = vec![f32::NAN; n];
+            column_sums(&dy, &mut whole, m, n);
+            for parts in [2usize, 3, 7] {
+                let mut shared = vec![f32::NAN; n];
+                for p in 0..parts {
+                    let cols = n * p / parts..n * (p + 1) / parts;
+                    column_sums_of(&dy, &mut shared, m, n, cols);
+                }
+                let same = whole
+                    .iter()
+                    .zip(&shared)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{m}x{n} in {parts} shares (tag {tag})");
+            }
+        }
+    }
 }

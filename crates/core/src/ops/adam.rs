@@ -4,7 +4,7 @@
 //! serves the whole run), and that step counter.
 
 use super::launch::{elementwise_grid, int, launch, Arg, Launch};
-use super::{host, Kernel};
+use super::{host, HostPart, HostParts, Kernel};
 use crate::schedule::LrSchedule;
 use crate::{cpu, AdamConfig, Result};
 
@@ -82,6 +82,27 @@ impl Kernel for AdamStep {
     fn work(&self) -> (f64, f64) {
         let n = self.n as f64;
         (12.0 * n, 28.0 * n)
+    }
+
+    fn host_parts(&self) -> HostParts {
+        HostParts::Split
+    }
+
+    /// Adam is elementwise: a share of the parameters, 64 at a time.
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let r = part.range(self.n, 64);
+        if !r.is_empty() {
+            let at = |addr: u64| addr + (r.start * 4) as u64;
+            AdamStep {
+                params: at(self.params),
+                grads: at(self.grads),
+                m: at(self.m),
+                v: at(self.v),
+                n: r.len(),
+                ..self.clone()
+            }
+            .run_on_host();
+        }
     }
 
     unsafe fn run_on_host(&self) {

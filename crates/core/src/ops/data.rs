@@ -4,7 +4,7 @@
 //! replayed CUDA graph walks the epoch.
 
 use super::launch::{int, launch, Arg, Launch};
-use super::{host, Kernel};
+use super::{host, HostPart, HostParts, Kernel};
 use crate::{cpu, Result};
 
 pub const GATHER_U8: &str = "gather_u8";
@@ -32,6 +32,19 @@ pub struct Gather {
     pub rows: usize,
     pub dim: usize,
     pub out: u64,
+}
+
+impl Gather {
+    /// The first index the gather reads.
+    ///
+    /// # Safety
+    /// A device offset must be a host address of an i32 here.
+    unsafe fn start(&self) -> usize {
+        match self.offset {
+            Offset::Value(o) => o,
+            Offset::Device(ptr) => *(ptr as *const i32) as usize,
+        }
+    }
 }
 
 impl Kernel for Gather {
@@ -63,11 +76,25 @@ impl Kernel for Gather {
         (elems, elems * per + 4.0 * self.rows as f64)
     }
 
+    fn host_parts(&self) -> HostParts {
+        HostParts::Rows(self.rows)
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let r = part.range(self.rows, 1);
+        if !r.is_empty() {
+            Gather {
+                offset: Offset::Value(self.start() + r.start),
+                rows: r.len(),
+                out: self.out + (r.start * self.dim * 4) as u64,
+                ..self.clone()
+            }
+            .run_on_host();
+        }
+    }
+
     unsafe fn run_on_host(&self) {
-        let start = match self.offset {
-            Offset::Value(o) => o,
-            Offset::Device(ptr) => *(ptr as *const i32) as usize,
-        };
+        let start = self.start();
         let rows = std::slice::from_raw_parts((self.index as *const u32).add(start), self.rows);
         // Only as much of the data as the rows reach.
         let len = rows.iter().map(|&r| r as usize + 1).max().unwrap_or(0) * self.dim;

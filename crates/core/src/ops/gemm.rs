@@ -7,7 +7,7 @@
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::reduce::reduce_splits;
 use super::split::{SplitPlan, TILE};
-use super::{host, Kernel};
+use super::{host, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Activation, GemmShape, Precision, Result};
 
 /// Kernels by precision (fp32, tf32, bf16), indexed by `Precision as usize`.
@@ -111,6 +111,24 @@ impl Kernel for Forward {
         (s.flops(), bytes)
     }
 
+    fn host_parts(&self) -> HostParts {
+        HostParts::Rows(self.shape.m)
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let s = self.shape;
+        let r = part.range(s.m, 1);
+        if !r.is_empty() {
+            Forward {
+                x: self.x + (r.start * s.k * 4) as u64,
+                y: self.y + (r.start * s.n * 4) as u64,
+                shape: GemmShape { m: r.len(), ..s },
+                ..self.clone()
+            }
+            .run_on_host();
+        }
+    }
+
     unsafe fn run_on_host(&self) {
         let s = self.shape;
         let zeros = vec![0.0; s.n];
@@ -202,6 +220,32 @@ impl Kernel for InputGrad {
         (s.flops(), bytes)
     }
 
+    fn host_parts(&self) -> HostParts {
+        HostParts::Rows(self.shape.m)
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let s = self.shape;
+        let r = part.range(s.m, 1);
+        if !r.is_empty() {
+            let row = |addr: u64, width: usize| {
+                if addr == 0 {
+                    0
+                } else {
+                    addr + (r.start * width * 4) as u64
+                }
+            };
+            InputGrad {
+                dy: row(self.dy, s.n),
+                mask: row(self.mask, s.k),
+                dx: row(self.dx, s.k),
+                shape: GemmShape { m: r.len(), ..s },
+                ..self.clone()
+            }
+            .run_on_host();
+        }
+    }
+
     unsafe fn run_on_host(&self) {
         let s = self.shape;
         let mask = (self.mask != 0).then(|| &*host(self.mask, s.x_len()));
@@ -278,6 +322,24 @@ impl Kernel for WeightGrad {
         let s = self.shape;
         let bytes = 4.0 * (s.x_len() + s.y_len() + s.w_len()) as f64;
         (s.flops(), bytes)
+    }
+
+    fn host_parts(&self) -> HostParts {
+        HostParts::Split
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let s = self.shape;
+        let rows = part.range(s.k, 1);
+        if !rows.is_empty() {
+            cpu::matmul_at_b_rows(
+                host(self.x, s.x_len()),
+                host(self.dy, s.y_len()),
+                host(self.dw, s.w_len()),
+                s,
+                rows,
+            );
+        }
     }
 
     unsafe fn run_on_host(&self) {

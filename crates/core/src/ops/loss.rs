@@ -3,7 +3,7 @@
 //! fixed per-block partials (no atomics: the same bits every run).
 
 use super::launch::{int, launch, Arg, Launch};
-use super::{host, Kernel};
+use super::{host, HostPart, HostParts, Kernel};
 use crate::{cpu, Result};
 
 /// Blocks of `bce_logits` (fixed, so the partial-sum buffer has a fixed size).
@@ -59,6 +59,36 @@ impl Kernel for Bce {
     fn work(&self) -> (f64, f64) {
         let c = self.count as f64;
         (15.0 * c, 12.0 * c)
+    }
+
+    fn host_parts(&self) -> HostParts {
+        HostParts::Split
+    }
+
+    fn host_sums(&self) -> usize {
+        cpu::bce_chunk_count(self.count)
+    }
+
+    /// Whole chunks of `bce_logits` per share, their sums left for the
+    /// finish: the loss of given logits has the same bits on any thread
+    /// count.
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let c = self.count;
+        let chunks = part.range(self.host_sums(), 1);
+        let sums = std::slice::from_raw_parts_mut(part.sums.add(chunks.start), chunks.len());
+        cpu::bce_chunks(
+            host(self.z, c),
+            host(self.t, c),
+            host(self.dz, c),
+            self.grad_scale,
+            chunks,
+            sums,
+        );
+    }
+
+    unsafe fn finish_on_host(&self, sums: &[f64]) {
+        let sum: f64 = sums[..self.host_sums()].iter().sum();
+        *(self.accum as *mut f64) += self.weight * sum;
     }
 
     unsafe fn run_on_host(&self) {

@@ -54,6 +54,60 @@ pub trait Kernel {
     fn precision(&self) -> Option<Precision> {
         None
     }
+    /// How the host's threads share it when a recorded step is replayed.
+    fn host_parts(&self) -> HostParts {
+        HostParts::Whole
+    }
+    /// Its share `part.index` of `part.count` (for `Rows` and `Split` ops;
+    /// every share together computes `run_on_host`'s bits).
+    ///
+    /// # Safety
+    /// As [`Kernel::run_on_host`]; the shares of one op run concurrently.
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        if part.index == 0 {
+            self.run_on_host();
+        }
+    }
+    /// Host scratch f64s its shares leave for `finish_on_host`.
+    fn host_sums(&self) -> usize {
+        0
+    }
+    /// Combines the shares' `sums` after they all ran (one thread).
+    ///
+    /// # Safety
+    /// As [`Kernel::run_on_host`].
+    unsafe fn finish_on_host(&self, _sums: &[f64]) {}
+}
+
+/// How the host's threads share an op in a replayed step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostParts {
+    /// One thread runs it (the others wait).
+    Whole,
+    /// Row `r` of its outputs depends only on row `r` of its row inputs, for
+    /// `m` rows: every thread takes the same share of the rows in every such
+    /// op, so consecutive `Rows(m)` ops need no barrier between them.
+    Rows(usize),
+    /// The threads take disjoint shares of its outputs, reading all inputs.
+    Split,
+}
+
+/// One thread's share of an op: `index` of `count`, and the host scratch
+/// its share writes (`Kernel::host_sums` f64s, each share its own).
+pub struct HostPart<'a> {
+    pub index: usize,
+    pub count: usize,
+    pub sums: *mut f64,
+    pub _scratch: std::marker::PhantomData<&'a mut [f64]>,
+}
+
+impl HostPart<'_> {
+    /// This share of `0..n`, its bounds on multiples of `align`.
+    pub fn range(&self, n: usize, align: usize) -> std::ops::Range<usize> {
+        let units = n.div_ceil(align);
+        let at = |i: usize| (units * i / self.count * align).min(n);
+        at(self.index)..at(self.index + 1)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +165,31 @@ impl Op {
 
     pub fn precision(&self) -> Option<Precision> {
         each!(self, k => k.precision())
+    }
+
+    /// How the host shares it: `Whole` for tensor-core precisions, whose
+    /// operands the host rounds into copies first.
+    pub fn host_parts(&self) -> HostParts {
+        match self.precision() {
+            Some(p) if p != Precision::Fp32 => HostParts::Whole,
+            _ => each!(self, k => k.host_parts()),
+        }
+    }
+
+    /// # Safety
+    /// As [`Kernel::run_on_host_part`].
+    pub unsafe fn run_on_host_part(&self, part: &HostPart) {
+        each!(self, k => k.run_on_host_part(part))
+    }
+
+    pub fn host_sums(&self) -> usize {
+        each!(self, k => k.host_sums())
+    }
+
+    /// # Safety
+    /// As [`Kernel::finish_on_host`].
+    pub unsafe fn finish_on_host(&self, sums: &[f64]) {
+        each!(self, k => k.finish_on_host(sums))
     }
 
     /// Ops that change state the next launch depends on (so they are not

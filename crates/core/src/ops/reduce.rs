@@ -6,7 +6,7 @@
 
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::split::SplitPlan;
-use super::{host, Kernel};
+use super::{host, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Result};
 
 pub const REDUCE_SPLITS: &str = "reduce_splits";
@@ -83,6 +83,18 @@ impl Kernel for BiasGrad {
         (m * n, 4.0 * (m * n + n))
     }
 
+    fn host_parts(&self) -> HostParts {
+        HostParts::Split
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let (m, n) = (self.m, self.n);
+        let cols = part.range(n, 16);
+        if !cols.is_empty() {
+            cpu::column_sums_of(host(self.dy, m * n), host(self.db, n), m, n, cols);
+        }
+    }
+
     unsafe fn run_on_host(&self) {
         let (m, n) = (self.m, self.n);
         cpu::column_sums(host(self.dy, m * n), host(self.db, n), m, n)
@@ -111,6 +123,22 @@ impl Kernel for AccumulateAdd {
     fn work(&self) -> (f64, f64) {
         let n = self.count as f64;
         (n, 12.0 * n)
+    }
+
+    fn host_parts(&self) -> HostParts {
+        HostParts::Split
+    }
+
+    unsafe fn run_on_host_part(&self, part: &HostPart) {
+        let r = part.range(self.count, 64);
+        if !r.is_empty() {
+            AccumulateAdd {
+                acc: self.acc + (r.start * 4) as u64,
+                add: self.add + (r.start * 4) as u64,
+                count: r.len(),
+            }
+            .run_on_host();
+        }
     }
 
     unsafe fn run_on_host(&self) {
