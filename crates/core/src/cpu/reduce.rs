@@ -19,6 +19,18 @@ simd_dispatch!(fn add_rows(acc: &mut [f32], rows: &[f32]) => add_rows_body);
 /// Rows summed per partial: fixed, so the bits do not depend on threads.
 const ROWS_PER_PARTIAL: usize = CHUNK * 4;
 
+#[inline(always)]
+fn add_rows_of_body(acc: &mut [f32], rows: &[f32], n: usize, first: usize) {
+    let w = acc.len();
+    for row in rows.chunks_exact(n) {
+        for (a, &v) in acc.iter_mut().zip(&row[first..first + w]) {
+            *a += v;
+        }
+    }
+}
+
+simd_dispatch!(fn add_rows_of(acc: &mut [f32], rows: &[f32], n: usize, first: usize) => add_rows_of_body);
+
 /// out[j] = Σ_i dy[i,j] for the columns `cols` of dy [m,n] (`out` holds
 /// all n): one thread's share, with each column's bits as `column_sums`
 /// gives them (the same partials of the same rows, in the same order).
@@ -32,27 +44,20 @@ pub fn column_sums_of(
     if cols.is_empty() {
         return;
     }
-    let out = &mut out[cols.clone()];
+    let first = cols.start;
+    let out = &mut out[cols];
     out.fill(0.0);
-    let mut partial = vec![0.0f32; cols.len()];
-    let chunks = dy[..m * n].chunks(n * ROWS_PER_PARTIAL);
-    let one_partial = m <= ROWS_PER_PARTIAL;
-    for rows in chunks {
+    let dy = &dy[..m * n];
+    if m <= ROWS_PER_PARTIAL {
         // One partial: summed straight into `out`, as `column_sums` does.
-        let acc = if one_partial {
-            &mut *out
-        } else {
-            &mut partial[..]
-        };
-        if !one_partial {
-            acc.fill(0.0);
-        }
-        for row in rows.chunks_exact(n) {
-            add_rows(acc, &row[cols.clone()]);
-        }
-        if !one_partial {
-            add_rows(out, &partial);
-        }
+        add_rows_of(out, dy, n, first);
+        return;
+    }
+    let mut partial = vec![0.0f32; out.len()];
+    for rows in dy.chunks(n * ROWS_PER_PARTIAL) {
+        partial.fill(0.0);
+        add_rows_of(&mut partial, rows, n, first);
+        add_rows(out, &partial);
     }
 }
 
