@@ -63,29 +63,23 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-        {
-            say_err!("error: --threads {n}: {e}");
+    // The command runs on a worker of its own pool, so the CPU step's
+    // broadcast (`HostDevice::replay`) has the calling thread take its
+    // share instead of sleeping while the others work (one wake-up fewer
+    // per step). 0 threads: rayon's default (every core, RAYON_NUM_THREADS).
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0))
+        // The main thread's stack, which the commands ran on before.
+        .stack_size(8 << 20)
+        .build()
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            say_err!("error: --threads: {e}");
             return ExitCode::FAILURE;
         }
-    }
-    let result = match cli.command {
-        Command::Train(a) => commands::train::run(a),
-        Command::Summary(a) => commands::summary::run(a),
-        Command::Encode(a) => commands::encode::run(a),
-        Command::Eval(a) => commands::eval::run(a),
-        Command::Figure(a) => commands::figure::run(a),
-        Command::Compare(a) => commands::compare::run(a),
-        Command::Scan(a) => commands::scan::run(a),
-        Command::Cv(a) => commands::cv::run(a),
-        Command::Data(a) => commands::data::run(a),
-        Command::Check(a) => commands::check::run(a),
-        Command::Bench(a) => commands::bench::run(a),
     };
-    match result {
+    match pool.install(|| run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             say_err!("error: {e:#}");
@@ -98,5 +92,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Summary(a) => commands::summary::run(a),
+        Command::Encode(a) => commands::encode::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Figure(a) => commands::figure::run(a),
+        Command::Compare(a) => commands::compare::run(a),
+        Command::Scan(a) => commands::scan::run(a),
+        Command::Cv(a) => commands::cv::run(a),
+        Command::Data(a) => commands::data::run(a),
+        Command::Check(a) => commands::check::run(a),
+        Command::Bench(a) => commands::bench::run(a),
     }
 }

@@ -153,32 +153,34 @@ unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
         let _poison = PoisonOnPanic(&barrier);
         let sums_at = &sums_at;
         crate::cpu::serially(|| {
-            for (i, op) in graph.iter().enumerate() {
-                if barrier_before[i] {
-                    barrier.wait();
-                }
-                let part = HostPart {
-                    index: ctx.index(),
-                    count: ctx.num_threads(),
-                    sums: sums_at.0,
-                    _scratch: std::marker::PhantomData,
-                };
-                match parts[i] {
-                    HostParts::Whole => {
+            crate::cpu::with_subnormals_flushed(|| {
+                for (i, op) in graph.iter().enumerate() {
+                    if barrier_before[i] {
+                        barrier.wait();
+                    }
+                    let part = HostPart {
+                        index: ctx.index(),
+                        count: ctx.num_threads(),
+                        sums: sums_at.0,
+                        _scratch: std::marker::PhantomData,
+                    };
+                    match parts[i] {
+                        HostParts::Whole => {
+                            if part.index == 0 {
+                                HostDevice::execute(op).expect("host ops do not fail");
+                            }
+                        }
+                        HostParts::Rows(_) | HostParts::Split => op.run_on_host_part(&part),
+                    }
+                    if op.host_sums() > 0 {
+                        barrier.wait();
                         if part.index == 0 {
-                            HostDevice::execute(op).expect("host ops do not fail");
+                            let n = op.host_sums();
+                            op.finish_on_host(std::slice::from_raw_parts(sums_at.0, n));
                         }
                     }
-                    HostParts::Rows(_) | HostParts::Split => op.run_on_host_part(&part),
                 }
-                if op.host_sums() > 0 {
-                    barrier.wait();
-                    if part.index == 0 {
-                        let n = op.host_sums();
-                        op.finish_on_host(std::slice::from_raw_parts(sums_at.0, n));
-                    }
-                }
-            }
+            })
         })
     });
 }
@@ -294,7 +296,9 @@ impl KernelDevice for HostDevice {
     fn replay(&self, graph: &Vec<Op>) -> Result<()> {
         let threads = rayon::current_num_threads();
         if self.hook.is_some() || threads == 1 || graph.len() < 2 {
-            return graph.iter().try_for_each(|op| self.run(op));
+            return crate::cpu::with_subnormals_flushed(|| {
+                graph.iter().try_for_each(|op| self.run(op))
+            });
         }
         // SAFETY: as `execute`: callers size every buffer for the ops.
         unsafe { replay_in_parts(graph, threads) };
