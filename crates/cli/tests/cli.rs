@@ -26,6 +26,13 @@ fn on_run<'a>(cmd: &'a str, run: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// `dae CMD --data <small data> --device cpu EXTRA...`
+fn on_data<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![cmd, "--data", s(small_data()), "--device", "cpu"];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A 3-epoch run on the small data (seed 1, batch 128), trained once and
 /// shared read-only by the tests below.
 fn trained_run() -> &'static Path {
@@ -330,18 +337,11 @@ fn threads_flag_sets_the_cpu_threads() {
     let tmp = scratch();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for run in [&a, &b] {
-        let mut args = vec!["--threads", "3", "train"];
-        args.extend([
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--quiet",
-            "--epochs",
-            "1",
-            "--out",
-            s(run),
-        ]);
+        let mut args = vec!["--threads", "3"];
+        args.extend(on_data(
+            "train",
+            &["--quiet", "--epochs", "1", "--out", s(run)],
+        ));
         ok(tmp.path(), &args);
     }
     assert_eq!(history(&a), history(&b));
@@ -699,31 +699,29 @@ fn scan_reports_steps_to_the_target_and_the_noise_scale() {
     let out = tmp.path().join("scan");
     let said = ok(
         tmp.path(),
-        &[
+        &on_data(
             "scan",
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--layers",
-            "32",
-            "--batch-sizes",
-            "64,128",
-            "--target",
-            "0.45",
-            "--max-epochs",
-            "3",
-            "--lrs",
-            "4e-3,8e-3",
-            "--warmup",
-            "0.5",
-            "--noise-batches",
-            "4",
-            "--noise-steps",
-            "0,20",
-            "--out",
-            s(&out),
-        ],
+            &[
+                "--layers",
+                "32",
+                "--batch-sizes",
+                "64,128",
+                "--target",
+                "0.45",
+                "--max-epochs",
+                "3",
+                "--lrs",
+                "4e-3,8e-3",
+                "--warmup",
+                "0.5",
+                "--noise-batches",
+                "4",
+                "--noise-steps",
+                "0,20",
+                "--out",
+                s(&out),
+            ],
+        ),
     );
     assert!(said.contains("B_simple"), "{said}");
     let report = json(&out.join("scan.json"));
@@ -764,17 +762,7 @@ fn bad_scan_flags_are_refused() {
         (&["--noise-steps", "100000"], &["--noise-steps 100000"]),
     ];
     for (extra, needles) in cases {
-        let mut args = vec![
-            "scan",
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--max-epochs",
-            "3",
-            "--out",
-            s(&out),
-        ];
+        let mut args = on_data("scan", &["--max-epochs", "3", "--out", s(&out)]);
         if !extra.contains(&"--batch-sizes") {
             args.extend(["--batch-sizes", "64"]);
         }
@@ -1151,20 +1139,18 @@ fn bench_breaks_a_cpu_step_down_by_op() {
     let json_path = tmp.path().join("bench.json");
     let out = ok(
         tmp.path(),
-        &[
+        &on_data(
             "bench",
-            "--data",
-            s(small_data()),
-            "--device",
-            "cpu",
-            "--batch-sizes",
-            "100",
-            "--repeats",
-            "1",
-            "--breakdown",
-            "--json",
-            s(&json_path),
-        ],
+            &[
+                "--batch-sizes",
+                "100",
+                "--repeats",
+                "1",
+                "--breakdown",
+                "--json",
+                s(&json_path),
+            ],
+        ),
     );
     assert!(
         out.contains("step breakdown on the CPU: batch 100"),

@@ -295,7 +295,10 @@ impl KernelDevice for HostDevice {
     }
     fn replay(&self, graph: &Vec<Op>) -> Result<()> {
         let threads = rayon::current_num_threads();
-        if self.hook.is_some() || threads == 1 || graph.len() < 2 {
+        // A replay inside another's share runs on its thread alone. (One
+        // replay runs at a time per pool: concurrent ones from parallel jobs
+        // would each wait at their barriers for threads the other holds.)
+        if self.hook.is_some() || threads == 1 || graph.len() < 2 || !crate::cpu::may_fork() {
             return crate::cpu::with_subnormals_flushed(|| {
                 graph.iter().try_for_each(|op| self.run(op))
             });

@@ -224,20 +224,23 @@ impl CpuBackend {
         batch: usize,
         state: TrainState,
     ) -> Result<Self> {
-        let host = HostDevice::new(HOST_SM_COUNT);
-        Self::on(host, arch, adam, Precision::Fp32, batch, state)
+        Self::on(
+            HostDevice::new(HOST_SM_COUNT),
+            arch,
+            adam,
+            Precision::Fp32,
+            batch,
+            state,
+        )
     }
 
     /// The same on a host that times its work by the wall clock, for
     /// `profile_step` (`dae bench --device cpu --breakdown`).
-    pub fn clocked(
-        arch: &Architecture,
-        adam: AdamConfig,
-        batch: usize,
-        state: TrainState,
-    ) -> Result<Self> {
-        let host = HostDevice::with_clock(HOST_SM_COUNT);
-        Self::on(host, arch, adam, Precision::Fp32, batch, state)
+    pub fn clocked(self) -> Self {
+        DeviceBackend {
+            dev: HostDevice::with_clock(HOST_SM_COUNT),
+            ..self
+        }
     }
 }
 

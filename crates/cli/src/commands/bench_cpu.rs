@@ -15,7 +15,7 @@ pub fn breakdown(arch: &Architecture, train: &Dataset, batch: usize) -> Result<V
         ..TrainConfig::lab()
     };
     let state = TrainState::initialize(arch, cfg.seed);
-    let mut backend = CpuBackend::clocked(arch, cfg.adam(), batch, state)?;
+    let mut backend = CpuBackend::new(arch, cfg.adam(), batch, state)?.clocked();
     let profile = backend.profile_step(train, batch.min(train.rows))?;
     let total = profile.kernel_ms();
     say!("\nstep breakdown on the CPU: batch {batch}, fp32 (each op alone, its operands warm in cache)");

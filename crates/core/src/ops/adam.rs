@@ -4,7 +4,7 @@
 //! serves the whole run), and that step counter.
 
 use super::launch::{elementwise_grid, int, launch, Arg, Launch};
-use super::{host, HostPart, HostParts, Kernel};
+use super::{host, row_at, HostPart, HostParts, Kernel};
 use crate::schedule::LrSchedule;
 use crate::{cpu, AdamConfig, Result};
 
@@ -92,7 +92,7 @@ impl Kernel for AdamStep {
     unsafe fn run_on_host_part(&self, part: &HostPart) {
         let r = part.range(self.n, 64);
         if !r.is_empty() {
-            let at = |addr: u64| addr + (r.start * 4) as u64;
+            let at = |addr: u64| row_at(addr, r.start, 1);
             AdamStep {
                 params: at(self.params),
                 grads: at(self.grads),

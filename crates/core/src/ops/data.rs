@@ -4,7 +4,7 @@
 //! replayed CUDA graph walks the epoch.
 
 use super::launch::{int, launch, Arg, Launch};
-use super::{host, HostPart, HostParts, Kernel};
+use super::{host, row_at, HostPart, HostParts, Kernel};
 use crate::{cpu, Result};
 
 pub const GATHER_U8: &str = "gather_u8";
@@ -86,7 +86,7 @@ impl Kernel for Gather {
             Gather {
                 offset: Offset::Value(self.start() + r.start),
                 rows: r.len(),
-                out: self.out + (r.start * self.dim * 4) as u64,
+                out: row_at(self.out, r.start, self.dim),
                 ..self.clone()
             }
             .run_on_host();

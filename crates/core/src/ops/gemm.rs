@@ -7,7 +7,7 @@
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::reduce::reduce_splits;
 use super::split::{SplitPlan, TILE};
-use super::{host, HostPart, HostParts, Kernel};
+use super::{host, row_at, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Activation, GemmShape, Precision, Result};
 
 /// Kernels by precision (fp32, tf32, bf16), indexed by `Precision as usize`.
@@ -120,8 +120,8 @@ impl Kernel for Forward {
         let r = part.range(s.m, 1);
         if !r.is_empty() {
             Forward {
-                x: self.x + (r.start * s.k * 4) as u64,
-                y: self.y + (r.start * s.n * 4) as u64,
+                x: row_at(self.x, r.start, s.k),
+                y: row_at(self.y, r.start, s.n),
                 shape: GemmShape { m: r.len(), ..s },
                 ..self.clone()
             }
@@ -228,17 +228,10 @@ impl Kernel for InputGrad {
         let s = self.shape;
         let r = part.range(s.m, 1);
         if !r.is_empty() {
-            let row = |addr: u64, width: usize| {
-                if addr == 0 {
-                    0
-                } else {
-                    addr + (r.start * width * 4) as u64
-                }
-            };
             InputGrad {
-                dy: row(self.dy, s.n),
-                mask: row(self.mask, s.k),
-                dx: row(self.dx, s.k),
+                dy: row_at(self.dy, r.start, s.n),
+                mask: row_at(self.mask, r.start, s.k),
+                dx: row_at(self.dx, r.start, s.k),
                 shape: GemmShape { m: r.len(), ..s },
                 ..self.clone()
             }

@@ -226,6 +226,16 @@ pub(crate) unsafe fn host<'a>(addr: u64, len: usize) -> &'a mut [f32] {
     std::slice::from_raw_parts_mut(addr as *mut f32, len)
 }
 
+/// The address of row `row` of a [rows, width] f32 buffer at `addr` (0, a
+/// buffer the op does not have, stays 0): where a share of the rows starts.
+pub(crate) fn row_at(addr: u64, row: usize, width: usize) -> u64 {
+    if addr == 0 {
+        0
+    } else {
+        addr + (row * width * 4) as u64
+    }
+}
+
 /// Every kernel an op family can launch: kernels/*.cu's, less the
 /// test-only ones.
 pub fn kernel_names() -> Vec<&'static str> {

@@ -6,7 +6,7 @@
 
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::split::SplitPlan;
-use super::{host, HostPart, HostParts, Kernel};
+use super::{host, row_at, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Result};
 
 pub const REDUCE_SPLITS: &str = "reduce_splits";
@@ -133,8 +133,8 @@ impl Kernel for AccumulateAdd {
         let r = part.range(self.count, 64);
         if !r.is_empty() {
             AccumulateAdd {
-                acc: self.acc + (r.start * 4) as u64,
-                add: self.add + (r.start * 4) as u64,
+                acc: row_at(self.acc, r.start, 1),
+                add: row_at(self.add, r.start, 1),
                 count: r.len(),
             }
             .run_on_host();
