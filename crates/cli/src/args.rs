@@ -125,6 +125,14 @@ pub fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
+/// An Adam moment's decay (`--beta1`, `--beta2`): in [0, 1).
+pub fn check_moment_decay(flag: &str, b: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&b) {
+        bail!("{flag} {b}: a moment's decay must be in [0, 1)");
+    }
+    Ok(())
+}
+
 /// Fails early, with the directory named, when `dir` cannot be written.
 pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {

@@ -145,9 +145,10 @@ unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
                     (HostParts::Rows(a), HostParts::Rows(b)) if a == b)
         })
         .collect();
-    let sums_len = graph.iter().map(Op::host_sums).max().unwrap_or(0);
-    let mut sums = vec![0.0f64; sums_len];
-    let sums_at = SendPtr(sums.as_mut_ptr());
+    let sums: Vec<usize> = graph.iter().map(Op::host_sums).collect();
+    let sums_len = sums.iter().copied().max().unwrap_or(0);
+    let mut scratch = vec![0.0f64; sums_len];
+    let sums_at = SendPtr(scratch.as_mut_ptr());
     let barrier = SpinBarrier::new(threads);
     rayon::broadcast(|ctx| {
         let _poison = PoisonOnPanic(&barrier);
@@ -162,7 +163,6 @@ unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
                         index: ctx.index(),
                         count: ctx.num_threads(),
                         sums: sums_at.0,
-                        _scratch: std::marker::PhantomData,
                     };
                     match parts[i] {
                         HostParts::Whole => {
@@ -172,11 +172,10 @@ unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
                         }
                         HostParts::Rows(_) | HostParts::Split => op.run_on_host_part(&part),
                     }
-                    if op.host_sums() > 0 {
+                    if sums[i] > 0 {
                         barrier.wait();
                         if part.index == 0 {
-                            let n = op.host_sums();
-                            op.finish_on_host(std::slice::from_raw_parts(sums_at.0, n));
+                            op.finish_on_host(std::slice::from_raw_parts(sums_at.0, sums[i]));
                         }
                     }
                 }
@@ -191,7 +190,6 @@ struct SendPtr(*mut f64);
 // SAFETY: the replay's threads write disjoint elements and read them only
 // after a barrier.
 unsafe impl Sync for SendPtr {}
-unsafe impl Send for SendPtr {}
 
 /// A barrier for the few threads of one replay, which wait microseconds:
 /// it spins (then yields, so an oversubscribed machine still progresses)

@@ -394,10 +394,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         breakdown: None,
         peaks: None,
     };
+    // A breakdown profiles the smallest and largest batch asked for.
+    let mut breakdown_sizes = vec![batches[0], *batches.last().unwrap()];
+    breakdown_sizes.dedup();
     if a.breakdown && !on_gpu {
-        let mut sizes = vec![batches[0], *batches.last().unwrap()];
-        sizes.dedup();
-        let b = sizes
+        let b = breakdown_sizes
             .iter()
             .map(|&batch| bench_cpu::breakdown(&arch, train, batch))
             .collect::<Result<Vec<_>>>()?;
@@ -410,11 +411,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
             doc.gemm_vs_cublas = Some(bench_gpu::gemm_vs_cublas(gpu, &arch, &[256, 65_536], &ps)?);
         }
         if a.breakdown {
-            let mut sizes = vec![batches[0], *batches.last().unwrap()];
-            sizes.dedup();
             let mut b = Vec::new();
             for &p in &ps {
-                for &batch in &sizes {
+                for &batch in &breakdown_sizes {
                     b.push(bench_gpu::breakdown(gpu, &arch, train, batch, p, &peaks)?);
                 }
             }

@@ -9,7 +9,7 @@
 //! chosen steps of a run at the reference batch (it grows as the loss
 //! falls, so its value at the start says little about the critical batch).
 
-use crate::args::{parse_layers, positive, DataArgs, Widths};
+use crate::args::{check_moment_decay, parse_layers, positive, DataArgs, Widths};
 use crate::chart::{LineChart, Panel, Scale, Series};
 use crate::device::{build_backend, resolve, DeviceChoice};
 use anyhow::{bail, Result};
@@ -222,6 +222,22 @@ fn peaks(a: &ScanArgs, batch: usize) -> Result<Vec<f64>> {
     Ok(vec![rule / 2.0, rule, rule * 2.0])
 }
 
+/// The scan's recipe at `batch` and peak `lr`: warmup, then a cosine over
+/// the budget down to `--final-lr`, with `--beta2`.
+fn recipe(a: &ScanArgs, batch: usize, lr: f64) -> TrainConfig {
+    TrainConfig {
+        epochs: a.max_epochs,
+        batch,
+        seed: a.seed,
+        lr,
+        schedule: ScheduleKind::Cosine,
+        warmup: Warmup::Epochs(a.warmup),
+        final_lr: a.final_lr,
+        beta2: a.beta2,
+        ..TrainConfig::lab()
+    }
+}
+
 fn trial(
     a: &ScanArgs,
     arch: &Architecture,
@@ -232,16 +248,8 @@ fn trial(
     device: &crate::device::Device,
 ) -> Result<Trial> {
     let cfg = TrainConfig {
-        epochs: a.max_epochs,
-        batch,
-        seed: a.seed,
-        lr: peak_lr,
-        schedule: ScheduleKind::Cosine,
-        warmup: Warmup::Epochs(a.warmup),
-        final_lr: a.final_lr,
-        beta2: a.beta2,
         target_val_loss: Some(a.target),
-        ..TrainConfig::lab()
+        ..recipe(a, batch, peak_lr)
     };
     let mut backend = build_backend(device, arch, &cfg, TrainState::initialize(arch, cfg.seed))?;
     let mut history = History::default();
@@ -408,9 +416,7 @@ pub fn run(a: ScanArgs) -> Result<()> {
             a.final_lr
         );
     }
-    if !(0.0..1.0).contains(&a.beta2) {
-        bail!("--beta2 {}: a moment's decay must be in [0, 1)", a.beta2);
-    }
+    check_moment_decay("--beta2", a.beta2)?;
     if !(a.base_lr.is_finite() && a.base_lr > 0.0) {
         bail!("--base-lr {}: must be a positive learning rate", a.base_lr);
     }
@@ -427,17 +433,7 @@ pub fn run(a: ScanArgs) -> Result<()> {
         .copied()
         .filter(|&b| b >= 2 && b.saturating_mul(a.noise_batches) <= train.rows)
         .max();
-    let noise_cfg = TrainConfig {
-        epochs: a.max_epochs,
-        batch: a.reference_batch,
-        seed: a.seed,
-        lr: a.base_lr,
-        schedule: ScheduleKind::Cosine,
-        warmup: Warmup::Epochs(a.warmup),
-        final_lr: a.final_lr,
-        beta2: a.beta2,
-        ..TrainConfig::lab()
-    };
+    let noise_cfg = recipe(&a, a.reference_batch, a.base_lr);
     let noise_total = a.max_epochs * noise_cfg.steps_per_epoch(train.rows);
     // Checked before the long part.
     let noise_at = noise_steps(&a.noise_steps, noise_total)?;

@@ -1,6 +1,6 @@
 //! `dae train`: the lab's training run, or any other architecture/dataset.
 
-use crate::args::{parse_layers, positive, DataArgs, DeviceChoice};
+use crate::args::{check_moment_decay, parse_layers, positive, DataArgs, DeviceChoice};
 use crate::commands::figure::write_figure;
 use crate::figure::parse_image_shape;
 use crate::run_dir::{check_out_dir, claim, unclaim, RunDir, RUN_FILES};
@@ -202,8 +202,8 @@ fn apply_optimizer_flags(a: &TrainArgs, config: &mut TrainConfig, resuming: bool
         return Ok(());
     }
     for (flag, given) in [("--beta1", a.beta1), ("--beta2", a.beta2)] {
-        if let Some(b) = given.filter(|b| !(0.0..1.0).contains(b)) {
-            bail!("{flag} {b}: a moment's decay must be in [0, 1)");
+        if let Some(b) = given {
+            check_moment_decay(flag, b)?;
         }
     }
     if let Some(e) = a.epsilon.filter(|e| !(e.is_finite() && *e > 0.0)) {

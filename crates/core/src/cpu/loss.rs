@@ -51,11 +51,6 @@ pub fn bce_logits(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 
     if z.len() <= ELEMS_PER_CHUNK {
         return chunk(z, t, &mut dz[..z.len()], grad_scale);
     }
-    if !super::may_fork() {
-        let mut sums = vec![0.0; bce_chunk_count(z.len())];
-        bce_chunks(z, t, dz, grad_scale, 0..sums.len(), &mut sums);
-        return sums.iter().sum();
-    }
     let partials: Vec<f64> = z
         .par_chunks(ELEMS_PER_CHUNK)
         .zip(t.par_chunks(ELEMS_PER_CHUNK))
@@ -64,6 +59,7 @@ pub fn bce_logits(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 
         .collect();
     partials.iter().sum()
 }
+
 /// The fixed chunks `bce_logits` sums a loss of `len` elements in.
 pub fn bce_chunk_count(len: usize) -> usize {
     len.div_ceil(ELEMS_PER_CHUNK)

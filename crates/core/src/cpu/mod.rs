@@ -33,10 +33,13 @@ thread_local! {
     static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` with every CPU op on the calling thread alone: for a part of a
-/// step the host already splits across its threads (`HostDevice::replay`),
-/// where a nested fork/join would only wake the other threads' cores. The
-/// results are the same bits either way.
+/// Runs `f` with the products and their epilogues on the calling thread
+/// alone: for a share of a step the host already splits across its threads
+/// (`HostDevice::replay`), where the products' nested fork/join would only
+/// wake the other cores. (The elementwise passes still split into rayon
+/// tasks; the other threads are busy with their own shares or waiting at a
+/// barrier, so those run here too.) The results are the same bits either
+/// way.
 pub fn serially<R>(f: impl FnOnce() -> R) -> R {
     let before = SERIAL.with(|s| s.replace(true));
     let out = f();

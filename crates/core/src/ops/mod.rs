@@ -93,15 +93,15 @@ pub enum HostParts {
 }
 
 /// One thread's share of an op: `index` of `count`, and the host scratch
-/// its share writes (`Kernel::host_sums` f64s, each share its own).
-pub struct HostPart<'a> {
+/// its share writes (`Kernel::host_sums` f64s, each share its own), which
+/// lives for the replay.
+pub struct HostPart {
     pub index: usize,
     pub count: usize,
     pub sums: *mut f64,
-    pub _scratch: std::marker::PhantomData<&'a mut [f64]>,
 }
 
-impl HostPart<'_> {
+impl HostPart {
     /// This share of `0..n`, its bounds on multiples of `align`.
     pub fn range(&self, n: usize, align: usize) -> std::ops::Range<usize> {
         let units = n.div_ceil(align);
