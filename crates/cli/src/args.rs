@@ -125,6 +125,20 @@ pub fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The most CPU threads `--threads` may ask for: each is an OS thread with
+/// an 8 MiB stack, so a mistyped count must not try to start a million.
+pub const MAX_THREADS: usize = 1024;
+
+/// `--threads` as a clap value parser: 1 to `MAX_THREADS`.
+pub fn thread_count(s: &str) -> Result<usize, String> {
+    match positive(s)? {
+        n if n > MAX_THREADS => Err(format!(
+            "{n} is more than the {MAX_THREADS} threads allowed"
+        )),
+        n => Ok(n),
+    }
+}
+
 /// An Adam moment's decay (`--beta1`, `--beta2`): in [0, 1).
 pub fn check_moment_decay(flag: &str, b: f64) -> Result<()> {
     if !(0.0..1.0).contains(&b) {

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 struct Cli {
     /// CPU threads (the CPU path's share of a step per thread; its bits
     /// follow this count) [default: every core, or RAYON_NUM_THREADS]
-    #[arg(long, global = true, value_parser = args::positive)]
+    #[arg(long, global = true, value_parser = args::thread_count)]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,

@@ -348,6 +348,11 @@ fn threads_flag_sets_the_cpu_threads() {
     let report = json(&a.join("run.json"));
     assert_eq!(report["device"], "cpu (3 threads)", "{report}");
     fails(tmp.path(), &["--threads", "0", "summary"], &["--threads"]);
+    fails(
+        tmp.path(),
+        &["--threads", "100000", "summary"],
+        &["--threads", "1024 threads allowed"],
+    );
 }
 
 #[test]
