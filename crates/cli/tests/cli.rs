@@ -1171,6 +1171,15 @@ fn bench_breaks_a_cpu_step_down_by_op() {
         assert!(out.contains(op), "{op} missing:\n{out}");
     }
     let report = json(&json_path);
+    // The CPU is named beside its timings, with the SIMD copy that ran.
+    let simd = dae_core::cpu::simd_level();
+    assert_eq!(report["device"]["simd"], simd, "{report}");
+    assert_eq!(
+        report["device"]["cpu"],
+        dae_core::cpu::cpu_model(),
+        "{report}"
+    );
+    assert!(out.contains(&format!(", {simd}; model ")), "{out}");
     let ops = report["breakdown"][0]["ops"].as_array().unwrap();
     assert!(ops.len() >= 20, "{report}");
     assert!(

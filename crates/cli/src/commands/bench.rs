@@ -139,6 +139,9 @@ enum DeviceInfo {
         kind: &'static str,
         name: String,
         threads: usize,
+        /// The CPU's model name and the SIMD copy the elementwise ops run.
+        cpu: String,
+        simd: &'static str,
     },
 }
 
@@ -349,8 +352,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
             });
         }
     }
+    let cpu_named = if on_gpu {
+        String::new()
+    } else {
+        format!(
+            " on {}, {}",
+            dae_core::cpu::cpu_model(),
+            dae_core::cpu::simd_level()
+        )
+    };
     say!(
-        "device: {device}; model {}; {} training samples",
+        "device: {device}{cpu_named}; model {}; {} training samples",
         arch.describe(),
         train.rows
     );
@@ -367,6 +379,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             kind: "cpu",
             name: device,
             threads: rayon_threads(),
+            cpu: dae_core::cpu::cpu_model(),
+            simd: dae_core::cpu::simd_level(),
         }
     };
     let mut doc = BenchReport {

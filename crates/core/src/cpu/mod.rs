@@ -25,6 +25,7 @@ pub use loss::{bce_chunk_count, bce_chunks, bce_logits};
 pub(crate) use matmul::strided;
 pub use matmul::{matmul, matmul_a_bt, matmul_at_b, matmul_at_b_rows};
 pub use reduce::{accumulate_add, column_sums, column_sums_of};
+pub use simd::{cpu_model, simd_level};
 
 /// Rows (or elements / 1024) per parallel chunk: fixed, for determinism.
 pub(crate) const CHUNK: usize = 64;
