@@ -352,14 +352,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
             });
         }
     }
+    // Read once, for the line and the report.
+    let (cpu, simd) = (dae_core::cpu::cpu_model(), dae_core::cpu::simd_level());
     let cpu_named = if on_gpu {
         String::new()
     } else {
-        format!(
-            " on {}, {}",
-            dae_core::cpu::cpu_model(),
-            dae_core::cpu::simd_level()
-        )
+        format!(" on {cpu}, {simd}")
     };
     say!(
         "device: {device}{cpu_named}; model {}; {} training samples",
@@ -379,8 +377,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             kind: "cpu",
             name: device,
             threads: rayon_threads(),
-            cpu: dae_core::cpu::cpu_model(),
-            simd: dae_core::cpu::simd_level(),
+            cpu,
+            simd,
         }
     };
     let mut doc = BenchReport {

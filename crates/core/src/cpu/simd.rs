@@ -21,15 +21,12 @@ macro_rules! simd_dispatch {
                 unsafe fn narrow($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                match $crate::cpu::simd_level() {
                     // SAFETY: the CPU has the features `wide` was compiled for.
-                    return unsafe { wide($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                    "avx512" => return unsafe { wide($($arg),*) },
                     // SAFETY: the CPU has the features `narrow` was compiled for.
-                    return unsafe { narrow($($arg),*) };
+                    "avx2+fma" => return unsafe { narrow($($arg),*) },
+                    _ => {}
                 }
             }
             $inner($($arg),*)
@@ -40,7 +37,8 @@ macro_rules! simd_dispatch {
 pub(crate) use simd_dispatch;
 
 /// The copy `simd_dispatch!` runs on this CPU: "avx512", "avx2+fma" or
-/// "baseline" (named beside CPU timings, since it sets their ceiling).
+/// "baseline" (the dispatch itself matches on it; named beside CPU
+/// timings, since it sets their ceiling).
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
