@@ -10,6 +10,7 @@
 use crate::ops::{HostPart, HostParts, Op};
 use crate::{fail, KernelDevice, Precision, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Runs an op in place of the plain host execution, given that execution
 /// (for tests that plant a bug in one op).
@@ -22,6 +23,9 @@ pub struct HostDevice {
     /// so the wall clock times exactly the work); off by default, so the
     /// CPU reports no device time where a GPU reports its events.
     clock: bool,
+    /// The replay's scratch, kept between steps (it is written before it
+    /// is read, so it needs no clearing).
+    scratch: Mutex<Vec<f64>>,
 }
 
 impl HostDevice {
@@ -31,6 +35,7 @@ impl HostDevice {
             sm_count,
             hook: None,
             clock: false,
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -125,60 +130,80 @@ unsafe fn with_rounded_operands(op: &Op) -> (Op, Vec<Vec<f32>>) {
 /// Runs a recorded step on `threads` threads at once, each thread walking
 /// the whole op list: every thread takes the same share of the rows in
 /// every row op (`HostParts::Rows`), so a row block flows from the gather
-/// through the forward products, and back through the input gradients, in
-/// one core's cache with no synchronisation between those ops; the other
-/// ops are shared out (`Split`) or run by one thread (`Whole`) between
-/// barriers. One fork and join per step instead of one per product.
+/// through the forward products, the loss, and back through the weight
+/// and input gradients, in one core's cache with no synchronisation
+/// between those ops. The weight and bias gradients (`RowSums`) are each
+/// thread's partial over its rows, added in thread order at the next
+/// barrier, before the optimizer reads them; the other ops are shared out
+/// (`Split`) or run by one thread (`Whole`) between barriers. One fork and
+/// join per step instead of one per product.
 ///
 /// # Safety
 /// As [`Kernel::run_on_host`] for every op.
 ///
 /// [`Kernel::run_on_host`]: crate::ops::Kernel::run_on_host
-unsafe fn replay_in_parts(graph: &[Op], threads: usize) {
+unsafe fn replay_in_parts(graph: &[Op], threads: usize, scratch: &mut Vec<f64>) {
     let parts: Vec<HostParts> = graph.iter().map(Op::host_parts).collect();
     // A barrier before each op unless it and the one before are row ops
     // over the same rows.
     let barrier_before: Vec<bool> = (0..graph.len())
-        .map(|i| {
-            i > 0
-                && !matches!((parts[i - 1], parts[i]),
-                    (HostParts::Rows(a), HostParts::Rows(b)) if a == b)
-        })
+        .map(|i| i > 0 && (parts[i - 1].rows().is_none() || parts[i - 1].rows() != parts[i].rows()))
         .collect();
-    let sums: Vec<usize> = graph.iter().map(Op::host_sums).collect();
-    let sums_len = sums.iter().copied().max().unwrap_or(0);
-    let mut scratch = vec![0.0f64; sums_len];
-    let sums_at = SendPtr(scratch.as_mut_ptr());
+    // Each op's scratch after the one before's: the partials of every op
+    // waiting for a finish live at once.
+    let mut offsets = Vec::with_capacity(graph.len());
+    let mut finishes = Vec::with_capacity(graph.len());
+    let mut total = 0;
+    for op in graph {
+        let len = op.host_scratch(threads);
+        offsets.push(total);
+        finishes.push(len > 0);
+        total += len;
+    }
+    // Every word is written by an op's shares before its finish reads it.
+    scratch.resize(total, 0.0);
+    let scratch_at = SendPtr(scratch.as_mut_ptr());
     let barrier = SpinBarrier::new(threads);
     rayon::broadcast(|ctx| {
         let _poison = PoisonOnPanic(&barrier);
-        let sums_at = &sums_at;
+        let scratch_at = &scratch_at;
+        let part = |i: usize| HostPart {
+            index: ctx.index(),
+            count: ctx.num_threads(),
+            scratch: scratch_at.0.add(offsets[i]),
+        };
+        // Ops run whose finish waits for the next barrier.
+        let mut unfinished: Vec<usize> = Vec::new();
+        let finish = |unfinished: &mut Vec<usize>| {
+            if !unfinished.is_empty() {
+                barrier.wait();
+                for j in unfinished.drain(..) {
+                    graph[j].finish_on_host_part(&part(j));
+                }
+            }
+        };
         crate::cpu::serially(|| {
             crate::cpu::with_subnormals_flushed(|| {
                 for (i, op) in graph.iter().enumerate() {
                     if barrier_before[i] {
+                        finish(&mut unfinished);
                         barrier.wait();
                     }
-                    let part = HostPart {
-                        index: ctx.index(),
-                        count: ctx.num_threads(),
-                        sums: sums_at.0,
-                    };
                     match parts[i] {
                         HostParts::Whole => {
-                            if part.index == 0 {
+                            if ctx.index() == 0 {
                                 HostDevice::execute(op).expect("host ops do not fail");
                             }
                         }
-                        HostParts::Rows(_) | HostParts::Split => op.run_on_host_part(&part),
-                    }
-                    if sums[i] > 0 {
-                        barrier.wait();
-                        if part.index == 0 {
-                            op.finish_on_host(std::slice::from_raw_parts(sums_at.0, sums[i]));
+                        HostParts::Rows(_) | HostParts::RowSums(_) | HostParts::Split => {
+                            op.run_on_host_part(&part(i))
                         }
                     }
+                    if finishes[i] {
+                        unfinished.push(i);
+                    }
                 }
+                finish(&mut unfinished);
             })
         })
     });
@@ -301,8 +326,16 @@ impl KernelDevice for HostDevice {
                 graph.iter().try_for_each(|op| self.run(op))
             });
         }
+        // A replay already holding the scratch (another job's) leaves this
+        // one a fresh buffer rather than a wait.
+        let mut fresh = Vec::new();
+        let mut cached = self.scratch.try_lock();
+        let scratch = match cached.as_deref_mut() {
+            Ok(v) => v,
+            Err(_) => &mut fresh,
+        };
         // SAFETY: as `execute`: callers size every buffer for the ops.
-        unsafe { replay_in_parts(graph, threads) };
+        unsafe { replay_in_parts(graph, threads, scratch) };
         Ok(())
     }
     fn timed<R, E: From<crate::Error>>(

@@ -89,6 +89,7 @@ fn loss_skipping_last(op: &Op, run: &dyn Fn(&Op) -> Result<()>) -> Result<()> {
     let short_sum = Bce {
         dz: scratch_dz.as_mut_ptr() as u64,
         count: bce.count - 1,
+        rows: 1,
         ..bce.clone()
     };
     run(&Op::Bce(grads_only))?;

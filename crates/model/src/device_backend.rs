@@ -146,8 +146,9 @@ pub fn buffer_bytes(
     let f32s = [
         4 * total,
         rows_width(arch.input_dim),
+        // Each layer's output, then its output gradient.
         layers.iter().map(|l| rows_width(l.fan_out)).sum(),
-        2 * rows_width(arch.max_width()),
+        layers.iter().map(|l| rows_width(l.fan_out)).sum(),
         step::work_len(&layers, capacity, sm_count).max(1),
         LOSS_BLOCKS,
     ];
@@ -204,7 +205,8 @@ pub struct DeviceBackend<D: KernelDevice> {
     loss_partial: Buffer<D, f32>,
     input: Buffer<D, f32>,
     outputs: Vec<Buffer<D, f32>>,
-    delta: [Buffer<D, f32>; 2],
+    /// Each layer's output gradient (`StepBuffers::delta`).
+    delta: Vec<Buffer<D, f32>>,
     work: Buffer<D, f32>,
     /// Row order of the current epoch (or the rows of an inference chunk).
     perm: Buffer<D, u32>,
@@ -380,7 +382,10 @@ impl<D: KernelDevice> DeviceBackend<D> {
                 .iter()
                 .map(|l| f32s(capacity * l.fan_out))
                 .collect::<Result<_>>()?,
-            delta: [f32s(capacity * widest)?, f32s(capacity * widest)?],
+            delta: layers
+                .iter()
+                .map(|l| f32s(capacity * l.fan_out))
+                .collect::<Result<_>>()?,
             work: f32s(work)?,
             loss_partial: f32s(LOSS_BLOCKS)?,
             step: Buffer::zeros(&dev, 1)?,
@@ -443,7 +448,7 @@ impl<D: KernelDevice> DeviceBackend<D> {
         StepBuffers {
             input: self.input.ptr(),
             outputs: self.outputs.iter().map(Buffer::ptr).collect(),
-            delta: [self.delta[0].ptr(), self.delta[1].ptr()],
+            delta: self.delta.iter().map(Buffer::ptr).collect(),
             params: self.params.ptr(),
             grads: self.grads.ptr(),
             grads_scratch: self.grads_scratch.as_ref().map_or(0, Buffer::ptr),
@@ -794,10 +799,11 @@ impl<D: KernelDevice> Backend for DeviceBackend<D> {
                 b.dev.run(&Op::Bce(Bce {
                     z: b.outputs[last - 1].ptr(),
                     t: b.input.ptr(),
-                    dz: b.delta[0].ptr(),
+                    dz: b.delta[last - 1].ptr(),
                     partial: b.loss_partial.ptr(),
                     accum: b.loss_sum.ptr(),
                     count,
+                    rows: chunk.len(),
                     grad_scale: 1.0,
                     weight: 1.0,
                 }))?;

@@ -12,7 +12,7 @@ pub struct MemoryPlan {
     pub params: usize,
     /// The optimizer's two moments (f32), and LAMB's table and scratch.
     pub optimizer: usize,
-    /// Every layer's output, the input batch and the two gradient buffers for one batch.
+    /// Every layer's output and output gradient, and the input batch, for one batch.
     pub activations: usize,
     /// The datasets as held (u8 or f32), train and validation.
     pub dataset: usize,
@@ -29,7 +29,8 @@ impl MemoryPlan {
         let p = arch.param_count();
         let widths = arch.widths();
         let outputs: usize = widths.iter().sum();
-        let per_row = outputs + 2 * arch.max_width();
+        // The input, each layer's output and each layer's output gradient.
+        let per_row = outputs + (outputs - arch.input_dim);
         let overflow = || {
             err!(
                 Settings,
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(plan.optimizer, 222_384 * 8);
         assert_eq!(
             plan.activations,
-            256 * (784 * 2 + 128 * 2 + 64 * 2 + 32 + 2 * 784) * 4
+            256 * (784 * 2 + 128 * 2 + 64 * 2 + 32 + (784 + 128 * 2 + 64 * 2 + 32)) * 4
         );
         assert!(plan.describe().contains("MiB"));
         assert!(MemoryPlan::new(&a, usize::MAX / 8, 0).is_err());

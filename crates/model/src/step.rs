@@ -20,8 +20,12 @@ pub struct StepBuffers {
     pub input: u64,
     /// Each layer's output [rows, fan_out]; the last holds logits.
     pub outputs: Vec<u64>,
-    /// Two [rows, widest] gradient buffers used in turn.
-    pub delta: [u64; 2],
+    /// Each layer's output gradient [rows, fan_out]. One buffer per layer,
+    /// not two used in turn: the host's threads run the backward pass with
+    /// no barrier between layers, each on its own rows, and a buffer read
+    /// at one width while another thread writes it at another would
+    /// overlap their rows.
+    pub delta: Vec<u64>,
     /// Flat f32 parameters, gradients and Adam moments.
     pub params: u64,
     pub grads: u64,
@@ -285,17 +289,17 @@ impl StepPlan<'_> {
             Op::Bce(Bce {
                 z: *b.outputs.last().unwrap(),
                 t: b.input,
-                dz: b.delta[0],
+                dz: *b.delta.last().unwrap(),
                 partial: b.loss_partial,
                 accum: b.loss_sum,
                 count: rows * dim,
+                rows,
                 grad_scale,
                 weight: 1.0,
             }),
         ));
-        let mut current = 0;
         for (i, l) in self.layers.iter().enumerate().rev() {
-            let dz = b.delta[current];
+            let dz = b.delta[i];
             let x = if i == 0 { b.input } else { b.outputs[i - 1] };
             let (shape, work) = (l.shape(rows), b.work);
             ops.push(named(
@@ -324,7 +328,7 @@ impl StepPlan<'_> {
                 let (w, mask, dx) = (
                     at(b.params, l.weight_offset),
                     b.outputs[i - 1],
-                    b.delta[1 - current],
+                    b.delta[i - 1],
                 );
                 ops.push(named(
                     &format!("dX {}", l.name),
@@ -338,7 +342,6 @@ impl StepPlan<'_> {
                         shape,
                     }),
                 ));
-                current = 1 - current;
             }
         }
         ops

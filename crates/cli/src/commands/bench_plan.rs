@@ -24,7 +24,7 @@ fn stand_in_buffers(layers: usize) -> (StepBuffers, BatchSource) {
     let b = StepBuffers {
         input: addr(),
         outputs: (0..layers).map(|_| addr()).collect(),
-        delta: [addr(), addr()],
+        delta: (0..layers).map(|_| addr()).collect(),
         params: addr(),
         grads: addr(),
         grads_scratch: addr(),

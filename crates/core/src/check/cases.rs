@@ -561,6 +561,8 @@ impl<'a, D: KernelDevice> Checker<'a, D> {
                     partial: partial.ptr(),
                     accum: sum_ptr,
                     count,
+                    // The check's loss is flat: one row.
+                    rows: 1,
                     grad_scale: scale,
                     weight: 1.0,
                 })

@@ -2,7 +2,6 @@
 
 use super::fastmath::{exp_nonpositive, ln_1p_unit};
 use super::simd::simd_dispatch;
-use rayon::prelude::*;
 
 const ELEMS_PER_CHUNK: usize = 16 * 1024;
 /// Independent partial sums per block: lets the loop vectorise without
@@ -44,42 +43,44 @@ fn chunk_body(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
 simd_dispatch!(fn chunk(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 => chunk_body);
 
 /// Writes dz = (sigmoid(z) − t)·grad_scale and returns Σ bce(sigmoid(z), t),
-/// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Chunk sums in f64,
-/// added in chunk order: the same bits on any thread count.
+/// computed stably as max(z,0) − z·t + ln(1 + e^−|z|). Fixed chunks summed
+/// in f64, in chunk order. Serial: a batch's loss is shared out by rows
+/// (`bce_rows`).
 pub fn bce_logits(z: &[f32], t: &[f32], dz: &mut [f32], grad_scale: f32) -> f64 {
     assert!(z.len() == t.len() && dz.len() >= z.len(), "length mismatch");
-    if z.len() <= ELEMS_PER_CHUNK {
-        return chunk(z, t, &mut dz[..z.len()], grad_scale);
-    }
-    let partials: Vec<f64> = z
-        .par_chunks(ELEMS_PER_CHUNK)
-        .zip(t.par_chunks(ELEMS_PER_CHUNK))
-        .zip(dz[..z.len()].par_chunks_mut(ELEMS_PER_CHUNK))
+    z.chunks(ELEMS_PER_CHUNK)
+        .zip(t.chunks(ELEMS_PER_CHUNK))
+        .zip(dz[..z.len()].chunks_mut(ELEMS_PER_CHUNK))
         .map(|((z, t), dz)| chunk(z, t, dz, grad_scale))
-        .collect();
-    partials.iter().sum()
+        .sum()
 }
 
-/// The fixed chunks `bce_logits` sums a loss of `len` elements in.
-pub fn bce_chunk_count(len: usize) -> usize {
-    len.div_ceil(ELEMS_PER_CHUNK)
-}
-
-/// Chunks `chunks` of `bce_logits` (gradient written, each chunk's sum in
-/// `sums[c − chunks.start]`): one thread's share. Summing every chunk's sum
-/// in chunk order gives `bce_logits`'s bits.
-pub fn bce_chunks(
+/// `bce_logits` of each row of z, t [rows, row_len] into `sums[row]`, its
+/// gradient into dz: the loss of a batch is the sum of its rows' in row
+/// order, the same bits however the rows are shared out.
+pub fn bce_rows(
     z: &[f32],
     t: &[f32],
     dz: &mut [f32],
     grad_scale: f32,
-    chunks: std::ops::Range<usize>,
+    row_len: usize,
     sums: &mut [f64],
 ) {
-    let len = z.len();
-    for (c, sum) in chunks.zip(sums) {
-        let r = c * ELEMS_PER_CHUNK..((c + 1) * ELEMS_PER_CHUNK).min(len);
-        *sum = chunk(&z[r.clone()], &t[r.clone()], &mut dz[r], grad_scale);
+    let len = sums.len() * row_len;
+    assert!(
+        z.len() >= len && t.len() >= len && dz.len() >= len,
+        "length mismatch"
+    );
+    if row_len == 0 {
+        return sums.fill(0.0);
+    }
+    for (((z, t), dz), sum) in z[..len]
+        .chunks_exact(row_len)
+        .zip(t.chunks_exact(row_len))
+        .zip(dz.chunks_exact_mut(row_len))
+        .zip(sums)
+    {
+        *sum = bce_logits(z, t, dz, grad_scale);
     }
 }
 
@@ -109,6 +110,53 @@ mod tests {
             let (rl, rg) = reference::bce_logits(&z, &t, scale as f64);
             assert!((loss - rl).abs() / rl.abs() < 1e-5, "loss {len}");
             assert!(relative_error(&dz, &rg) < 1e-5, "grad {len}");
+        }
+    }
+
+    /// A batch's loss by rows: each row's sum is `bce_logits` of the row
+    /// (so an evaluation's per-row losses and a step's agree), the rows'
+    /// gradients are the whole's, and widths that are no multiple of the
+    /// lanes or of the chunk are covered.
+    #[test]
+    fn row_sums_are_each_rows_loss() {
+        for (tag, (rows, width)) in [(1usize, 1usize), (3, 17), (5, 784), (2, 16 * 1024 + 5)]
+            .into_iter()
+            .enumerate()
+        {
+            let len = rows * width;
+            let z: Vec<f32> = random(len, 700 + tag as u64)
+                .iter()
+                .map(|v| v * 12.0)
+                .collect();
+            let t: Vec<f32> = random(len, 750 + tag as u64)
+                .iter()
+                .map(|v| v.abs())
+                .collect();
+            let scale = 1.0 / len as f32;
+            let mut dz = vec![f32::NAN; len];
+            let mut sums = vec![f64::NAN; rows];
+            bce_rows(&z, &t, &mut dz, scale, width, &mut sums);
+            let (rl, rg) = reference::bce_logits(&z, &t, scale as f64);
+            let total: f64 = sums.iter().sum();
+            assert!(
+                (total - rl).abs() / rl.abs() < 1e-5,
+                "{rows}x{width} (tag {tag})"
+            );
+            assert!(
+                relative_error(&dz, &rg) < 1e-5,
+                "{rows}x{width} grad (tag {tag})"
+            );
+            for (r, sum) in sums.iter().enumerate() {
+                let span = r * width..(r + 1) * width;
+                let mut row_dz = vec![f32::NAN; width];
+                let one = bce_logits(&z[span.clone()], &t[span.clone()], &mut row_dz, scale);
+                assert_eq!(one.to_bits(), sum.to_bits(), "row {r} of {rows}x{width}");
+                let same = row_dz
+                    .iter()
+                    .zip(&dz[span])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "row {r} gradient of {rows}x{width}");
+            }
         }
     }
 

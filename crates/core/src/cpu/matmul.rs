@@ -80,23 +80,8 @@ pub fn matmul_a_bt(dy: &[f32], w: &[f32], dx: &mut [f32], s: GemmShape) {
 
 /// dW[k,n] = X[m,k]ᵀ·dY[m,n].
 pub fn matmul_at_b(x: &[f32], dy: &[f32], dw: &mut [f32], s: GemmShape) {
-    matmul_at_b_rows(x, dy, dw, s, 0..s.k);
-}
-
-/// Rows `rows` of dW[k,n] = X[m,k]ᵀ·dY[m,n], into `dw` (the whole [k,n]):
-/// one thread's share of a weight gradient. Each element's sum over the m
-/// rows runs as in the whole product.
-pub fn matmul_at_b_rows(
-    x: &[f32],
-    dy: &[f32],
-    dw: &mut [f32],
-    s: GemmShape,
-    rows: std::ops::Range<usize>,
-) {
     let GemmShape { m, n, k } = s;
-    assert!(rows.end <= k, "rows {rows:?} of a {k}-row dW");
-    let (x, dw) = (&x[rows.start..], &mut dw[rows.start * n..]);
-    strided(x, (1, k), dy, (n, 1), dw, rows.len(), m, n);
+    strided(x, (1, k), dy, (n, 1), dw, k, m, n);
 }
 
 #[cfg(test)]

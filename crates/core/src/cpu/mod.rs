@@ -21,9 +21,9 @@ pub use adam::adam_step;
 pub use dense::{bias_activation, dense_backward_input, dense_forward};
 pub use gather::{gather, Pixels};
 pub use lamb::{lamb_bias_corrections, lamb_step};
-pub use loss::{bce_chunk_count, bce_chunks, bce_logits};
+pub use loss::{bce_logits, bce_rows};
 pub(crate) use matmul::strided;
-pub use matmul::{matmul, matmul_a_bt, matmul_at_b, matmul_at_b_rows};
+pub use matmul::{matmul, matmul_a_bt, matmul_at_b};
 pub use reduce::{accumulate_add, column_sums, column_sums_of};
 pub use simd::{cpu_model, simd_level};
 

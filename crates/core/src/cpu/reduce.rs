@@ -88,6 +88,9 @@ pub fn column_sums(dy: &[f32], out: &mut [f32], m: usize, n: usize) {
 /// depend on how the work is split.
 pub fn accumulate_add(acc: &mut [f32], add: &[f32]) {
     let add = &add[..acc.len()];
+    if !super::may_fork() {
+        return add_rows(acc, add);
+    }
     acc.par_chunks_mut(CHUNK * 1024)
         .zip(add.par_chunks(CHUNK * 1024))
         .for_each(|(a, b)| add_rows(a, b));

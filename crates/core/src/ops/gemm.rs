@@ -7,7 +7,7 @@
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::reduce::reduce_splits;
 use super::split::{SplitPlan, TILE};
-use super::{host, row_at, HostPart, HostParts, Kernel};
+use super::{host, row_at, row_sums_scratch, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Activation, GemmShape, Precision, Result};
 
 /// Kernels by precision (fp32, tf32, bf16), indexed by `Precision as usize`.
@@ -317,22 +317,31 @@ impl Kernel for WeightGrad {
         (s.flops(), bytes)
     }
 
+    /// Each thread's dW over its own rows of the batch (which its row ops
+    /// just wrote into its cache), the partials added in thread order: no
+    /// thread reads another's rows, and no barrier runs before it.
     fn host_parts(&self) -> HostParts {
-        HostParts::Split
+        HostParts::RowSums(self.shape.m)
+    }
+
+    fn host_scratch(&self, threads: usize) -> usize {
+        row_sums_scratch(self.shape.w_len(), threads)
     }
 
     unsafe fn run_on_host_part(&self, part: &HostPart) {
         let s = self.shape;
-        let rows = part.range(s.k, 1);
-        if !rows.is_empty() {
-            cpu::matmul_at_b_rows(
-                host(self.x, s.x_len()),
-                host(self.dy, s.y_len()),
-                host(self.dw, s.w_len()),
-                s,
-                rows,
-            );
-        }
+        let r = part.range(s.m, 1);
+        let share = GemmShape { m: r.len(), ..s };
+        cpu::matmul_at_b(
+            host(row_at(self.x, r.start, s.k), share.x_len()),
+            host(row_at(self.dy, r.start, s.n), share.y_len()),
+            host(part.partial_of(self.dw, s.w_len()), s.w_len()),
+            share,
+        );
+    }
+
+    unsafe fn finish_on_host_part(&self, part: &HostPart) {
+        part.add_partials(self.dw, self.shape.w_len());
     }
 
     unsafe fn run_on_host(&self) {

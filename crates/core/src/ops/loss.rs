@@ -3,7 +3,7 @@
 //! fixed per-block partials (no atomics: the same bits every run).
 
 use super::launch::{int, launch, Arg, Launch};
-use super::{host, HostPart, HostParts, Kernel};
+use super::{host, row_at, HostPart, HostParts, Kernel};
 use crate::{cpu, Result};
 
 /// Blocks of `bce_logits` (fixed, so the partial-sum buffer has a fixed size).
@@ -22,6 +22,9 @@ pub struct Bce {
     /// One f64.
     pub accum: u64,
     pub count: usize,
+    /// z, t and dz are [rows, count / rows]: the host shares the loss by
+    /// these rows (the GPU by its fixed blocks).
+    pub rows: usize,
     pub grad_scale: f32,
     pub weight: f64,
 }
@@ -61,44 +64,62 @@ impl Kernel for Bce {
         (15.0 * c, 12.0 * c)
     }
 
+    /// A row op: each thread's loss over the rows its forward pass just
+    /// wrote, no barrier before it.
     fn host_parts(&self) -> HostParts {
-        HostParts::Split
+        HostParts::Rows(self.rows)
     }
 
-    fn host_sums(&self) -> usize {
-        cpu::bce_chunk_count(self.count)
+    /// Each row's loss, summed in row order by the finish.
+    fn host_scratch(&self, _threads: usize) -> usize {
+        self.rows
     }
 
-    /// Whole chunks of `bce_logits` per share, their sums left for the
-    /// finish: the loss of given logits has the same bits on any thread
-    /// count.
     unsafe fn run_on_host_part(&self, part: &HostPart) {
-        let c = self.count;
-        let chunks = part.range(self.host_sums(), 1);
-        let sums = std::slice::from_raw_parts_mut(part.sums.add(chunks.start), chunks.len());
-        cpu::bce_chunks(
-            host(self.z, c),
-            host(self.t, c),
-            host(self.dz, c),
-            self.grad_scale,
-            chunks,
-            sums,
-        );
+        let r = part.range(self.rows, 1);
+        let sums = std::slice::from_raw_parts_mut(part.scratch.add(r.start), r.len());
+        self.rows_on_host(r.start, sums);
     }
 
-    unsafe fn finish_on_host(&self, sums: &[f64]) {
-        let sum: f64 = sums[..self.host_sums()].iter().sum();
-        *(self.accum as *mut f64) += self.weight * sum;
+    unsafe fn finish_on_host_part(&self, part: &HostPart) {
+        if part.index == 0 {
+            let sums = std::slice::from_raw_parts(part.scratch, self.rows);
+            *(self.accum as *mut f64) += self.weight * sums.iter().sum::<f64>();
+        }
     }
 
     unsafe fn run_on_host(&self) {
-        let c = self.count;
-        let sum = cpu::bce_logits(
-            host(self.z, c),
-            host(self.t, c),
-            host(self.dz, c),
-            self.grad_scale,
+        let mut sums = vec![0.0f64; self.rows];
+        self.rows_on_host(0, &mut sums);
+        *(self.accum as *mut f64) += self.weight * sums.iter().sum::<f64>();
+    }
+}
+
+impl Bce {
+    /// The loss of rows `first..first + sums.len()` into `sums`, their
+    /// gradient into dz.
+    ///
+    /// # Safety
+    /// As [`Kernel::run_on_host`].
+    unsafe fn rows_on_host(&self, first: usize, sums: &mut [f64]) {
+        if sums.is_empty() {
+            return;
+        }
+        assert!(
+            self.rows > 0 && self.count.is_multiple_of(self.rows),
+            "a loss of {} elements in {} rows",
+            self.count,
+            self.rows
         );
-        *(self.accum as *mut f64) += self.weight * sum;
+        let width = self.count / self.rows;
+        let len = sums.len() * width;
+        cpu::bce_rows(
+            host(row_at(self.z, first, width), len),
+            host(row_at(self.t, first, width), len),
+            host(row_at(self.dz, first, width), len),
+            self.grad_scale,
+            width,
+            sums,
+        );
     }
 }

@@ -68,15 +68,17 @@ pub trait Kernel {
             self.run_on_host();
         }
     }
-    /// Host scratch f64s its shares leave for `finish_on_host`.
-    fn host_sums(&self) -> usize {
+    /// Host scratch (f64 words) its shares leave for `finish_on_host_part`
+    /// when `threads` threads share it; 0 when it needs no finish.
+    fn host_scratch(&self, _threads: usize) -> usize {
         0
     }
-    /// Combines the shares' `sums` after they all ran (one thread).
+    /// Combines what the shares left in `part.scratch`, once every share
+    /// has run: each thread its share of the combining.
     ///
     /// # Safety
     /// As [`Kernel::run_on_host`].
-    unsafe fn finish_on_host(&self, _sums: &[f64]) {}
+    unsafe fn finish_on_host_part(&self, _part: &HostPart) {}
 }
 
 /// How the host's threads share an op in a replayed step.
@@ -87,18 +89,38 @@ pub enum HostParts {
     /// Row `r` of its outputs depends only on row `r` of its row inputs, for
     /// `m` rows: every thread takes the same share of the rows in every such
     /// op, so consecutive `Rows(m)` ops need no barrier between them.
+    /// That needs every buffer such a run of ops shares to be laid out at
+    /// one row width throughout (a step's buffers are one per layer), or
+    /// one thread's rows would overlap another's.
     Rows(usize),
+    /// Each of its `m` input rows adds a term to outputs all rows share (a
+    /// weight or bias gradient): every thread sums its `Rows(m)` share into
+    /// a partial of its own, and `finish_on_host_part` adds the partials in
+    /// thread order at the next barrier. It runs among `Rows(m)` ops with no
+    /// barrier; its outputs are whole only after that barrier, so no row op
+    /// may read them.
+    RowSums(usize),
     /// The threads take disjoint shares of its outputs, reading all inputs.
     Split,
 }
 
+impl HostParts {
+    /// The rows a row-shared op is shared over (`Rows` and `RowSums`).
+    pub fn rows(self) -> Option<usize> {
+        match self {
+            HostParts::Rows(m) | HostParts::RowSums(m) => Some(m),
+            HostParts::Whole | HostParts::Split => None,
+        }
+    }
+}
+
 /// One thread's share of an op: `index` of `count`, and the host scratch
-/// its share writes (`Kernel::host_sums` f64s, each share its own), which
-/// lives for the replay.
+/// the op's shares write (`Kernel::host_scratch` f64 words, laid out as the
+/// op chooses), which lives until its finish has run.
 pub struct HostPart {
     pub index: usize,
     pub count: usize,
-    pub sums: *mut f64,
+    pub scratch: *mut f64,
 }
 
 impl HostPart {
@@ -108,6 +130,42 @@ impl HostPart {
         let at = |i: usize| (units * i / self.count * align).min(n);
         at(self.index)..at(self.index + 1)
     }
+
+    /// Where this share of a `RowSums` op writes its partial of the `len`
+    /// f32 outputs at `out`: thread 0 into `out` itself, thread i into slot
+    /// i − 1 of the op's scratch (`row_sums_scratch` words).
+    pub fn partial_of(&self, out: u64, len: usize) -> u64 {
+        if self.index == 0 {
+            out
+        } else {
+            self.scratch as u64 + ((self.index - 1) * len * 4) as u64
+        }
+    }
+
+    /// This thread's share of a `RowSums` op's finish: over its share of
+    /// the `len` outputs, out += partial 1, then partial 2, …: each output
+    /// summed in thread order, the same bits run after run.
+    ///
+    /// # Safety
+    /// `out` holds `len` f32s of host memory and every share's partial has
+    /// been written.
+    pub unsafe fn add_partials(&self, out: u64, len: usize) {
+        let r = self.range(len, 16);
+        if r.is_empty() {
+            return;
+        }
+        let acc = host(row_at(out, r.start, 1), r.len());
+        for i in 1..self.count {
+            let partial = self.scratch as u64 + ((i - 1) * len * 4) as u64;
+            crate::cpu::accumulate_add(acc, host(row_at(partial, r.start, 1), r.len()));
+        }
+    }
+}
+
+/// Scratch (f64 words) for the partials of a `RowSums` op of `len` f32
+/// outputs on `threads` threads: one per thread after the first.
+pub fn row_sums_scratch(len: usize, threads: usize) -> usize {
+    (threads.saturating_sub(1) * len).div_ceil(2)
 }
 
 #[derive(Clone, Debug)]
@@ -182,14 +240,14 @@ impl Op {
         each!(self, k => k.run_on_host_part(part))
     }
 
-    pub fn host_sums(&self) -> usize {
-        each!(self, k => k.host_sums())
+    pub fn host_scratch(&self, threads: usize) -> usize {
+        each!(self, k => k.host_scratch(threads))
     }
 
     /// # Safety
-    /// As [`Kernel::finish_on_host`].
-    pub unsafe fn finish_on_host(&self, sums: &[f64]) {
-        each!(self, k => k.finish_on_host(sums))
+    /// As [`Kernel::finish_on_host_part`].
+    pub unsafe fn finish_on_host_part(&self, part: &HostPart) {
+        each!(self, k => k.finish_on_host_part(part))
     }
 
     /// Ops that change state the next launch depends on (so they are not

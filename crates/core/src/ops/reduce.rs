@@ -6,7 +6,7 @@
 
 use super::launch::{cdiv, elementwise_grid, int, launch, Arg, Launch};
 use super::split::SplitPlan;
-use super::{host, row_at, HostPart, HostParts, Kernel};
+use super::{host, row_at, row_sums_scratch, HostPart, HostParts, Kernel};
 use crate::{cpu, fail, Result};
 
 pub const REDUCE_SPLITS: &str = "reduce_splits";
@@ -83,16 +83,30 @@ impl Kernel for BiasGrad {
         (m * n, 4.0 * (m * n + n))
     }
 
+    /// As `WeightGrad`: each thread's column sums of its own rows, the
+    /// partials added in thread order.
     fn host_parts(&self) -> HostParts {
-        HostParts::Split
+        HostParts::RowSums(self.m)
+    }
+
+    fn host_scratch(&self, threads: usize) -> usize {
+        row_sums_scratch(self.n, threads)
     }
 
     unsafe fn run_on_host_part(&self, part: &HostPart) {
-        let (m, n) = (self.m, self.n);
-        let cols = part.range(n, 16);
-        if !cols.is_empty() {
-            cpu::column_sums_of(host(self.dy, m * n), host(self.db, n), m, n, cols);
-        }
+        let n = self.n;
+        let r = part.range(self.m, 1);
+        cpu::column_sums_of(
+            host(row_at(self.dy, r.start, n), r.len() * n),
+            host(part.partial_of(self.db, n), n),
+            r.len(),
+            n,
+            0..n,
+        );
+    }
+
+    unsafe fn finish_on_host_part(&self, part: &HostPart) {
+        part.add_partials(self.db, self.n);
     }
 
     unsafe fn run_on_host(&self) {

@@ -219,6 +219,7 @@ mod tests {
             partial: 0x400,
             accum: 0x500,
             count: 1000,
+            rows: 4,
             grad_scale: 0.5,
             weight: 2.0,
         }));
