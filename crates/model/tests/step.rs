@@ -3,7 +3,7 @@
 //! an epoch of mini-batches (a partial last one included, rows gathered
 //! through a shuffled order) gives the parameters, moments, step count and
 //! loss the reference gives. This checks the step's wiring (which buffer
-//! feeds which product, the ReLU masks, the gradient ping-pong, offsets into
+//! feeds which product, the ReLU masks, the per-layer gradient buffers, offsets into
 //! the flat parameters, the device-held batch offset and step counter),
 //! with each optimizer: Adam, AdamW (`reference::adam` with its weight
 //! decay) and LAMB (`reference_lamb::lamb`, a trust ratio per weight matrix
