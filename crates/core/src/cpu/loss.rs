@@ -90,20 +90,21 @@ mod tests {
     use crate::cpu::test_util::random;
     use crate::reference::{self, relative_error};
 
+    /// Logits in [-12, 12) and targets in [0, 1], from seeds `z_seed` and
+    /// `t_seed`.
+    fn logits_and_targets(len: usize, z_seed: u64, t_seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let z = random(len, z_seed).iter().map(|v| v * 12.0).collect();
+        let t = random(len, t_seed).iter().map(|v| v.abs()).collect();
+        (z, t)
+    }
+
     #[test]
     fn loss_and_gradient_match_reference() {
         for (tag, len) in [1usize, 7, 1000, 16 * 1024 + 3, 200_704]
             .into_iter()
             .enumerate()
         {
-            let z: Vec<f32> = random(len, 300 + tag as u64)
-                .iter()
-                .map(|v| v * 12.0)
-                .collect();
-            let t: Vec<f32> = random(len, 350 + tag as u64)
-                .iter()
-                .map(|v| v.abs())
-                .collect();
+            let (z, t) = logits_and_targets(len, 300 + tag as u64, 350 + tag as u64);
             let scale = 1.0 / len as f32;
             let mut dz = vec![f32::NAN; len];
             let loss = bce_logits(&z, &t, &mut dz, scale);
@@ -124,14 +125,7 @@ mod tests {
             .enumerate()
         {
             let len = rows * width;
-            let z: Vec<f32> = random(len, 700 + tag as u64)
-                .iter()
-                .map(|v| v * 12.0)
-                .collect();
-            let t: Vec<f32> = random(len, 750 + tag as u64)
-                .iter()
-                .map(|v| v.abs())
-                .collect();
+            let (z, t) = logits_and_targets(len, 700 + tag as u64, 750 + tag as u64);
             let scale = 1.0 / len as f32;
             let mut dz = vec![f32::NAN; len];
             let mut sums = vec![f64::NAN; rows];
